@@ -1,0 +1,103 @@
+"""One settings object for the dashboard, the jobs CLI and the infra CLI.
+
+Resolution order: field defaults, then the TOML file named by ``BACKTEST_CONFIG`` (default
+``./backtest.toml``), then ``BACKTEST_*`` environment variables. Each field's metadata names
+its environment variable and carries help text, so the CLI, the environment and the UI read
+the same source. :func:`load_settings` also reports where each value came from.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from engine.errors import BacktestError
+
+DEFAULT_CONFIG = "backtest.toml"
+
+
+def _f(default: Any, env: str, help: str) -> Any:
+    return field(default=default, metadata={"env": env, "help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend: str = _f(
+        "local", "BACKTEST_BACKEND", "where jobs run: local (embedded) or aws (Batch)"
+    )
+    region: str = _f("us-east-1", "BACKTEST_REGION", "AWS region of the stack")
+    storage_root: str = _f(
+        "", "BACKTEST_STORAGE_ROOT", "folder standing in for S3 (empty: real S3 / endpoint)"
+    )
+    input_bucket: str = _f("backtest-input", "BACKTEST_INPUT_BUCKET", "bucket with price files")
+    result_bucket: str = _f("backtest-results", "BACKTEST_RESULT_BUCKET", "bucket for results")
+    job_queue: str = _f("", "BACKTEST_JOB_QUEUE", "AWS Batch job queue name or ARN")
+    job_definition: str = _f(
+        "", "BACKTEST_JOB_DEFINITION", "AWS Batch job definition for single runs"
+    )
+    sweep_job_definition: str = _f(
+        "", "BACKTEST_SWEEP_JOB_DEFINITION", "job definition for sweep children (default: runs')"
+    )
+    collect_job_definition: str = _f(
+        "", "BACKTEST_COLLECT_JOB_DEFINITION", "job definition for sweep collect (default: runs')"
+    )
+    concurrency: int = _f(0, "BACKTEST_CONCURRENCY", "local executor slots; 0 = number of cores")
+    job_timeout: int = _f(3600, "BACKTEST_JOB_TIMEOUT", "per-attempt timeout in seconds")
+    attempts: int = _f(1, "BACKTEST_ATTEMPTS", "attempts per job (1 = no retry)")
+    user: str = _f("", "BACKTEST_USER", "who submits (recorded on runs); default: OS user")
+
+
+ENV_PREFIX = "BACKTEST_"
+
+
+def _coerce(name: str, raw: Any, kind: type) -> Any:
+    try:
+        if kind is int:
+            if isinstance(raw, bool):
+                raise ValueError
+            return int(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise BacktestError(f"setting {name} must be {kind.__name__}, got {raw!r}") from None
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, config_path: str | Path | None = None
+) -> tuple[Settings, dict[str, str]]:
+    """Resolve settings; return them with a map field -> 'default' | file path | env var name."""
+    env = os.environ if env is None else env
+    path = Path(config_path or env.get("BACKTEST_CONFIG") or DEFAULT_CONFIG)
+    values: dict[str, Any] = {}
+    where: dict[str, str] = {f.name: "default" for f in fields(Settings)}
+    types = {f.name: type(f.default) for f in fields(Settings)}
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise BacktestError(f"config file {path} is not valid TOML: {exc}") from None
+        section = data.get("backtest", data)
+        for key, raw in section.items():
+            if key not in types:
+                raise BacktestError(
+                    f"config file {path}: unknown key {key!r}; known: {', '.join(sorted(types))}"
+                )
+            values[key] = _coerce(key, raw, types[key])
+            where[key] = str(path)
+    for f in fields(Settings):
+        var = f.metadata["env"]
+        if var in env and env[var] != "":
+            values[f.name] = _coerce(var, env[var], types[f.name])
+            where[f.name] = f"${var}"
+    settings = replace(Settings(), **values)
+    if settings.backend not in ("local", "aws"):
+        raise BacktestError(f"backend must be 'local' or 'aws', got {settings.backend!r}")
+    return settings, where
+
+
+def settings_help() -> list[tuple[str, str, str]]:
+    """(field, env var, help) for every setting: the one source for CLI/UI help."""
+    return [(f.name, f.metadata["env"], f.metadata["help"]) for f in fields(Settings)]
