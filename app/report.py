@@ -1,0 +1,91 @@
+"""One self-contained HTML report: title, metric table, plotly figures, data tables.
+
+plotly.js is embedded inline once (with the first figure), so the file opens offline. Every
+piece of text that comes from data or users (title, metric names and values, table headers,
+index and cells) goes through :func:`html.escape`; nothing is rendered as raw HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+MAX_TABLE_ROWS = 10_000
+
+_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem;
+       color: #222; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
+table { border-collapse: collapse; font-size: 0.85rem; }
+th, td { border: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: right; }
+th { background: #f4f6f8; } td.k, th.k { text-align: left; }
+.note { color: #666; font-size: 0.85rem; }
+.figure { margin: 1.5rem 0; }
+"""
+
+
+def _fmt(value: Any) -> str:
+    """A cell as escaped text: floats to 6 significant digits, missing values blank."""
+    if value is None or value is pd.NaT or value is pd.NA:
+        return ""
+    if isinstance(value, float | np.floating):
+        return "" if math.isnan(value) else html.escape(f"{value:.6g}")
+    return html.escape(str(value))
+
+
+def _metrics_table(metrics: Mapping[str, Any]) -> str:
+    rows = "".join(
+        f'<tr><th class="k">{html.escape(str(k))}</th><td>{_fmt(v)}</td></tr>'
+        for k, v in metrics.items()
+    )
+    return f'<table class="metrics">{rows}</table>'
+
+
+def _frame_table(frame: pd.DataFrame, max_rows: int) -> str:
+    shown = frame.head(max_rows)
+    index_name = html.escape(str(shown.index.name or ""))
+    head = f'<th class="k">{index_name}</th>' + "".join(
+        f"<th>{html.escape(str(c))}</th>" for c in shown.columns
+    )
+    body = []
+    for idx, row in zip(shown.index, shown.itertuples(index=False, name=None), strict=True):
+        cells = "".join(f"<td>{_fmt(v)}</td>" for v in row)
+        body.append(f'<tr><td class="k">{_fmt(idx)}</td>{cells}</tr>')
+    note = ""
+    if len(frame) > max_rows:
+        note = f'<p class="note">First {max_rows:,} of {len(frame):,} rows.</p>'
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
+
+
+def html_report(
+    title: str,
+    metrics: Mapping[str, Any],
+    figures: Sequence[go.Figure],
+    tables: Mapping[str, pd.DataFrame],
+    max_rows: int = MAX_TABLE_ROWS,
+) -> str:
+    """Return one self-contained HTML document (plotly.js inline; all text escaped).
+
+    Tables longer than ``max_rows`` are cut, with a note saying so.
+    """
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
+    if metrics:
+        parts += ["<h2>Metrics</h2>", _metrics_table(metrics)]
+    for i, fig in enumerate(figures):
+        div = fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_height="450px")
+        parts.append(f'<div class="figure">{div}</div>')
+    for name, frame in tables.items():
+        parts += [f"<h2>{html.escape(str(name))}</h2>", _frame_table(frame, max_rows)]
+    parts.append("</body></html>")
+    return "\n".join(parts)
