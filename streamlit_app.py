@@ -1,10 +1,26 @@
-"""Router only: the pages live under pages/."""
+"""Router only: page list, shared page setup (backend badge), then the chosen page runs."""
 
 import streamlit as st
 
-st.set_page_config(
-    page_title="batch-backtest", page_icon=":chart_with_upwards_trend:", layout="wide"
-)
+from app.loaders import get_context
 
-pages = [st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)]
-st.navigation(pages).run()
+st.set_page_config(page_title="batch-backtest", page_icon=":material/query_stats:", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Start here", icon=":material/home:", default=True),
+    st.Page("pages/data.py", title="Data", icon=":material/folder_open:", url_path="data"),
+    st.Page("pages/new_run.py", title="New run", icon=":material/play_arrow:", url_path="new"),
+    st.Page("pages/jobs.py", title="Jobs", icon=":material/list:", url_path="jobs"),
+    st.Page(
+        "pages/run_results.py", title="Run results", icon=":material/monitoring:", url_path="run"
+    ),
+    st.Page(
+        "pages/sweep_results.py", title="Sweep results", icon=":material/grid_on:", url_path="sweep"
+    ),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+]
+
+page = st.navigation(PAGES)
+st.sidebar.caption("Backend")
+st.sidebar.badge(get_context().backend_label, color="blue")
+page.run()
