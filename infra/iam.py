@@ -1,0 +1,215 @@
+"""Two roles for the Batch jobs, both with inline least-privilege policies.
+
+- execution role: what ECS needs to start the container (pull this repository's image, write
+  this log group); the inline equivalent of AmazonECSTaskExecutionRolePolicy, narrowed.
+- job role: what the engine needs at run time: exactly the input and the result bucket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from infra.actions import Action, noop
+from infra.clients import Clients
+from infra.config import StackConfig
+
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def execution_policy(cfg: StackConfig) -> dict[str, Any]:
+    """Pull the engine image and write the job log group."""
+    repo = cfg.arn("ecr", f"repository/{cfg.repository}")
+    group = cfg.arn("logs", f"log-group:{cfg.log_group}:*")
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EcrAuth",
+                "Effect": "Allow",
+                "Action": "ecr:GetAuthorizationToken",
+                "Resource": "*",
+            },
+            {
+                "Sid": "PullEngineImage",
+                "Effect": "Allow",
+                "Action": [
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                ],
+                "Resource": repo,
+            },
+            {
+                "Sid": "WriteJobLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": group,
+            },
+        ],
+    }
+
+
+def job_policy(cfg: StackConfig) -> dict[str, Any]:
+    """Read both buckets, write results; nothing else."""
+    buckets = [cfg.bucket_arn(cfg.input_bucket), cfg.bucket_arn(cfg.result_bucket)]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ListBuckets",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": buckets,
+            },
+            {
+                "Sid": "ReadObjects",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": [f"{b}/*" for b in buckets],
+            },
+            {
+                "Sid": "WriteResults",
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:DeleteObject"],
+                "Resource": f"{cfg.bucket_arn(cfg.result_bucket)}/*",
+            },
+        ],
+    }
+
+
+def roles(cfg: StackConfig) -> dict[str, dict[str, Any]]:
+    """Role name -> its inline policy (one policy per role, named after the role)."""
+    return {cfg.execution_role: execution_policy(cfg), cfg.job_role: job_policy(cfg)}
+
+
+def _role(iam: Any, name: str) -> dict[str, Any] | None:
+    try:
+        return dict(iam.get_role(RoleName=name)["Role"])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "NoSuchEntity":
+            return None
+        raise
+
+
+def _inline(iam: Any, role: str) -> dict[str, Any] | None:
+    try:
+        return dict(iam.get_role_policy(RoleName=role, PolicyName=role)["PolicyDocument"])
+    except ClientError:
+        return None
+
+
+def _as_dict(doc: Any) -> Any:
+    if isinstance(doc, str):
+        import json
+        from urllib.parse import unquote
+
+        return json.loads(unquote(doc))
+    return doc
+
+
+def _writer(iam: Any, name: str, policy: dict[str, Any], parts: list[str]) -> Callable[[], None]:
+    import json
+
+    def run() -> None:
+        if "role" in parts:
+            iam.create_role(
+                RoleName=name,
+                AssumeRolePolicyDocument=json.dumps(TRUST),
+                Description="AWS Batch (Fargate) role for batch-backtest",
+            )
+        elif "trust policy" in parts:
+            iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(TRUST))
+        if "role" in parts or "inline policy" in parts:
+            iam.put_role_policy(RoleName=name, PolicyName=name, PolicyDocument=json.dumps(policy))
+
+    return run
+
+
+SLR_PATH = "/aws-service-role/batch.amazonaws.com/"
+
+
+def batch_service_role(iam: Any) -> str | None:
+    """ARN of AWS Batch's service-linked role (AWSServiceRoleForBatch), or None."""
+    for page in iam.get_paginator("list_roles").paginate(PathPrefix=SLR_PATH):
+        for role in page["Roles"]:
+            return str(role["Arn"])
+    return None
+
+
+def _plan_service_role(iam: Any) -> Action:
+    name = "AWSServiceRoleForBatch"
+    if batch_service_role(iam) is not None:
+        return noop("iam role", name, "service-linked, shared by the account")
+
+    def run() -> None:
+        iam.create_service_linked_role(AWSServiceName="batch.amazonaws.com")
+
+    return Action("create", "iam role", name, "AWS Batch service-linked role", run)
+
+
+def plan(clients: Clients, cfg: StackConfig) -> list[Action]:
+    """Create each role with its inline policy, or fix the trust or inline policy."""
+    iam = clients.iam
+    actions = [_plan_service_role(iam)]
+    for name, policy in roles(cfg).items():
+        role = _role(iam, name)
+        if role is None:
+            run = _writer(iam, name, policy, ["role"])
+            actions.append(Action("create", "iam role", name, "does not exist", run))
+            continue
+        parts = []
+        if _as_dict(role.get("AssumeRolePolicyDocument")) != TRUST:
+            parts.append("trust policy")
+        if _as_dict(_inline(iam, name)) != policy:
+            parts.append("inline policy")
+        if parts:
+            run = _writer(iam, name, policy, parts)
+            actions.append(Action("update", "iam role", name, "set " + ", ".join(parts), run))
+        else:
+            actions.append(noop("iam role", name))
+    return actions
+
+
+def status(clients: Clients, cfg: StackConfig) -> list[tuple[str, str, str]]:
+    """(kind, name, state) of both roles."""
+    rows = []
+    for name, policy in roles(cfg).items():
+        role = _role(clients.iam, name)
+        if role is None:
+            rows.append(("iam role", name, "absent"))
+        else:
+            ok = _as_dict(_inline(clients.iam, name)) == policy
+            rows.append(("iam role", role["Arn"], "exists" + ("" if ok else ", policy differs")))
+    return rows
+
+
+def teardown(clients: Clients, cfg: StackConfig) -> list[Action]:
+    """Delete the roles: inline policies and attachments first."""
+    iam = clients.iam
+    actions = []
+    for name in roles(cfg):
+        if _role(iam, name) is None:
+            continue
+
+        def run(role: str = name) -> None:
+            for policy in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+                iam.delete_role_policy(RoleName=role, PolicyName=policy)
+            attached = iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+            for item in attached:
+                iam.detach_role_policy(RoleName=role, PolicyArn=item["PolicyArn"])
+            iam.delete_role(RoleName=role)
+
+        actions.append(Action("delete", "iam role", name, "policies first", run))
+    return actions

@@ -1,0 +1,175 @@
+"""Job definitions for single runs, sweep children and sweep collect (Fargate).
+
+Idempotence: the desired definition is compared with the latest ACTIVE revision on the keys this
+module sets; a new revision is registered only when one differs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra.actions import Action, noop
+from infra.clients import Clients
+from infra.config import JOB_KINDS, StackConfig
+from infra.network import Network
+
+ENGINE = ["python", "-m", "engine.backtest"]
+# DESIGN.md's engine CLI. Ref:: placeholders are filled from the job's parameters; the jobs
+# layer may override the command at submit time (containerOverrides.command).
+COMMANDS = {
+    "run": [*ENGINE, "Ref::source_bucket", "Ref::source_key", "Ref::result_bucket"],
+    "sweep": [*ENGINE, "--sweep", "Ref::spec_uri"],
+    "collect": [*ENGINE, "--collect", "Ref::spec_uri"],
+}
+# Retry what the platform did (Spot reclaimed the task, the host failed, the pull failed);
+# a failure of the engine itself (bad input, bad parameters) is not retried.
+RETRY_RULES = [
+    {"onStatusReason": "Your Spot Task was interrupted*", "action": "RETRY"},
+    {"onStatusReason": "Host EC2*", "action": "RETRY"},
+    {"onReason": "CannotPullContainerError*", "action": "RETRY"},
+    {"onReason": "*", "action": "EXIT"},
+]
+
+
+def desired(cfg: StackConfig, kind: str, image: str, net: Network) -> dict[str, Any]:
+    """The register_job_definition arguments for one kind."""
+    size = cfg.sizes[kind]
+    params = {"result_bucket": cfg.result_bucket}
+    if kind == "run":
+        params["source_bucket"] = cfg.input_bucket
+    return {
+        "jobDefinitionName": cfg.job_definition(kind),
+        "type": "container",
+        "platformCapabilities": ["FARGATE"],
+        "parameters": params,
+        "timeout": {"attemptDurationSeconds": cfg.job_timeout},
+        "retryStrategy": {"attempts": cfg.attempts, "evaluateOnExit": RETRY_RULES},
+        "propagateTags": True,
+        "tags": {"project": "batch-backtest", "prefix": cfg.prefix},
+        "containerProperties": {
+            "image": image,
+            "command": COMMANDS[kind],
+            "jobRoleArn": cfg.role_arn(cfg.job_role),
+            "executionRoleArn": cfg.role_arn(cfg.execution_role),
+            "resourceRequirements": [
+                {"type": "VCPU", "value": size.vcpu_text},
+                {"type": "MEMORY", "value": str(size.memory)},
+            ],
+            "environment": [
+                {"name": "AWS_DEFAULT_REGION", "value": cfg.region},
+                {"name": "BACKTEST_JOB_KIND", "value": kind},
+            ],
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {"awslogs-group": cfg.log_group, "awslogs-region": cfg.region},
+            },
+            "networkConfiguration": {"assignPublicIp": net.assign_public_ip},
+            "fargatePlatformConfiguration": {"platformVersion": "LATEST"},
+        },
+    }
+
+
+def _norm(value: Any) -> Any:
+    """Order-insensitive lists of name/type records; retry actions case-insensitive."""
+    if isinstance(value, dict):
+        return {k: (v.upper() if k == "action" else _norm(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_norm(v) for v in value]
+        if items and all(isinstance(v, dict) and ("name" in v or "type" in v) for v in items):
+            return sorted(items, key=lambda v: str(v.get("name", v.get("type"))))
+        return items
+    return value
+
+
+def differences(want: dict[str, Any], have: dict[str, Any]) -> list[str]:
+    """Keys (container keys as ``container.KEY``) whose value differs from the revision."""
+    diffs = []
+    for key, value in want.items():
+        if key in ("jobDefinitionName", "tags"):
+            continue
+        if key == "containerProperties":
+            got = have.get(key, {})
+            diffs += [f"container.{k}" for k, v in value.items() if _norm(v) != _norm(got.get(k))]
+        elif _norm(value) != _norm(have.get(key)):
+            diffs.append(key)
+    return diffs
+
+
+def latest_active(batch: Any, name: str) -> dict[str, Any] | None:
+    """The highest ACTIVE revision of a job definition, or None."""
+    found: list[dict[str, Any]] = []
+    paginator = batch.get_paginator("describe_job_definitions")
+    for page in paginator.paginate(jobDefinitionName=name, status="ACTIVE"):
+        found += [d for d in page["jobDefinitions"] if d.get("status") == "ACTIVE"]
+    return max(found, key=lambda d: int(d["revision"])) if found else None
+
+
+def plan(clients: Clients, cfg: StackConfig, image: str, net: Network) -> list[Action]:
+    """Register a new revision for each kind whose desired definition differs."""
+    batch = clients.batch
+    actions = []
+    for kind in JOB_KINDS:
+        want = desired(cfg, kind, image, net)
+        name = want["jobDefinitionName"]
+        have = latest_active(batch, name)
+
+        def register(w: dict[str, Any] = want) -> None:
+            batch.register_job_definition(**w)
+
+        if have is None:
+            size = cfg.sizes[kind]
+            why = f"{size.vcpu_text} vCPU / {size.memory} MiB, image {image}"
+            actions.append(Action("create", "job definition", name, why, register))
+            continue
+        diffs = differences(want, have)
+        if diffs:
+            why = f"new revision (was {have['revision']}): " + ", ".join(diffs)
+            actions.append(Action("update", "job definition", name, why, register))
+        else:
+            actions.append(noop("job definition", name, f"revision {have['revision']}"))
+    return actions
+
+
+def status(clients: Clients, cfg: StackConfig) -> list[tuple[str, str, str]]:
+    """(kind, name, state) of each job definition's latest ACTIVE revision."""
+    rows = []
+    for kind in JOB_KINDS:
+        name = cfg.job_definition(kind)
+        have = latest_active(clients.batch, name)
+        if have is None:
+            rows.append(("job definition", name, "absent"))
+            continue
+        props = have.get("containerProperties", {})
+        req = {r["type"]: r["value"] for r in props.get("resourceRequirements", [])}
+        state = (
+            f"revision {have['revision']} ACTIVE, {req.get('VCPU')} vCPU / "
+            f"{req.get('MEMORY')} MiB, image {props.get('image')}"
+        )
+        rows.append(("job definition", name, state))
+    return rows
+
+
+def teardown(clients: Clients, cfg: StackConfig) -> list[Action]:
+    """Deregister every ACTIVE revision of the three job definitions."""
+    batch = clients.batch
+    actions = []
+    for kind in JOB_KINDS:
+        name = cfg.job_definition(kind)
+        arns: list[str] = []
+        for page in batch.get_paginator("describe_job_definitions").paginate(
+            jobDefinitionName=name, status="ACTIVE"
+        ):
+            arns += [
+                d["jobDefinitionArn"] for d in page["jobDefinitions"] if d["status"] == "ACTIVE"
+            ]
+        if not arns:
+            continue
+
+        def run(items: list[str] = arns) -> None:
+            for arn in items:
+                batch.deregister_job_definition(jobDefinition=arn)
+
+        actions.append(
+            Action("delete", "job definition", name, f"deregister {len(arns)} revisions", run)
+        )
+    return actions
