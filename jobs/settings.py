@@ -49,6 +49,29 @@ class Settings:
     job_timeout: int = _f(3600, "BACKTEST_JOB_TIMEOUT", "per-attempt timeout in seconds")
     attempts: int = _f(1, "BACKTEST_ATTEMPTS", "attempts per job (1 = no retry)")
     user: str = _f("", "BACKTEST_USER", "who submits (recorded on runs); default: OS user")
+    jobs_dir: str = _f(
+        "",
+        "BACKTEST_JOBS_DIR",
+        "local executor records and logs; default <storage_root>/_jobs, "
+        "or ~/.cache/batch-backtest/_jobs when storage_root is empty",
+    )
+    poll_ms: int = _f(200, "BACKTEST_POLL_MS", "how often executors and waits poll, in ms")
+    kill_grace: int = _f(
+        10, "BACKTEST_KILL_GRACE", "seconds between SIGTERM and SIGKILL on terminate/timeout"
+    )
+    worker_idle: int = _f(
+        60, "BACKTEST_WORKER_IDLE", "a CLI-started local worker exits after this many idle seconds"
+    )
+    log_group: str = _f("/aws/batch/job", "BACKTEST_LOG_GROUP", "CloudWatch log group of jobs")
+    upload_max_mb: int = _f(
+        50, "BACKTEST_UPLOAD_MAX_MB", "largest price file the dashboard uploads, MB"
+    )
+    fargate_vcpu_hour: float = _f(
+        0.04048, "BACKTEST_FARGATE_VCPU_HOUR", "Fargate list price per vCPU-hour, USD (estimates)"
+    )
+    fargate_gb_hour: float = _f(
+        0.004445, "BACKTEST_FARGATE_GB_HOUR", "Fargate list price per GB-hour, USD (estimates)"
+    )
 
 
 ENV_PREFIX = "BACKTEST_"
@@ -60,6 +83,10 @@ def _coerce(name: str, raw: Any, kind: type) -> Any:
             if isinstance(raw, bool):
                 raise ValueError
             return int(raw)
+        if kind is float:
+            if isinstance(raw, bool):
+                raise ValueError
+            return float(raw)
         return str(raw)
     except (TypeError, ValueError):
         raise BacktestError(f"setting {name} must be {kind.__name__}, got {raw!r}") from None

@@ -1,0 +1,471 @@
+"""AWS Batch backend: the same Executor interface over submit/describe/list/cancel/terminate.
+
+boto3 clients (``batch`` and ``logs``) are passed in; :mod:`jobs.factory` creates them once with
+adaptive retries. The checks Batch performs server-side but botocore does not (array size
+2..10,000, job name rules, at most 100 ids per DescribeJobs, at most 20 dependencies, a
+timeout of at least 60 s) are done here, before any request.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from engine.errors import BacktestError, InfraError, NotFoundError
+from engine.spec import RunSpec
+from jobs.base import default_user, engine_command, run_result_prefix, run_tags, with_run_id
+from jobs.model import (
+    JobKind,
+    JobRecord,
+    JobStatus,
+    check_array_size,
+    check_command,
+    check_depends_on,
+    check_job_name,
+    from_epoch_ms,
+    safe_job_name,
+)
+from jobs.settings import Settings
+
+DESCRIBE_LIMIT = 100
+MIN_TIMEOUT = 60
+SPEC_ENV = "BACKTEST_JOB_SPEC"
+TAG_PREFIX = "backtest:"
+TAG_VALUE_BAD = re.compile(r"[^\w\s.:/=+\-@]", re.UNICODE)
+# Retry on host/Spot interruption and image/ENI start-up errors; exit on any application exit code.
+EVALUATE_ON_EXIT = (
+    {"onStatusReason": "Host EC2*", "action": "RETRY"},
+    {"onReason": "CannotPullContainerError*", "action": "RETRY"},
+    {"onReason": "ResourceInitializationError*", "action": "RETRY"},
+    {"onExitCode": "*", "action": "EXIT"},
+)
+T = TypeVar("T")
+Summaries = list[dict[str, Any]]  # aliases: the `list` method shadows the builtin in the class
+Page = tuple[list[str], str | None]
+
+
+def aws_call(what: str, fn: Callable[..., T], **kwargs: Any) -> T:
+    """Call a boto3 method; ClientException -> BacktestError, anything else -> InfraError."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return fn(**kwargs)
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        message = f"{what}: {err.get('Code', 'error')}: {err.get('Message', exc)}"
+        if err.get("Code") in ("ClientException", "ResourceNotFoundException"):
+            raise BacktestError(message) from None
+        raise InfraError(message) from None
+    except BotoCoreError as exc:
+        raise InfraError(f"{what}: {exc}") from None
+
+
+def chunks(items: Sequence[str], size: int = DESCRIBE_LIMIT) -> Iterator[list[str]]:
+    """Consecutive slices of at most `size` items."""
+    for i in range(0, len(items), size):
+        yield list(items[i : i + size])
+
+
+def tag_value(value: str) -> str:
+    """A string as a valid Batch tag value (<= 256 chars, allowed characters only)."""
+    return TAG_VALUE_BAD.sub("-", str(value))[:256]
+
+
+class BatchExecutor:
+    """Executor on AWS Batch. Settings name the queue and the job definitions."""
+
+    backend = "aws"
+
+    def __init__(
+        self, settings: Settings, batch: Any, logs: Any, *, poll: float | None = None
+    ) -> None:
+        self.settings = settings
+        self.batch = batch
+        self.logs_client = logs
+        self.poll = max(settings.poll_ms / 1000.0, 1.0) if poll is None else poll
+        self.user = default_user(settings.user)
+
+    # -- submit ------------------------------------------------------------------------------
+
+    def submit_run(self, spec: RunSpec, *, name: str | None = None) -> JobRecord:
+        """Submit one engine run; the container runs `python -m engine.backtest ...`."""
+        spec = with_run_id(spec, self.user)
+        return self.submit_command(
+            engine_command(spec),
+            name=name or safe_job_name(f"run-{spec.run_id}"),
+            kind=JobKind.RUN,
+            spec=spec.to_dict(),
+            result_prefix=run_result_prefix(spec),
+            tags=run_tags(spec),
+        )
+
+    def submit_command(
+        self,
+        command: Sequence[str],
+        *,
+        name: str,
+        kind: JobKind | str,
+        env: Mapping[str, str] | None = None,
+        array_size: int | None = None,
+        depends_on: Sequence[str] = (),
+        spec: Mapping[str, Any] | None = None,
+        result_prefix: str | None = None,
+        timeout: int | None = None,
+        attempts: int | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> JobRecord:
+        """SubmitJob (an array job when array_size is given); returns the new record."""
+        request = self.submit_request(
+            command,
+            name=name,
+            kind=kind,
+            env=env,
+            array_size=array_size,
+            depends_on=depends_on,
+            spec=spec,
+            result_prefix=result_prefix,
+            timeout=timeout,
+            attempts=attempts,
+            tags=tags,
+        )
+        out = aws_call("SubmitJob", self.batch.submit_job, **request)
+        return self.get(out["jobId"])
+
+    def submit_request(
+        self,
+        command: Sequence[str],
+        *,
+        name: str,
+        kind: JobKind | str,
+        env: Mapping[str, str] | None = None,
+        array_size: int | None = None,
+        depends_on: Sequence[str] = (),
+        spec: Mapping[str, Any] | None = None,
+        result_prefix: str | None = None,
+        timeout: int | None = None,
+        attempts: int | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The validated SubmitJob parameters, exactly as sent."""
+        job_kind = JobKind.parse(kind)
+        request: dict[str, Any] = {
+            "jobName": check_job_name(name),
+            "jobQueue": self._queue(),
+            "jobDefinition": self._definition(job_kind),
+            "containerOverrides": {
+                "command": list(check_command(command)),
+                "environment": self._environment(env, spec),
+            },
+            "retryStrategy": {
+                "attempts": self._attempts(attempts),
+                "evaluateOnExit": [dict(rule) for rule in EVALUATE_ON_EXIT],
+            },
+            "tags": self._tags(job_kind, result_prefix, tags),
+            "propagateTags": True,
+        }
+        size = check_array_size(array_size)
+        if size is not None:
+            request["arrayProperties"] = {"size": size}
+        deps = check_depends_on(depends_on)
+        if deps:
+            request["dependsOn"] = [{"jobId": dep} for dep in deps]
+        seconds = self.settings.job_timeout if timeout is None else timeout
+        if seconds:
+            if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < MIN_TIMEOUT:
+                raise BacktestError(
+                    f"AWS Batch timeouts must be whole seconds >= {MIN_TIMEOUT}, got {seconds!r}"
+                )
+            request["timeout"] = {"attemptDurationSeconds": seconds}
+        return request
+
+    def _queue(self) -> str:
+        if not self.settings.job_queue:
+            raise BacktestError("no job queue: set BACKTEST_JOB_QUEUE (or run python -m infra up)")
+        return self.settings.job_queue
+
+    def _definition(self, kind: JobKind) -> str:
+        chosen = {
+            JobKind.SWEEP: self.settings.sweep_job_definition,
+            JobKind.CHILD: self.settings.sweep_job_definition,
+            JobKind.COLLECT: self.settings.collect_job_definition,
+        }.get(kind, "")
+        definition = chosen or self.settings.job_definition
+        if not definition:
+            raise BacktestError(
+                "no job definition: set BACKTEST_JOB_DEFINITION (or run python -m infra up)"
+            )
+        return definition
+
+    def _attempts(self, attempts: int | None) -> int:
+        # Only infrastructure failures retry on Batch (application exits EXIT), so a floor of 3
+        # attempts costs nothing for failing code and rides out Spot interruptions.
+        value = max(self.settings.attempts, 3) if attempts is None else attempts
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10:
+            raise BacktestError(f"attempts must be an integer in 1..10, got {value!r}")
+        return value
+
+    @staticmethod
+    def _environment(
+        env: Mapping[str, str] | None, spec: Mapping[str, Any] | None
+    ) -> list[dict[str, str]]:
+        merged = {str(k): str(v) for k, v in (env or {}).items()}
+        for key in merged:
+            if key.startswith("AWS_BATCH"):
+                raise BacktestError(f"environment variable {key} is reserved by AWS Batch")
+        if spec is not None:
+            merged[SPEC_ENV] = json.dumps(dict(spec), sort_keys=True, separators=(",", ":"))
+        return [{"name": k, "value": merged[k]} for k in sorted(merged)]
+
+    def _tags(
+        self, kind: JobKind, result_prefix: str | None, extra: Mapping[str, str] | None
+    ) -> dict[str, str]:
+        tags = {"kind": kind.value, "user": self.user}
+        if result_prefix:
+            tags["result-prefix"] = result_prefix
+        tags.update({str(k): str(v) for k, v in (extra or {}).items() if v})
+        return {f"{TAG_PREFIX}{k}"[:128]: tag_value(v) for k, v in sorted(tags.items())}
+
+    # -- read --------------------------------------------------------------------------------
+
+    def describe_raw(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """DescribeJobs for any number of ids, at most 100 per request, in the given order."""
+        found: dict[str, dict[str, Any]] = {}
+        for batch_ids in chunks(list(dict.fromkeys(ids))):
+            out = aws_call("DescribeJobs", self.batch.describe_jobs, jobs=batch_ids)
+            for job in out.get("jobs", []):
+                found[job["jobId"]] = job
+        return [found[i] for i in ids if i in found]
+
+    def describe(self, ids: Sequence[str]) -> list[JobRecord]:
+        """JobRecords for many ids (unknown ids are left out)."""
+        return [to_record(job) for job in self.describe_raw(ids)]
+
+    def get(self, job_id: str) -> JobRecord:
+        """One job; NotFoundError when Batch does not know it."""
+        jobs = self.describe_raw([job_id])
+        if not jobs:
+            raise NotFoundError(
+                f"no job {job_id!r} in AWS Batch (finished jobs expire after ~7 days)"
+            )
+        return to_record(jobs[0])
+
+    def list(
+        self,
+        status: JobStatus | str | None = None,
+        *,
+        name_prefix: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        parent_id: str | None = None,
+    ) -> list[JobRecord]:
+        """ListJobs over every status (paginated), filtered, newest first, then described."""
+        statuses = [JobStatus.parse(status)] if status is not None else list(JobStatus)
+        where: dict[str, str] = (
+            {"arrayJobId": parent_id} if parent_id else {"jobQueue": self._queue()}
+        )
+        summaries: list[dict[str, Any]] = []
+        for st in statuses:
+            summaries += self._list_pages(where, st)
+        low = since.timestamp() * 1000 if since else None
+        high = until.timestamp() * 1000 if until else None
+        keep = [
+            s
+            for s in summaries
+            if (parent_id or not is_child_id(s["jobId"]))
+            and (not name_prefix or s["jobName"].startswith(name_prefix))
+            and (low is None or s.get("createdAt", 0) >= low)
+            and (high is None or s.get("createdAt", 0) < high)
+        ]
+        if parent_id:
+            keep.sort(key=lambda s: s.get("arrayProperties", {}).get("index", 0))
+        else:
+            keep.sort(key=lambda s: s.get("createdAt", 0), reverse=True)
+        if limit is not None:
+            keep = keep[: max(limit, 0)]
+        return self.describe([s["jobId"] for s in keep])
+
+    def _list_pages(self, where: dict[str, str], status: JobStatus) -> Summaries:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        paginator = self.batch.get_paginator("list_jobs")
+        out: Summaries = []
+        try:
+            for page in paginator.paginate(**where, jobStatus=status.value):
+                out += page.get("jobSummaryList", [])
+        except (ClientError, BotoCoreError) as exc:
+            raise InfraError(f"ListJobs: {exc}") from None
+        return out
+
+    # -- control -----------------------------------------------------------------------------
+
+    def cancel(self, job_id: str, reason: str = "Cancelled by user") -> JobRecord:
+        """CancelJob for a queued job (or array); a started single job needs terminate."""
+        record = self.get(job_id)
+        if record.status.is_terminal:
+            return record
+        if record.array_size is None and not record.status.is_queued:
+            raise BacktestError(
+                f"job {job_id} is {record.status.value}; cancel only stops queued jobs, "
+                "use terminate"
+            )
+        aws_call("CancelJob", self.batch.cancel_job, jobId=job_id, reason=reason)
+        return self.get(job_id)
+
+    def terminate(self, job_id: str, reason: str = "Terminated by user") -> JobRecord:
+        """TerminateJob: queued jobs are cancelled, STARTING/RUNNING ones stopped."""
+        aws_call("TerminateJob", self.batch.terminate_job, jobId=job_id, reason=reason)
+        return self.get(job_id)
+
+    def retry(self, job_id: str) -> JobRecord:
+        """Submit a finished job again with the same command, environment, array and tags."""
+        jobs = self.describe_raw([job_id])
+        if not jobs:
+            raise NotFoundError(f"no job {job_id!r} in AWS Batch")
+        job, record = jobs[0], to_record(jobs[0])
+        if record.parent_id:
+            raise BacktestError(
+                f"job {job_id} is an array child; retry its parent {record.parent_id}"
+            )
+        if not record.is_terminal:
+            raise BacktestError(
+                f"job {job_id} is still {record.status.value}; retry a finished job"
+            )
+        env = {e["name"]: e["value"] for e in job.get("container", {}).get("environment", [])}
+        env = {k: v for k, v in env.items() if k != SPEC_ENV and not k.startswith("AWS_BATCH")}
+        tags = {
+            k[len(TAG_PREFIX) :]: v
+            for k, v in job.get("tags", {}).items()
+            if k.startswith(TAG_PREFIX) and k[len(TAG_PREFIX) :] not in ("kind", "user")
+        }
+        seconds = job.get("timeout", {}).get("attemptDurationSeconds", 0)
+        return self.submit_command(
+            list(record.command),
+            name=record.name,
+            kind=record.kind,
+            env=env,
+            array_size=record.array_size,
+            spec=record.spec,
+            result_prefix=tags.pop("result-prefix", None),
+            timeout=int(seconds),
+            attempts=(job.get("retryStrategy") or {}).get("attempts"),
+            tags=tags,
+        )
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobRecord:
+        """Poll DescribeJobs until the job ends or timeout seconds pass."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            record = self.get(job_id)
+            if record.is_terminal or (deadline is not None and time.monotonic() >= deadline):
+                return record
+            time.sleep(self.poll)
+
+    # -- logs --------------------------------------------------------------------------------
+
+    def _events(self, stream: str, token: str | None, *, tail: int | None = None) -> Page:
+        kwargs: dict[str, Any] = {
+            "logGroupName": self.settings.log_group,
+            "logStreamName": stream,
+            "startFromHead": tail is None,
+        }
+        if tail is not None:
+            kwargs["limit"] = tail
+        if token:
+            kwargs["nextToken"] = token
+        out = aws_call("GetLogEvents", self.logs_client.get_log_events, **kwargs)
+        return [e["message"] for e in out.get("events", [])], out.get("nextForwardToken")
+
+    def logs(self, job_id: str, tail: int | None = None) -> str:
+        """The latest attempt's CloudWatch log (all pages; the last `tail` events if given)."""
+        stream = self.get(job_id).log
+        if not stream or tail == 0:
+            return ""
+        if tail is not None:
+            last, _ = self._events(stream, None, tail=tail)
+            return "".join(line + "\n" for line in last)
+        lines: list[str] = []
+        token: str | None = None
+        while True:
+            page, next_token = self._events(stream, token)
+            lines += page
+            if not next_token or next_token == token:
+                break
+            token = next_token
+        return "".join(line + "\n" for line in lines)
+
+    def follow(self, job_id: str, poll: float | None = None) -> Iterator[str]:
+        """Yield log lines as CloudWatch receives them until the job ends."""
+        poll = self.poll if poll is None else poll
+        token: str | None = None
+        while True:
+            record = self.get(job_id)
+            if record.log:
+                while True:
+                    try:
+                        page, next_token = self._events(record.log, token)
+                    except BacktestError:  # the stream does not exist yet
+                        break
+                    yield from page
+                    if not next_token or next_token == token:
+                        break
+                    token = next_token
+            if record.is_terminal:
+                return
+            time.sleep(poll)
+
+
+def is_child_id(job_id: str) -> bool:
+    """Array children have ids <parent id>:<index>."""
+    parent, _, suffix = job_id.rpartition(":")
+    return bool(parent) and suffix.isdigit()
+
+
+def to_record(job: Mapping[str, Any]) -> JobRecord:
+    """A DescribeJobs entry as a JobRecord."""
+    tags = {
+        k[len(TAG_PREFIX) :]: v for k, v in job.get("tags", {}).items() if k.startswith(TAG_PREFIX)
+    }
+    container = job.get("container", {}) or {}
+    env = {e["name"]: e["value"] for e in container.get("environment", [])}
+    array = job.get("arrayProperties", {}) or {}
+    job_id = job["jobId"]
+    index = array.get("index")
+    parent, _, suffix = job_id.rpartition(":")
+    if index is None and parent and suffix.isdigit():  # Batch child ids are <parent>:<index>
+        index = int(suffix)
+    is_child = index is not None and bool(parent)
+    kind = JobKind.CHILD if is_child else JobKind.parse(tags.get("kind", "run"))
+    attempts = job.get("attempts", []) or []
+    stream = container.get("logStreamName")
+    if not stream and attempts:
+        stream = (attempts[-1].get("container") or {}).get("logStreamName")
+    spec = json.loads(env[SPEC_ENV]) if SPEC_ENV in env else None
+    return JobRecord(
+        id=job_id,
+        name=job["jobName"],
+        kind=kind,
+        status=JobStatus.parse(job["status"]),
+        status_reason=job.get("statusReason", "") or "",
+        created_at=from_epoch_ms(job.get("createdAt")),
+        started_at=from_epoch_ms(job.get("startedAt")),
+        stopped_at=from_epoch_ms(job.get("stoppedAt")),
+        attempts=len(attempts),
+        max_attempts=int((job.get("retryStrategy") or {}).get("attempts", 1)),
+        array_size=None if is_child else array.get("size"),
+        status_counts={k: int(v) for k, v in (array.get("statusSummary") or {}).items() if v},
+        result_prefix=tags.get("result-prefix"),
+        spec=spec,
+        parent_id=parent if is_child else None,
+        array_index=index if is_child else None,
+        depends_on=tuple(d["jobId"] for d in job.get("dependsOn", []) or []),
+        user=tags.get("user", ""),
+        command=tuple(container.get("command", []) or []),
+        exit_code=container.get("exitCode"),
+        log=stream,
+        backend="aws",
+    )

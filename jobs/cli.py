@@ -1,0 +1,346 @@
+"""`python -m jobs ...`: submit, sweep, ls, show, logs, cancel, terminate, retry, wait, config,
+worker. Errors are one line on stderr: exit 2 for bad input, 1 for infrastructure."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import fields
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from engine.errors import BacktestError, InfraError, ParamError
+from engine.spec import FILL_MODES, RunSpec, SimOptions
+from jobs.base import Executor, option_flag
+from jobs.model import JobRecord, JobStatus
+from jobs.settings import Settings, load_settings
+
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse would exit 2 with usage; keep one line
+        raise BacktestError(f"{message} (see python -m jobs {self.prog.split()[-1]} --help)")
+
+
+# -- argument helpers --------------------------------------------------------------------------
+
+
+def parse_value(text: str) -> Any:
+    """'10' -> 10, '0.5' -> 0.5, 'true' -> True, anything else stays a string."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_params(items: Sequence[str]) -> dict[str, Any]:
+    """['fast=10', 'slow=50'] -> {'fast': 10, 'slow': 50}."""
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ParamError(f"--param takes NAME=VALUE, got {item!r}")
+        out[name.strip()] = parse_value(value.strip())
+    return out
+
+
+def parse_range(item: str) -> tuple[str, list[Any]]:
+    """'fast=5:50:5' -> ('fast', [5, 10, ..., 50]) (inclusive; ints stay ints)."""
+    name, sep, body = item.partition("=")
+    parts = body.split(":")
+    if not sep or not name.strip() or len(parts) != 3:
+        raise ParamError(f"--range takes NAME=START:STOP:STEP, got {item!r}")
+    try:
+        start, stop, step = (parse_number(p) for p in parts)
+    except ValueError:
+        raise ParamError(f"--range {item!r}: START, STOP and STEP must be numbers") from None
+    if step <= 0 or stop < start:
+        raise ParamError(f"--range {item!r}: need STEP > 0 and STOP >= START")
+    count = int((stop - start) / step + 1e-9) + 1
+    if count > 100_000:
+        raise ParamError(f"--range {item!r} has {count} values; at most 100000")
+    if all(isinstance(v, int) for v in (start, stop, step)):
+        return name.strip(), [start + i * step for i in range(count)]
+    return name.strip(), [round(start + i * step, 12) for i in range(count)]
+
+
+def parse_number(text: str) -> int | float:
+    """An int when it looks like one, else a float (ValueError otherwise)."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def parse_values(item: str) -> tuple[str, list[Any]]:
+    """'fill=close,next_open' -> ('fill', ['close', 'next_open'])."""
+    name, sep, body = item.partition("=")
+    values = [parse_value(v.strip()) for v in body.split(",") if v.strip()]
+    if not sep or not name.strip() or not values:
+        raise ParamError(f"--values takes NAME=A,B,C, got {item!r}")
+    return name.strip(), values
+
+
+def parse_when(text: str) -> datetime:
+    """An ISO time ('2024-05-01', '2024-05-01T12:00') or an age ('30m', '2h', '7d')."""
+    unit = text[-1:].lower()
+    if unit in DURATION_UNITS and text[:-1].replace(".", "", 1).isdigit():
+        return datetime.now(UTC) - timedelta(seconds=float(text[:-1]) * DURATION_UNITS[unit])
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise BacktestError(
+            f"bad time {text!r}: use ISO (2024-05-01T12:00) or an age (2h)"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _option_type(f: Any) -> str:
+    annotation = str(f.type)
+    for name in ("bool", "float", "int", "str"):
+        if name in annotation:
+            return name
+    return "str"
+
+
+def add_engine_options(parser: argparse.ArgumentParser, *, single: bool = True) -> None:
+    """The engine CLI's arguments, built from SimOptions so the two stay in sync."""
+    parser.add_argument("source_bucket", help="bucket holding the price file")
+    parser.add_argument("source_key", help="key of the price file (CSV or Parquet)")
+    parser.add_argument("result_bucket", help="bucket the results are written to")
+    parser.add_argument("--strategy", default="sma_cross", help="strategy name (sma_cross)")
+    if single:
+        parser.add_argument(
+            "--param", action="append", default=[], metavar="NAME=VALUE", help="strategy param"
+        )
+        parser.add_argument("--run-id", help="result folder name (default: generated)")
+    for f in fields(SimOptions):
+        kind = _option_type(f)
+        flag, dest, help_text = option_flag(f.name), f"opt_{f.name}", f.metadata.get("help")
+        if kind == "bool":
+            parser.add_argument(flag, dest=dest, action="store_true", default=None, help=help_text)
+        elif f.name == "fill":
+            parser.add_argument(flag, dest=dest, choices=FILL_MODES, help=help_text)
+        else:
+            conv = {"float": float, "int": int}.get(kind, str)
+            parser.add_argument(flag, dest=dest, type=conv, help=help_text)
+
+
+def options_from_args(ns: argparse.Namespace) -> SimOptions:
+    """SimOptions with the options given on the command line (validated)."""
+    given = {
+        f.name: getattr(ns, f"opt_{f.name}")
+        for f in fields(SimOptions)
+        if getattr(ns, f"opt_{f.name}") is not None
+    }
+    return SimOptions().with_overrides(**given).validate()
+
+
+def spec_from_args(ns: argparse.Namespace, user: str | None = None) -> RunSpec:
+    """The RunSpec `python -m jobs submit` describes."""
+    return RunSpec(
+        source_bucket=ns.source_bucket,
+        source_key=ns.source_key,
+        result_bucket=ns.result_bucket,
+        strategy=ns.strategy,
+        params=parse_params(ns.param),
+        options=options_from_args(ns),
+        run_id=ns.run_id,
+        user=user,
+    )
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `python -m jobs` parser."""
+    parser = _Parser(prog="python -m jobs", description="Submit and watch backtest jobs.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = sub.add_parser("submit", help="submit one run; prints the job id last")
+    add_engine_options(p)
+    p.add_argument("--name", help="job name (default: run-<run id>)")
+    p = sub.add_parser("sweep", help="submit a parameter sweep (array job + collect)")
+    add_engine_options(p, single=False)
+    p.add_argument("--range", action="append", default=[], metavar="NAME=START:STOP:STEP")
+    p.add_argument("--values", action="append", default=[], metavar="NAME=A,B,C")
+    p.add_argument("--sweep-id", help="sweep folder name (default: generated)")
+    p = sub.add_parser("ls", help="list jobs, newest first")
+    p.add_argument("--status", help="only this status (RUNNING, FAILED, ...)")
+    p.add_argument("--name-prefix", help="only names starting with this")
+    p.add_argument("--since", help="created at/after: ISO time or age (2h, 7d)")
+    p.add_argument("--until", help="created before: ISO time or age")
+    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    p.add_argument("--children", metavar="PARENT_ID", help="list an array job's children")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    for name, text in (("show", "one job as JSON"), ("cancel", "cancel a queued job")):
+        sub.add_parser(name, help=text).add_argument("job_id")
+    p = sub.add_parser("terminate", help="stop a job in any state")
+    p.add_argument("job_id")
+    p.add_argument("--reason", default="Terminated by user")
+    p = sub.add_parser("logs", help="a job's output")
+    p.add_argument("job_id")
+    p.add_argument("--tail", type=int, help="only the last N lines")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing until it ends")
+    sub.add_parser("retry", help="submit a finished job again").add_argument("job_id")
+    p = sub.add_parser("wait", help="wait for a job; exit 0 only on SUCCEEDED")
+    p.add_argument("job_id")
+    p.add_argument("--timeout", type=float, help="give up after this many seconds (exit 1)")
+    sub.add_parser("config", help="resolved settings and where each came from")
+    p = sub.add_parser("worker", help="run the local worker in the foreground")
+    p.add_argument("--idle-exit", type=float, help="exit after this many idle seconds (0: never)")
+    return parser
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def _fmt_time(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def format_row(record: JobRecord) -> str:
+    """One `ls` line."""
+    counts = ""
+    if record.status_counts:
+        counts = " [" + " ".join(f"{k}={v}" for k, v in sorted(record.status_counts.items())) + "]"
+    reason = f"  {record.status_reason}" if record.status_reason else ""
+    return (
+        f"{record.id:<40} {record.name[:32]:<32} {record.kind.value:<7} "
+        f"{record.status.value:<9} {_fmt_time(record.created_at)}{counts}{reason}"
+    )
+
+
+def cmd_config(settings: Settings, where: dict[str, str]) -> int:
+    """Print every setting, its value and its source."""
+    for f in fields(Settings):
+        value = getattr(settings, f.name)
+        print(f"{f.name:<24} = {value!r:<40} # {where[f.name]} ({f.metadata['env']})")
+    if settings.backend == "local":
+        from jobs.local import jobs_dir_for
+
+        print(f"{'(local jobs folder)':<24} = {str(jobs_dir_for(settings))!r}")
+    return 0
+
+
+def cmd_worker(settings: Settings, idle_exit: float | None) -> int:
+    """Run a worker in this process until idle (or forever with --idle-exit 0)."""
+    from dataclasses import replace
+
+    from jobs.local import LocalExecutor
+    from jobs.worker import Worker
+
+    local = LocalExecutor(settings, worker="none")
+    idle = float(settings.worker_idle) if idle_exit is None else idle_exit
+    worker = Worker(local.store, replace(local.config, idle_exit=idle or None))
+    if not worker.lease.acquire():
+        print("another worker holds the lease; exiting", file=sys.stderr)
+        return 0
+    worker.recover()
+    worker.run(threading.Event())
+    return 0
+
+
+def cmd_sweep(executor: Executor, ns: argparse.Namespace) -> int:
+    """Parse the grid and hand over to the sweeps hook."""
+    from jobs.sweeps_hook import SweepRequest, submit_sweep
+
+    grid: dict[str, list[Any]] = {}
+    for name, values in [parse_range(r) for r in ns.range] + [parse_values(v) for v in ns.values]:
+        if name in grid:
+            raise ParamError(f"parameter {name!r} is given twice")
+        grid[name] = values
+    if not grid:
+        raise ParamError("a sweep needs at least one --range or --values")
+    request = SweepRequest(
+        source_bucket=ns.source_bucket,
+        source_key=ns.source_key,
+        result_bucket=ns.result_bucket,
+        strategy=ns.strategy,
+        grid=grid,
+        options=options_from_args(ns),
+        sweep_id=ns.sweep_id,
+    )
+    record = submit_sweep(executor, request)
+    print(record.id)
+    return 0
+
+
+def run_command(ns: argparse.Namespace, settings: Settings, executor: Executor) -> int:
+    """Dispatch one parsed command that needs an executor."""
+    if ns.command == "submit":
+        record = executor.submit_run(spec_from_args(ns), name=ns.name)
+        print(f"submitted {record.kind.value} {record.name} -> {record.result_prefix}")
+        print(record.id)
+    elif ns.command == "sweep":
+        return cmd_sweep(executor, ns)
+    elif ns.command == "ls":
+        records = executor.list(
+            ns.status,
+            name_prefix=ns.name_prefix,
+            since=parse_when(ns.since) if ns.since else None,
+            until=parse_when(ns.until) if ns.until else None,
+            limit=ns.limit,
+            parent_id=ns.children,
+        )
+        for record in records:
+            print(json.dumps(record.to_dict()) if ns.json else format_row(record))
+    elif ns.command == "show":
+        print(json.dumps(executor.get(ns.job_id).to_dict(), indent=2))
+    elif ns.command == "logs":
+        if ns.follow:
+            for line in executor.follow(ns.job_id):
+                print(line, flush=True)
+        else:
+            sys.stdout.write(executor.logs(ns.job_id, tail=ns.tail))
+    elif ns.command in ("cancel", "terminate"):
+        if ns.command == "cancel":
+            record = executor.cancel(ns.job_id)
+        else:
+            record = executor.terminate(ns.job_id, ns.reason)
+        print(format_row(record))
+    elif ns.command == "retry":
+        record = executor.retry(ns.job_id)
+        print(record.id)
+    elif ns.command == "wait":
+        record = executor.wait(ns.job_id, timeout=ns.timeout)
+        print(format_row(record))
+        if record.status is not JobStatus.SUCCEEDED:
+            still = "" if record.is_terminal else " (timed out waiting)"
+            print(f"job {record.id} is {record.status.value}{still}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    try:
+        ns = build_parser().parse_args(argv)
+        settings, where = load_settings()
+        if ns.command == "config":
+            return cmd_config(settings, where)
+        if ns.command == "worker":
+            return cmd_worker(settings, ns.idle_exit)
+        from jobs.factory import make_executor
+
+        executor = make_executor(settings, worker="process")
+        return run_command(ns, settings, executor)
+    except BacktestError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except InfraError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,450 @@
+"""The local worker: holds a lease, starts RUNNABLE jobs in FIFO order, reaps, kills, retries.
+
+Exactly one worker per jobs folder runs jobs at a time: the lease is an exclusive ``flock`` on
+``<jobs dir>/worker.lock`` that the OS releases when the holder dies. A worker runs as a thread
+(inside the dashboard) or as a detached ``python -m jobs worker`` process (started by the CLI).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import psutil
+
+from jobs.localstore import Store
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RESTART_REASON = "executor restarted"
+TIMEOUT_REASON = "Job attempt duration exceeded timeout"
+DEPENDENCY_REASON = "Dependent Job failed"
+STOPPED_REASON = "executor stopped"
+REASON_CHARS = 300
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """How a worker runs jobs."""
+
+    concurrency: int
+    poll: float = 0.2
+    kill_grace: float = 10.0
+    storage_root: str = ""
+    idle_exit: float | None = None  # None: never exit when idle (the dashboard's thread)
+
+
+@dataclass
+class _Proc:
+    job_id: str
+    parent_id: str | None
+    popen: subprocess.Popen[bytes]
+    started: float
+    timeout: float | None
+    attempt: int
+    max_attempts: int
+    log: IO[bytes]
+    kill_reason: str | None = None
+    kill_sent: float | None = None
+
+
+class Lease:
+    """An exclusive flock on a file; released by the OS when the process dies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lease."""
+        return self._fd is not None
+
+    def acquire(self) -> bool:
+        """Take the lease if free; True when held afterwards."""
+        if self._fd is not None:
+            return True
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        """Give the lease up."""
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    @staticmethod
+    def is_held(path: Path) -> bool:
+        """Whether any live process (this one included) holds the lease at `path`."""
+        probe = Lease(path)
+        if probe.acquire():
+            probe.release()
+            return False
+        return True
+
+
+def kill_group(pid: int, sig: int) -> None:
+    """Signal a job's whole process group (jobs start in their own session)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def pid_matches(pid: int | None, started: float | None) -> bool:
+    """Whether `pid` is alive and is the same process that started at `started`."""
+    if not pid:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        return started is None or abs(proc.create_time() - started) < 1.0
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return False
+
+
+def last_line(path: Path) -> str:
+    """The last non-empty line of a log file (the engine's one-line error), shortened."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 4096))
+            lines = fh.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        if line.strip():
+            return line.strip()[:REASON_CHARS]
+    return ""
+
+
+class Worker:
+    """Runs the jobs of one Store; call run() in a thread or process, or tick() by hand."""
+
+    def __init__(self, store: Store, config: WorkerConfig) -> None:
+        self.store = store
+        self.config = config
+        self.lease = Lease(store.dir / "worker.lock")
+        self.procs: dict[str, _Proc] = {}
+        self.wake = threading.Event()
+        self._idle_since: float | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until `stop` is set (or, with idle_exit, until idle that long)."""
+        try:
+            while not stop.is_set():
+                if not self.lease.held:
+                    if self.lease.acquire():
+                        self.recover()
+                    else:
+                        stop.wait(max(self.config.poll, 0.5))
+                        continue
+                busy = self.tick()
+                if not busy and self._idle_too_long():
+                    break
+                self.wake.wait(self.config.poll)
+                self.wake.clear()
+        finally:
+            self.shutdown()
+
+    def _idle_too_long(self) -> bool:
+        now = time.time()
+        if self._idle_since is None:
+            self._idle_since = now
+        if self.config.idle_exit is None or now - self._idle_since < self.config.idle_exit:
+            return False
+        # Release first, then look again: a submitter that saw the lease held has committed.
+        self.lease.release()
+        if self._has_work() and self.lease.acquire():
+            self._idle_since = None
+            return False
+        return True
+
+    def _has_work(self) -> bool:
+        rows = self.store.query(
+            "SELECT 1 FROM jobs WHERE status NOT IN ('SUCCEEDED','FAILED') "
+            "AND array_size IS NULL LIMIT 1"
+        )
+        return bool(rows)
+
+    def shutdown(self) -> None:
+        """Kill what still runs (marked FAILED 'executor stopped') and give the lease up."""
+        for proc in list(self.procs.values()):
+            kill_group(proc.popen.pid, signal.SIGKILL)
+            proc.popen.wait()
+            proc.kill_reason = proc.kill_reason or STOPPED_REASON
+        if self.procs:
+            self._reap()
+        self.lease.release()
+        self.store.close()
+
+    def recover(self) -> None:
+        """On taking the lease: jobs a dead worker left running are failed or requeued."""
+        rows = self.store.query(
+            "SELECT id, parent_id, pid, pid_started, attempt, max_attempts FROM jobs "
+            "WHERE status IN ('STARTING', 'RUNNING')"
+        )
+        parents: set[str] = set()
+        with self.store.tx() as conn:
+            for row in rows:
+                if pid_matches(row["pid"], row["pid_started"]):
+                    kill_group(row["pid"], signal.SIGKILL)
+                retry = row["attempt"] < row["max_attempts"]
+                conn.execute(
+                    "UPDATE jobs SET status = ?, reason = ?, pid = NULL, stopped_at = ? "
+                    "WHERE id = ?",
+                    (
+                        "RUNNABLE" if retry else "FAILED",
+                        f"{RESTART_REASON}; retrying" if retry else RESTART_REASON,
+                        None if retry else time.time(),
+                        row["id"],
+                    ),
+                )
+                if row["parent_id"]:
+                    parents.add(row["parent_id"])
+            self.store.refresh_parents(conn, parents)
+
+    # -- one scheduling pass -------------------------------------------------------------------
+
+    def tick(self) -> bool:
+        """Reap, enforce stops and timeouts, resolve dependencies, start jobs; True if busy."""
+        self._reap()
+        self._enforce_stops()
+        self._resolve_dependencies()
+        self._start_runnable()
+        busy = bool(self.procs) or self._has_work()
+        if busy:
+            self._idle_since = None
+        return busy
+
+    def _reap(self) -> None:
+        done = [p for p in self.procs.values() if p.popen.poll() is not None]
+        if not done:
+            return
+        parents: set[str] = set()
+        now = time.time()
+        with self.store.tx() as conn:
+            for proc in done:
+                self._finish(conn, proc, now)
+                if proc.parent_id:
+                    parents.add(proc.parent_id)
+            self.store.refresh_parents(conn, parents)
+        for proc in done:
+            proc.log.close()
+            del self.procs[proc.job_id]
+
+    def _finish(self, conn: Any, proc: _Proc, now: float) -> None:
+        rc = proc.popen.returncode
+        log = self.store.log_path(proc.job_id, proc.attempt)
+        if proc.kill_reason:
+            status, reason = "FAILED", proc.kill_reason
+        elif rc == 0:
+            status, reason = "SUCCEEDED", ""
+        else:
+            what = f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}"
+            tail = last_line(log)
+            reason = f"{what}: {tail}" if tail else what
+            if proc.attempt < proc.max_attempts:
+                status = "RUNNABLE"
+                reason = f"attempt {proc.attempt} failed ({reason}); retrying"
+            else:
+                status = "FAILED"
+        conn.execute(
+            "UPDATE jobs SET status = ?, reason = ?, exit_code = ?, pid = NULL, stopped_at = ? "
+            "WHERE id = ?",
+            (status, reason, rc, None if status == "RUNNABLE" else now, proc.job_id),
+        )
+
+    def _kill(self, proc: _Proc, reason: str) -> None:
+        if proc.kill_sent is None:
+            proc.kill_reason = reason
+            proc.kill_sent = time.time()
+            kill_group(proc.popen.pid, signal.SIGTERM)
+
+    def _enforce_stops(self) -> None:
+        now = time.time()
+        if self.procs:
+            marks = ",".join("?" for _ in self.procs)
+            rows = self.store.query(
+                f"SELECT id, stop_request FROM jobs WHERE stop_request IS NOT NULL "
+                f"AND id IN ({marks})",
+                list(self.procs),
+            )
+            for row in rows:
+                self._kill(self.procs[row["id"]], row["stop_request"])
+        for proc in self.procs.values():
+            if proc.timeout and now - proc.started > proc.timeout:
+                self._kill(proc, TIMEOUT_REASON)
+            if proc.kill_sent is not None and now - proc.kill_sent >= self.config.kill_grace:
+                kill_group(proc.popen.pid, signal.SIGKILL)
+
+    def _resolve_dependencies(self) -> None:
+        rows = self.store.query(
+            "SELECT id, parent_id, depends_on FROM jobs WHERE status = 'PENDING' "
+            "AND array_size IS NULL"
+        )
+        if not rows:
+            return
+        deps = {d for row in rows for d in json.loads(row["depends_on"])}
+        states = self._statuses(sorted(deps))
+        parents: set[str] = set()
+        now = time.time()
+        with self.store.tx() as conn:
+            for row in rows:
+                mine = [states.get(d) for d in json.loads(row["depends_on"])]
+                if any(s in (None, "FAILED") for s in mine):
+                    conn.execute(
+                        "UPDATE jobs SET status = 'FAILED', reason = ?, stopped_at = ? "
+                        "WHERE id = ? AND status = 'PENDING'",
+                        (DEPENDENCY_REASON, now, row["id"]),
+                    )
+                elif all(s == "SUCCEEDED" for s in mine):
+                    conn.execute(
+                        "UPDATE jobs SET status = 'RUNNABLE' WHERE id = ? AND status = 'PENDING'",
+                        (row["id"],),
+                    )
+                else:
+                    continue
+                if row["parent_id"]:
+                    parents.add(row["parent_id"])
+            self.store.refresh_parents(conn, parents)
+
+    def _statuses(self, ids: list[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" for _ in chunk)
+            for row in self.store.query(
+                f"SELECT id, status FROM jobs WHERE id IN ({marks})", chunk
+            ):
+                out[row["id"]] = row["status"]
+        return out
+
+    def _start_runnable(self) -> None:
+        free = self.config.concurrency - len(self.procs)
+        if free <= 0:
+            return
+        rows = self.store.query(
+            "SELECT * FROM jobs WHERE status = 'RUNNABLE' AND array_size IS NULL "
+            "ORDER BY seq LIMIT ?",
+            (free,),
+        )
+        for row in rows:
+            self._start(row)
+
+    def _start(self, row: Any) -> None:
+        job_id, attempt = row["id"], int(row["attempt"]) + 1
+        log_path = self.store.log_path(job_id, attempt)
+        now = time.time()
+        with self.store.tx() as conn:
+            cur = conn.execute(
+                "UPDATE jobs SET status = 'STARTING', attempt = ?, started_at = ?, "
+                "stopped_at = NULL, exit_code = NULL, log_path = ? "
+                "WHERE id = ? AND status = 'RUNNABLE'",
+                (attempt, now, str(log_path), job_id),
+            )
+            if cur.rowcount == 0:
+                return
+            if row["parent_id"]:
+                self.store.refresh_parents(conn, {row["parent_id"]})
+        log = log_path.open("ab")
+        try:
+            popen = subprocess.Popen(
+                json.loads(row["command"]),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self._child_env(row, attempt),
+                cwd=REPO_ROOT,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            log.write(f"cannot start command: {exc}\n".encode())
+            log.close()
+            with self.store.tx() as conn:
+                conn.execute(
+                    "UPDATE jobs SET status = 'FAILED', reason = ?, stopped_at = ? WHERE id = ?",
+                    (f"cannot start command: {exc}"[:REASON_CHARS], time.time(), job_id),
+                )
+                if row["parent_id"]:
+                    self.store.refresh_parents(conn, {row["parent_id"]})
+            return
+        threading.Thread(target=self._wake_on_exit, args=(popen,), daemon=True).start()
+        self.procs[job_id] = _Proc(
+            job_id=job_id,
+            parent_id=row["parent_id"],
+            popen=popen,
+            started=now,
+            timeout=row["timeout"],
+            attempt=attempt,
+            max_attempts=int(row["max_attempts"]),
+            log=log,
+        )
+        with self.store.tx() as conn:
+            conn.execute(
+                "UPDATE jobs SET status = 'RUNNING', pid = ?, pid_started = ? "
+                "WHERE id = ? AND status = 'STARTING'",
+                (popen.pid, _create_time(popen.pid), job_id),
+            )
+
+    def _wake_on_exit(self, popen: subprocess.Popen[bytes]) -> None:
+        """Wake the loop as soon as a job's process exits (no waiting for the next poll)."""
+        popen.wait()
+        self.wake.set()
+
+    def _child_env(self, row: Any, attempt: int) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(json.loads(row["env"]))
+        env["AWS_BATCH_JOB_ID"] = row["id"]
+        env["AWS_BATCH_JOB_ATTEMPT"] = str(attempt)
+        if row["array_index"] is not None:
+            env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(row["array_index"])
+        else:
+            env.pop("AWS_BATCH_JOB_ARRAY_INDEX", None)
+        if self.config.storage_root:
+            env["BACKTEST_STORAGE_ROOT"] = self.config.storage_root
+        path = env.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = f"{REPO_ROOT}{os.pathsep}{path}" if path else str(REPO_ROOT)
+        return env
+
+
+def _create_time(pid: int) -> float | None:
+    try:
+        return float(psutil.Process(pid).create_time())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def spawn_detached_worker(log_dir: Path, env: dict[str, str] | None = None) -> int:
+    """Start `python -m jobs worker` in its own session (stderr to worker.log); return its pid."""
+    child_env = dict(os.environ if env is None else env)
+    path = child_env.get("PYTHONPATH", "")
+    child_env["PYTHONPATH"] = f"{REPO_ROOT}{os.pathsep}{path}" if path else str(REPO_ROOT)
+    with (log_dir / "worker.log").open("ab") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jobs", "worker"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=child_env,
+            cwd=os.getcwd(),
+            start_new_session=True,
+        )
+    return proc.pid
