@@ -1,0 +1,184 @@
+"""The engine CLI: the AWS Batch container's command (DESIGN.md "The engine CLI").
+
+    python -m engine.backtest SOURCE_BUCKET SOURCE_KEY RESULT_BUCKET [options]
+    python engine/backtest.py SOURCE_BUCKET SOURCE_KEY RESULT_BUCKET [options]
+    python -m engine.backtest --sweep s3://BUCKET/sweeps/ID/spec.json
+
+The reference system's ``backtest.py SRC KEY DST`` wrote a two-line text file; the same three
+arguments now run sma_cross(10, 50) and write DESIGN.md's result layout under
+``runs/<run id>/`` (spec.json, metrics.json, equity.parquet, trades.parquet, then _SUCCESS).
+The result prefix (``s3://DST/runs/<id>/``) is the last line on stdout.
+
+Exit codes: 0 success; 2 bad input or arguments; 1 infrastructure (storage unreachable,
+permissions, disk full) or an internal error. Failures print ONE line on stderr (a traceback
+only for internal errors with ``BACKTEST_DEBUG=1``) and write ``runs/<id>/error.json`` when the
+result bucket can be reached.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+if __package__ in (None, ""):  # run as a file: make the `engine` package importable
+    _here = os.path.dirname(os.path.abspath(__file__))
+    if os.path.isfile(os.path.join(_here, "__init__.py")):  # engine/backtest.py in a checkout
+        sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
+        sys.path.insert(0, os.path.dirname(_here))
+    else:  # the image: backtest.py beside the engine/ package
+        sys.path.insert(0, _here)
+
+import importlib
+import importlib.util
+import traceback
+import warnings
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from engine.cli_args import build_parser, make_run_id, spec_from_args, strategies_text
+from engine.errors import BacktestError, InfraError
+from engine.results import make_spec_record, run_prefix, write_error, write_run
+from engine.store import StorageUnreachable, Store, open_store, validate_bucket
+
+if TYPE_CHECKING:
+    import argparse
+
+    from engine.spec import RunSpec
+
+SWEEP_CHILD_MODULE = "engine.sweep_child"
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def execute(spec: RunSpec, store: Store, env: Mapping[str, str]) -> str:
+    """Validate, read the input, run, write the result layout; return the result prefix key."""
+    from engine.strategies import get_strategy
+
+    strategy = get_strategy(spec.strategy)
+    params = strategy.validate(spec.params)
+    options = spec.options.validate()
+    run_id = spec.run_id or make_run_id(spec.strategy)
+    data = store.get_bytes(spec.source_bucket, spec.source_key)
+    info = store.head(spec.source_bucket, spec.source_key)
+
+    from engine.api import run_backtest
+    from engine.data import load_prices
+
+    name = store.uri(spec.source_bucket, spec.source_key)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        prices = load_prices(data, name=name, min_bars=strategy.warmup(params) + 1)
+    result = run_backtest(prices, spec.strategy, params, options=options)
+    record = make_spec_record(
+        spec, params=params, data=data, input_info=info, prices=prices, env=env
+    )
+    prefix = write_run(store, spec.result_bucket, run_id, record, result)
+    for w in caught:  # after success only: a failure prints exactly one line
+        _say(f"warning: {' '.join(str(w.message).split())}")
+    return prefix
+
+
+def _record_failure(
+    store: Store | None,
+    bucket: str | None,
+    run_id: str | None,
+    failure: tuple[BaseException, str],
+    env: Mapping[str, str],
+) -> None:
+    """Best effort error.json: skipped when the store is unreachable or the names are bad."""
+    exc, kind = failure
+    if store is None or bucket is None or run_id is None or isinstance(exc, StorageUnreachable):
+        return
+    try:
+        validate_bucket(bucket)
+        run_prefix(run_id)
+        write_error(store, bucket, run_id, exc, kind)
+    except Exception as err:  # the original failure is what the user must see
+        if env.get("BACKTEST_DEBUG") == "1":
+            _say(f"note: could not write error.json: {err}")
+
+
+def guarded(
+    body: Callable[[], int],
+    on_failure: Callable[[BaseException, str], None] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """Run ``body`` and turn every failure into an exit code and one stderr line."""
+    env = os.environ if env is None else env
+    failure: BaseException
+    try:
+        return body()
+    except BacktestError as exc:
+        _say(f"error: {exc}")
+        code, kind, failure = 2, exc.kind, exc
+    except InfraError as exc:
+        _say(f"error: {exc}")
+        code, kind, failure = 1, exc.kind, exc
+    except Exception as exc:
+        _say(f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}")
+        if env.get("BACKTEST_DEBUG") == "1":
+            traceback.print_exc()
+        code, kind, failure = 1, "internal", exc
+    if on_failure is not None:
+        on_failure(failure, kind)
+    return code
+
+
+def run_single(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """One backtest from parsed arguments (error.json on failure where possible)."""
+    ns.run_id = ns.run_id or make_run_id(ns.strategy)
+    state: dict[str, Store] = {}
+
+    def body() -> int:
+        state["store"] = store = open_store(env)  # first, so bad options still get error.json
+        spec = spec_from_args(ns)
+        prefix = execute(spec, store, env)
+        print(store.uri(spec.result_bucket, prefix), flush=True)
+        return 0
+
+    def on_failure(exc: BaseException, kind: str) -> None:
+        _record_failure(state.get("store"), ns.result_bucket, ns.run_id, (exc, kind), env)
+
+    return guarded(body, on_failure, env)
+
+
+def run_sweep(uri: str, env: Mapping[str, str]) -> int:
+    """``--sweep URI``: delegate to ``engine.sweep_child.run_sweep_child(uri, env) -> int``."""
+    if importlib.util.find_spec(SWEEP_CHILD_MODULE) is None:
+        _say("error: sweeps are not implemented yet")
+        return 2
+    module = importlib.import_module(SWEEP_CHILD_MODULE)
+    return guarded(lambda: int(module.run_sweep_child(uri, env)), env=env)
+
+
+def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Parse ``argv`` and run; returns the exit code."""
+    env = os.environ if env is None else env
+    holder: dict[str, argparse.Namespace] = {}
+
+    def parse() -> int:
+        holder["ns"] = build_parser().parse_args(argv)
+        return 0
+
+    try:
+        code = guarded(parse, env=env)
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    if code:
+        return code
+    ns = holder["ns"]
+    if ns.list_strategies:
+        print(strategies_text())
+        return 0
+    if ns.sweep:
+        if ns.source_bucket is not None:
+            _say("error: --sweep takes no SOURCE_BUCKET/SOURCE_KEY/RESULT_BUCKET")
+            return 2
+        return run_sweep(ns.sweep, env)
+    return run_single(ns, env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
