@@ -1,0 +1,203 @@
+"""Data page services: list buckets and objects, preview and validate price files, upload, delete.
+
+No Streamlit here; pages call these through ``app.loaders`` (cached) or directly (writes).
+Every failure is one of the project's errors with a one-line message.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from app.context import AppContext
+from engine.data import describe_prices, load_prices
+from engine.errors import DataError, ParamError
+from engine.store import TEMP_PREFIX, validate_key
+
+UPLOAD_SUFFIXES = (".csv", ".parquet", ".pq")
+PRICE_SUFFIXES = (*UPLOAD_SUFFIXES, ".txt")
+PAGE_SIZE = 200
+OBJECT_COLUMNS = ["name", "key", "size", "modified"]
+
+
+def list_buckets(ctx: AppContext) -> list[str]:
+    """Buckets to browse: input and result buckets first; on a local root, every folder
+    under it except hidden ones and names starting with '_' (such as ``_jobs``)."""
+    settings = ctx.settings
+    out = [settings.input_bucket, settings.result_bucket]
+    if settings.storage_root:
+        root = Path(settings.storage_root).expanduser()
+        if root.is_dir():
+            names = sorted(p.name for p in root.iterdir() if p.is_dir())
+            out += [n for n in names if not n.startswith(("_", "."))]
+    return list(dict.fromkeys(out))
+
+
+@dataclass
+class Listing:
+    """One folder level: sub-folders (full prefixes ending in '/') and objects."""
+
+    bucket: str
+    prefix: str
+    dirs: list[str] = field(default_factory=list)
+    objects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=OBJECT_COLUMNS))
+    exists: bool = True
+
+
+def list_objects(ctx: AppContext, bucket: str, prefix: str = "") -> Listing:
+    """Folders and objects directly under ``prefix`` (a missing bucket: empty, exists=False)."""
+    validate_key(prefix, prefix=True)
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    store = ctx.store
+    if not store.bucket_exists(bucket):
+        return Listing(bucket, prefix, exists=False)
+    infos = store.list(bucket, prefix, delimiter="/")
+    rows = [
+        {
+            "name": posixpath.basename(i.key),
+            "key": i.key,
+            "size": int(i.size),
+            "modified": pd.Timestamp(i.modified) if i.modified else pd.NaT,
+        }
+        for i in infos
+        if not posixpath.basename(i.key).startswith(TEMP_PREFIX)
+    ]
+    frame = pd.DataFrame(rows, columns=OBJECT_COLUMNS)
+    return Listing(bucket, prefix, store.list_dirs(bucket, prefix), frame)
+
+
+def filter_objects(objects: pd.DataFrame, text: str) -> pd.DataFrame:
+    """Rows whose name contains ``text`` (case-insensitive, plain text, not a pattern)."""
+    text = (text or "").strip().lower()
+    if not text:
+        return objects
+    mask = objects["name"].astype(str).str.lower().str.contains(text, regex=False)
+    return objects.loc[mask]
+
+
+def page_count(n_rows: int, per_page: int = PAGE_SIZE) -> int:
+    """Number of pages (at least 1)."""
+    return max(1, math.ceil(n_rows / per_page))
+
+
+def page_slice(frame: pd.DataFrame, page: int, per_page: int = PAGE_SIZE) -> pd.DataFrame:
+    """Rows of 1-based ``page`` (clamped to the valid range)."""
+    page = min(max(1, int(page)), page_count(len(frame), per_page))
+    start = (page - 1) * per_page
+    return frame.iloc[start : start + per_page]
+
+
+def parent_prefix(prefix: str) -> str:
+    """The folder above ``prefix`` ('' at the top)."""
+    parts = prefix.rstrip("/").split("/")
+    return "/".join(parts[:-1]) + "/" if len(parts) > 1 else ""
+
+
+def is_price_file(key: str) -> bool:
+    """True for keys that look like price files (CSV, Parquet)."""
+    return key.lower().endswith(PRICE_SUFFIXES)
+
+
+@dataclass
+class Preview:
+    """A file's preview: the engine's verdict ("ok", "warnings", "error") and its messages."""
+
+    bucket: str
+    key: str
+    verdict: str
+    messages: list[str]
+    head: pd.DataFrame | None = None
+    prices: pd.DataFrame | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def check_prices(data: bytes, name: str) -> pd.DataFrame:
+    """The engine's own validation (``load_prices``) without printing its warnings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_prices(data, name=name)
+
+
+def preview_file(ctx: AppContext, bucket: str, key: str, rows: int = 20) -> Preview:
+    """Load ``bucket/key`` with the engine; a DataError becomes the verdict, not an exception."""
+    data = ctx.store.get_bytes(bucket, key)
+    try:
+        prices = check_prices(data, key)
+    except DataError as exc:
+        return Preview(bucket, key, "error", [str(exc)])
+    notes = [str(n) for n in prices.attrs.get("warnings", [])]
+    info = describe_prices(prices)
+    summary = {
+        "bars": int(info["bars"]),
+        "first": info["first"],
+        "last": info["last"],
+        "format": prices.attrs.get("source_format", "generic"),
+        "size": len(data),
+    }
+    verdict = "warnings" if notes else "ok"
+    return Preview(bucket, key, verdict, notes, prices.head(rows), prices, summary)
+
+
+def upload_key(filename: str, prefix: str = "") -> str:
+    """The input-bucket key for an uploaded file: ``prefix`` + the file's base name."""
+    name = posixpath.basename(str(filename).replace("\\", "/")).strip()
+    if not name or name.startswith((".", "_")):
+        raise ParamError(f"invalid file name {filename!r}: give the file a plain name")
+    if not name.lower().endswith(UPLOAD_SUFFIXES):
+        raise DataError(f"{name}: only {', '.join(UPLOAD_SUFFIXES)} files can be uploaded")
+    prefix = prefix.strip().strip("/")
+    return validate_key(f"{prefix}/{name}" if prefix else name)
+
+
+def validate_upload(filename: str, data: bytes, max_mb: int) -> pd.DataFrame:
+    """Size cap, then the engine's validation: DataError with its message when refused."""
+    size_mb = len(data) / 1_000_000
+    if len(data) > max_mb * 1_000_000:
+        raise DataError(
+            f"{filename} is {size_mb:,.1f} MB; the upload limit is {max_mb} MB "
+            "(BACKTEST_UPLOAD_MAX_MB), copy larger files to the bucket directly"
+        )
+    return check_prices(data, filename)
+
+
+def upload_file(ctx: AppContext, filename: str, data: bytes, prefix: str = "") -> str:
+    """Validate, then write to the input bucket; return the key. Nothing is written if refused."""
+    key = upload_key(filename, prefix)
+    validate_upload(posixpath.basename(key), data, ctx.settings.upload_max_mb)
+    bucket = ctx.settings.input_bucket
+    if not ctx.store.bucket_exists(bucket):
+        ctx.store.create_bucket(bucket)
+    ctx.store.put_bytes(bucket, key, data)
+    return key
+
+
+def delete_file(ctx: AppContext, bucket: str, key: str) -> None:
+    """Delete one object (validated key)."""
+    ctx.store.delete(bucket, validate_key(key))
+
+
+def input_files(ctx: AppContext) -> list[str]:
+    """Every price-file key in the input bucket (recursive), sorted."""
+    bucket = ctx.settings.input_bucket
+    if not ctx.store.bucket_exists(bucket):
+        return []
+    return sorted(
+        i.key
+        for i in ctx.store.list(bucket)
+        if is_price_file(i.key) and not posixpath.basename(i.key).startswith(TEMP_PREFIX)
+    )
+
+
+def bar_count(ctx: AppContext, bucket: str, key: str) -> int:
+    """Bars in one price file (0 when it does not validate)."""
+    try:
+        return len(check_prices(ctx.store.get_bytes(bucket, key), key))
+    except DataError:
+        return 0

@@ -1,0 +1,219 @@
+"""New run services: submit single runs (one per file), plan and submit sweeps.
+
+No Streamlit here. Parameters and options are validated with the registry and SimOptions
+before anything is submitted, so a refused form submits nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from app.context import AppContext
+from engine.errors import BacktestError, NotFoundError, ParamError
+from engine.spec import RunSpec, SimOptions, check_run_id
+from engine.strategies import get_strategy
+from engine.sweep_spec import ParamSpace, SweepSpec, expansion_stats, plan_chunks
+from jobs.model import JobRecord, safe_job_name
+
+# Assumed when no measured cost is available (bench measures ~1 us per bar per combination).
+DEFAULT_COST_PER_BAR_COMBINATION_S = 1e-6
+# Fargate size of one sweep child (infra's default "sweep" job definition: 1 vCPU, 2 GiB).
+CHILD_VCPU = 1.0
+CHILD_MEMORY_GB = 2.0
+FARGATE_MIN_BILLED_S = 60.0  # Fargate bills at least one minute per task
+MAX_FILES = 100
+
+
+class SweepsUnavailable(BacktestError):
+    """jobs/sweeps.py has not landed yet."""
+
+
+def _check_files(ctx: AppContext, files: Sequence[str]) -> list[str]:
+    keys = list(dict.fromkeys(str(f) for f in files if str(f).strip()))
+    if not keys:
+        raise ParamError("pick at least one input file")
+    if len(keys) > MAX_FILES:
+        raise ParamError(f"at most {MAX_FILES} files per submit, got {len(keys)}")
+    bucket = ctx.settings.input_bucket
+    for key in keys:
+        if not ctx.store.exists(bucket, key):
+            raise NotFoundError(f"no file {key!r} in the input bucket {bucket!r}")
+    return keys
+
+
+def build_run_specs(
+    ctx: AppContext,
+    files: Sequence[str],
+    strategy: str,
+    params: Mapping[str, Any],
+    options: SimOptions,
+) -> list[RunSpec]:
+    """One RunSpec per file; ParamError (the strategy's message) before anything is built."""
+    validated = get_strategy(strategy).validate(params)
+    options.validate()
+    keys = _check_files(ctx, files)
+    s = ctx.settings
+    return [
+        RunSpec(
+            source_bucket=s.input_bucket,
+            source_key=key,
+            result_bucket=s.result_bucket,
+            strategy=strategy,
+            params=dict(validated),
+            options=options,
+        )
+        for key in keys
+    ]
+
+
+def submit_runs(
+    ctx: AppContext,
+    files: Sequence[str],
+    strategy: str,
+    params: Mapping[str, Any],
+    options: SimOptions,
+) -> list[JobRecord]:
+    """Validate, then submit one run per file; return the job records (run id in spec)."""
+    specs = build_run_specs(ctx, files, strategy, params, options)
+    return [ctx.executor.submit_run(spec) for spec in specs]
+
+
+def new_sweep_id(strategy: str) -> str:
+    """A sortable unique sweep id: <UTC time>-<strategy>-sweep-<random>."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    name = safe_job_name(strategy, "sweep")[:40]
+    return check_run_id(f"{stamp}-{name}-sweep-{secrets.token_hex(3)}")
+
+
+def build_sweep_spec(
+    ctx: AppContext,
+    files: Sequence[str],
+    strategy: str,
+    fixed: Mapping[str, Any],
+    space: Mapping[str, ParamSpace],
+    *,
+    options: SimOptions,
+    mode: str = "grid",
+    n: int | None = None,
+    seed: int = 0,
+    sweep_id: str | None = None,
+) -> SweepSpec:
+    """A validated SweepSpec over ``files`` (first file is the base, the rest extra_keys)."""
+    keys = _check_files(ctx, files)
+    s = ctx.settings
+    base = RunSpec(
+        source_bucket=s.input_bucket,
+        source_key=keys[0],
+        result_bucket=s.result_bucket,
+        strategy=strategy,
+        params=dict(fixed),
+        options=options,
+    )
+    spec = SweepSpec(
+        sweep_id=sweep_id or new_sweep_id(strategy),
+        base=base,
+        space=dict(space),
+        mode=mode,
+        n=n if mode == "random" else None,
+        seed=seed,
+        extra_keys=tuple(keys[1:]),
+    )
+    return spec.validate()
+
+
+def cost_per_bar_combination() -> float:
+    """Measured seconds per bar per combination if the sweeps work exports one, else 1 us."""
+    try:
+        from jobs import sweeps  # type: ignore[attr-defined, unused-ignore]
+    except ImportError:
+        return DEFAULT_COST_PER_BAR_COMBINATION_S
+    value = getattr(sweeps, "COST_PER_BAR_COMBINATION_S", None)
+    return (
+        float(value)
+        if isinstance(value, int | float) and value > 0
+        else (DEFAULT_COST_PER_BAR_COMBINATION_S)
+    )
+
+
+@dataclass(frozen=True)
+class SweepEstimate:
+    """What the New run page shows before a sweep is submitted."""
+
+    n_candidates: int
+    n_combinations: int  # valid combinations per file
+    n_dropped: int
+    n_files: int
+    n_backtests: int  # files x combinations
+    n_children: int
+    chunk_size: int
+    compute_seconds: float
+    fargate_usd: float | None  # aws backend only
+
+
+def fargate_cost(
+    compute_seconds: float, n_children: int, vcpu_hour: float, gb_hour: float
+) -> float:
+    """USD for ``n_children`` Fargate tasks sharing ``compute_seconds`` (1-minute minimum)."""
+    per_child = compute_seconds / max(1, n_children)
+    billed_hours = n_children * max(per_child, FARGATE_MIN_BILLED_S) / 3600.0
+    return billed_hours * (CHILD_VCPU * vcpu_hour + CHILD_MEMORY_GB * gb_hour)
+
+
+def estimate_sweep(
+    spec: SweepSpec,
+    bars_per_file: Sequence[int],
+    *,
+    backend: str = "local",
+    vcpu_hour: float = 0.0,
+    gb_hour: float = 0.0,
+    cost_s: float | None = None,
+) -> SweepEstimate:
+    """Combination count, planned children and time (and Fargate cost on aws) of a sweep."""
+    stats = expansion_stats(spec)
+    n_files = len(spec.source_keys)
+    bars = [max(1, int(b)) for b in bars_per_file] or [1]
+    mean_bars = max(1, math.ceil(sum(bars) / len(bars)))
+    cost_s = cost_per_bar_combination() if cost_s is None else cost_s
+    n_backtests = stats.valid * n_files
+    if n_backtests == 0:
+        raise ParamError("the sweep has no valid combination")
+    plan = plan_chunks(n_backtests, mean_bars, cost_s, spec.target_child_seconds)
+    compute = stats.valid * sum(bars) * cost_s
+    usd = fargate_cost(compute, plan.n_children, vcpu_hour, gb_hour) if backend == "aws" else None
+    return SweepEstimate(
+        stats.candidates,
+        stats.valid,
+        stats.dropped,
+        n_files,
+        n_backtests,
+        plan.n_children,
+        plan.chunk_size,
+        compute,
+        usd,
+    )
+
+
+def submit_sweep(ctx: AppContext, spec: SweepSpec) -> JobRecord:
+    """Submit through jobs.sweeps.submit_sweep; SweepsUnavailable until that module lands."""
+    try:
+        from jobs.sweeps import submit_sweep as impl  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        raise SweepsUnavailable(
+            "sweeps are not available yet (jobs/sweeps.py has not landed); submit single runs"
+        ) from None
+    record: JobRecord = impl(ctx.executor, ctx.store, spec)
+    return record
+
+
+def format_duration(seconds: float) -> str:
+    """'0.4 s', '3 min 20 s', '2 h 05 min'."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"

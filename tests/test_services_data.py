@@ -1,0 +1,116 @@
+"""app.data_service without Streamlit: bucket listing, folders, filter, paging, upload rules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from app import data_service as ds
+from app.context import AppContext
+from engine.errors import DataError, ParamError
+from engine.store import LocalStore
+from jobs.local import LocalExecutor
+from jobs.settings import load_settings
+from tests._app_helpers import INPUT, bad_csv_bytes, csv_bytes
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Iterator[AppContext]:
+    root = tmp_path / "store"
+    settings, _ = load_settings(
+        {"BACKTEST_STORAGE_ROOT": str(root), "BACKTEST_CONFIG": str(tmp_path / "x.toml")}
+    )
+    store = LocalStore(root)
+    store.create_bucket(INPUT)
+    executor = LocalExecutor(settings, worker="none")
+    yield AppContext(settings, store, executor)
+    executor.close()
+
+
+def test_buckets_hide_underscore_and_hidden_folders(ctx: AppContext) -> None:
+    root = Path(ctx.settings.storage_root)
+    for name in ("_jobs", ".trash", "zeta", "alpha"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    assert ds.list_buckets(ctx) == [INPUT, "backtest-results", "alpha", "zeta"]
+
+
+def test_listing_has_folders_and_direct_objects(ctx: AppContext) -> None:
+    ctx.store.put_bytes(INPUT, "top.csv", b"x")
+    ctx.store.put_bytes(INPUT, "a/one.csv", b"xy")
+    ctx.store.put_bytes(INPUT, "a/deep/two.csv", b"xyz")
+    top = ds.list_objects(ctx, INPUT)
+    assert top.dirs == ["a/"] and list(top.objects["name"]) == ["top.csv"]
+    inner = ds.list_objects(ctx, INPUT, "a")
+    assert inner.prefix == "a/" and inner.dirs == ["a/deep/"]
+    assert inner.objects.to_dict("records")[0]["size"] == 2
+    assert ds.parent_prefix("a/deep/") == "a/" and ds.parent_prefix("a/") == ""
+    assert not ds.list_objects(ctx, "no-such-bucket").exists
+    with pytest.raises(ParamError):
+        ds.list_objects(ctx, INPUT, "../outside")
+
+
+def test_filter_is_plain_case_insensitive_text() -> None:
+    frame = pd.DataFrame({"name": ["AAPL.csv", "msft.csv", "a.b.csv"]})
+    assert list(ds.filter_objects(frame, "aapl")["name"]) == ["AAPL.csv"]
+    assert list(ds.filter_objects(frame, ".b")["name"]) == ["a.b.csv"]  # not a regex
+    assert len(ds.filter_objects(frame, "  ")) == 3
+
+
+def test_paging() -> None:
+    frame = pd.DataFrame({"name": [f"f{i}" for i in range(450)]})
+    assert ds.page_count(450) == 3 and ds.page_count(0) == 1
+    assert list(ds.page_slice(frame, 3)["name"])[:1] == ["f400"]
+    assert len(ds.page_slice(frame, 3)) == 50
+    assert len(ds.page_slice(frame, 99)) == 50  # clamped to the last page
+
+
+def test_preview_verdicts(ctx: AppContext) -> None:
+    ctx.store.put_bytes(INPUT, "good.csv", csv_bytes(100))
+    ctx.store.put_bytes(INPUT, "bad.csv", bad_csv_bytes())
+    unsorted = b"date,open,high,low,close\n2024-01-03,1,2,1,1\n2024-01-02,1,2,1,1\n"
+    ctx.store.put_bytes(INPUT, "unsorted.csv", unsorted)
+    good = ds.preview_file(ctx, INPUT, "good.csv")
+    assert good.verdict == "ok" and good.summary["bars"] == 100 and len(good.head) == 20
+    bad = ds.preview_file(ctx, INPUT, "bad.csv")
+    assert bad.verdict == "error" and "bad.csv" in bad.messages[0] and bad.prices is None
+    warn = ds.preview_file(ctx, INPUT, "unsorted.csv")
+    assert warn.verdict == "warnings" and "sorted" in warn.messages[0]
+
+
+def test_upload_validates_before_writing(ctx: AppContext) -> None:
+    assert (
+        ds.upload_file(ctx, "C:\\Users\\me\\prices.csv", csv_bytes(), "mine/") == "mine/prices.csv"
+    )
+    assert ctx.store.exists(INPUT, "mine/prices.csv")
+    with pytest.raises(DataError, match="high"):
+        ds.upload_file(ctx, "bad.csv", bad_csv_bytes())
+    with pytest.raises(DataError, match=r"only \.csv, \.parquet, \.pq"):
+        ds.upload_file(ctx, "notes.txt", csv_bytes())
+    with pytest.raises(ParamError):
+        ds.upload_file(ctx, "x.csv", csv_bytes(), "../escape")
+    assert [i.key for i in ctx.store.list(INPUT)] == ["mine/prices.csv"]
+
+
+def test_upload_size_cap() -> None:
+    with pytest.raises(DataError, match="the upload limit is 0 MB"):
+        ds.validate_upload("big.csv", csv_bytes(10), max_mb=0)
+    assert len(ds.validate_upload("ok.csv", csv_bytes(10), max_mb=1)) == 10
+
+
+def test_parquet_upload_is_accepted(ctx: AppContext) -> None:
+    from engine.synthetic import random_walk
+
+    frame = random_walk(50, seed=1)
+    data = frame.to_parquet()
+    assert ds.upload_file(ctx, "p.parquet", data) == "p.parquet"
+    assert ds.input_files(ctx) == ["p.parquet"]
+    assert ds.bar_count(ctx, INPUT, "p.parquet") == 50
+
+
+def test_delete(ctx: AppContext) -> None:
+    ctx.store.put_bytes(INPUT, "gone.csv", b"x")
+    ds.delete_file(ctx, INPUT, "gone.csv")
+    assert not ctx.store.exists(INPUT, "gone.csv")

@@ -1,0 +1,126 @@
+"""app.submit_service without Streamlit: run specs, sweep counts, children and estimates."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app import submit_service as sub
+from app.context import AppContext
+from engine.errors import NotFoundError, ParamError
+from engine.spec import SimOptions
+from engine.store import LocalStore
+from engine.sweep_spec import ParamSpace
+from jobs.local import LocalExecutor
+from jobs.settings import load_settings
+from tests._app_helpers import INPUT, RESULTS, csv_bytes
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Iterator[AppContext]:
+    root = tmp_path / "store"
+    settings, _ = load_settings(
+        {
+            "BACKTEST_STORAGE_ROOT": str(root),
+            "BACKTEST_CONFIG": str(tmp_path / "x.toml"),
+            "BACKTEST_USER": "alice",
+        }
+    )
+    store = LocalStore(root)
+    store.create_bucket(INPUT)
+    store.create_bucket(RESULTS)
+    for key in ("a.csv", "b.csv"):
+        store.put_bytes(INPUT, key, csv_bytes(200))
+    executor = LocalExecutor(settings, worker="none")  # records only: nothing runs
+    yield AppContext(settings, store, executor)
+    executor.close()
+
+
+def test_submit_runs_one_queued_job_per_file(ctx: AppContext) -> None:
+    opts = SimOptions(commission=0.0, lot_size=100.0)
+    records = sub.submit_runs(ctx, ["a.csv", "b.csv", "a.csv"], "sma_cross", {"fast": "4"}, opts)
+    assert [r.spec["source_key"] for r in records] == ["a.csv", "b.csv"]  # duplicates dropped
+    for r in records:
+        got = ctx.executor.get(r.id).spec
+        assert got["params"] == {"fast": 4, "slow": 50}  # validated, defaults filled
+        assert got["options"]["lot_size"] == 100.0 and got["options"]["commission"] == 0.0
+        assert got["user"] == "alice" and got["run_id"]
+        assert got["result_bucket"] == RESULTS
+
+
+def test_nothing_is_submitted_when_anything_is_wrong(ctx: AppContext) -> None:
+    with pytest.raises(ParamError, match="fast must be < slow"):
+        sub.submit_runs(ctx, ["a.csv"], "sma_cross", {"fast": 60}, SimOptions())
+    with pytest.raises(NotFoundError, match=r"missing\.csv"):
+        sub.submit_runs(ctx, ["a.csv", "missing.csv"], "sma_cross", {}, SimOptions())
+    with pytest.raises(ParamError, match="at least one input file"):
+        sub.submit_runs(ctx, [], "sma_cross", {}, SimOptions())
+    with pytest.raises(ParamError, match="cash"):
+        sub.submit_runs(ctx, ["a.csv"], "sma_cross", {}, SimOptions(cash=-1.0))
+    assert ctx.executor.list() == []
+
+
+def _sweep(ctx: AppContext, files=("a.csv", "b.csv"), **kw):
+    space = {"fast": ParamSpace(values=(5, 10, 15)), "slow": ParamSpace(values=(10, 20))}
+    return sub.build_sweep_spec(
+        ctx, list(files), "sma_cross", {}, space, options=SimOptions(), **kw
+    )
+
+
+def test_sweep_spec_uses_first_file_as_base_and_the_rest_as_extra(ctx: AppContext) -> None:
+    spec = _sweep(ctx, sweep_id="sw-1")
+    assert spec.sweep_id == "sw-1" and spec.base.source_key == "a.csv"
+    assert spec.extra_keys == ("b.csv",) and spec.base.result_bucket == RESULTS
+
+
+def test_estimate_counts_combinations_children_and_time(ctx: AppContext) -> None:
+    spec = _sweep(ctx)
+    # fast 5,10,15 x slow 10,20: (10,10), (15,10) break fast < slow -> 4 valid of 6
+    small = sub.estimate_sweep(spec, [1000, 3000], cost_s=1e-6)
+    assert (small.n_candidates, small.n_combinations, small.n_dropped) == (6, 4, 2)
+    assert (small.n_files, small.n_backtests, small.n_children) == (2, 8, 1)
+    assert small.compute_seconds == pytest.approx(4 * 4000 * 1e-6)
+    assert small.fargate_usd is None  # local backend
+    big = sub.estimate_sweep(
+        spec, [1000, 3000], cost_s=0.1, backend="aws", vcpu_hour=0.04, gb_hour=0.004
+    )
+    # 8 backtests x 2000 mean bars x 0.1 s = 1600 s > 120 s per child -> 8 children of 1
+    assert (big.n_children, big.chunk_size) == (8, 1)
+    assert big.compute_seconds == pytest.approx(1600.0)
+    assert big.fargate_usd == pytest.approx(8 * 200 / 3600 * (1 * 0.04 + 2 * 0.004))
+
+
+def test_random_mode_counts_n(ctx: AppContext) -> None:
+    spec = _sweep(ctx, files=("a.csv",), mode="random", n=3, seed=7)
+    assert sub.estimate_sweep(spec, [500], cost_s=1e-6).n_combinations == 3
+
+
+def test_fargate_cost_bills_a_minute_minimum() -> None:
+    assert sub.fargate_cost(1.0, 1, vcpu_hour=3.6, gb_hour=0.0) == pytest.approx(0.06)
+    assert sub.fargate_cost(7200.0, 2, vcpu_hour=1.0, gb_hour=0.5) == pytest.approx(2 * 2.0)
+
+
+def test_default_cost_is_one_microsecond() -> None:
+    if importlib.util.find_spec("jobs.sweeps") is None:
+        assert sub.cost_per_bar_combination() == 1e-6
+    else:
+        assert sub.cost_per_bar_combination() > 0
+
+
+def test_submit_sweep_before_the_sweeps_work_lands(ctx: AppContext) -> None:
+    if importlib.util.find_spec("jobs.sweeps") is not None:
+        record = sub.submit_sweep(ctx, _sweep(ctx))
+        assert ctx.executor.get(record.id).id == record.id
+        return
+    with pytest.raises(sub.SweepsUnavailable, match="sweeps are not available yet"):
+        sub.submit_sweep(ctx, _sweep(ctx))
+    assert ctx.executor.list() == []
+
+
+def test_format_duration() -> None:
+    assert sub.format_duration(0.42) == "0.4 s"
+    assert sub.format_duration(200) == "3 min 20 s"
+    assert sub.format_duration(7500) == "2 h 05 min"
