@@ -7,17 +7,17 @@ from app.loaders import get_context
 st.set_page_config(page_title="batch-backtest", page_icon=":material/query_stats:", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Start here", icon=":material/home:", default=True),
-    st.Page("pages/data.py", title="Data", icon=":material/folder_open:", url_path="data"),
-    st.Page("pages/new_run.py", title="New run", icon=":material/play_arrow:", url_path="new"),
-    st.Page("pages/jobs.py", title="Jobs", icon=":material/list:", url_path="jobs"),
+    st.Page("views/home.py", title="Start here", icon=":material/home:", default=True),
+    st.Page("views/data.py", title="Data", icon=":material/folder_open:", url_path="data"),
+    st.Page("views/new_run.py", title="New run", icon=":material/play_arrow:", url_path="new"),
+    st.Page("views/jobs.py", title="Jobs", icon=":material/list:", url_path="jobs"),
     st.Page(
-        "pages/run_results.py", title="Run results", icon=":material/monitoring:", url_path="run"
+        "views/run_results.py", title="Run results", icon=":material/monitoring:", url_path="run"
     ),
     st.Page(
-        "pages/sweep_results.py", title="Sweep results", icon=":material/grid_on:", url_path="sweep"
+        "views/sweep_results.py", title="Sweep results", icon=":material/grid_on:", url_path="sweep"
     ),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+    st.Page("views/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
 ]
 
 page = st.navigation(PAGES)

@@ -19,7 +19,7 @@ from tests._app_helpers import (
     texts,
 )
 
-PAGE = "pages/data.py"
+PAGE = "views/data.py"
 
 
 def _open_samples(at):

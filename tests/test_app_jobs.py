@@ -19,7 +19,7 @@ from tests._app_helpers import (
     texts,
 )
 
-PAGE = "pages/jobs.py"
+PAGE = "views/jobs.py"
 
 
 def _finished_job(name: str = "quick") -> str:

@@ -19,7 +19,7 @@ from tests._app_helpers import (
     texts,
 )
 
-PAGE = "pages/new_run.py"
+PAGE = "views/new_run.py"
 CHOPPY = "samples/choppy_range_daily.csv"
 
 

@@ -1,4 +1,4 @@
-"""Every page under pages/ renders without an exception and with a title, on an empty store
+"""Every page under views/ renders without an exception and with a title, on an empty store
 and on a populated one (seeded samples + one finished run made by the real engine CLI)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from tests._app_helpers import REPO, app_test, close_app_context, copy_tree, poi
 
 PAGES = sorted(
     p.relative_to(REPO).as_posix()
-    for p in (REPO / "pages").glob("*.py")
+    for p in (REPO / "views").glob("*.py")
     if not p.name.startswith("_")  # __init__.py is not a page
 )
 
@@ -40,7 +40,7 @@ def store_root(
 
 
 def test_pages_are_all_covered() -> None:
-    assert "pages/home.py" in PAGES and "pages/jobs.py" in PAGES and len(PAGES) >= 7
+    assert "views/home.py" in PAGES and "views/jobs.py" in PAGES and len(PAGES) >= 7
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -56,7 +56,7 @@ def test_populated_store_shows_the_finished_run_job(
     template, run_id = populated_template
     point_env(monkeypatch, copy_tree(template, tmp_path / "populated"))
     try:
-        at = app_test("pages/jobs.py")
+        at = app_test("views/jobs.py")
         table = at.dataframe[0].value
         assert list(table["status"]) == ["SUCCEEDED"] and list(table["kind"]) == ["run"]
         at.selectbox(key="jobs_selected").set_value(table["id"][0]).run()

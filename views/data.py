@@ -183,7 +183,7 @@ if preview.prices is not None:
     st.plotly_chart(charts.price_chart(preview.prices), width="stretch")
 if bucket == ctx.settings.input_bucket:
     st.page_link(
-        "pages/new_run.py",
+        "views/new_run.py",
         label="Backtest this file",
         icon=":material/play_arrow:",
         query_params={"file": key},

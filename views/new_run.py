@@ -101,7 +101,7 @@ except (BacktestError, InfraError) as exc:
     st.stop()
 if not files_available:
     st.info(f"No price files in the input bucket {settings.input_bucket!r} yet.")
-    st.page_link("pages/data.py", label="Upload one on Data", icon=":material/upload:")
+    st.page_link("views/data.py", label="Upload one on Data", icon=":material/upload:")
     st.stop()
 
 missing = [f for f in ss.get("nr_files", []) if f not in files_available]
@@ -192,11 +192,11 @@ if mode == "Single run":
         link_cols = st.columns(2)
         with link_cols[0]:
             st.page_link(
-                "pages/jobs.py", label=f"Job {record.name}", query_params={"job": record.id}
+                "views/jobs.py", label=f"Job {record.name}", query_params={"job": record.id}
             )
         with link_cols[1]:
             st.page_link(
-                "pages/run_results.py", label=f"Results of {run_id}", query_params={"run": run_id}
+                "views/run_results.py", label=f"Results of {run_id}", query_params={"run": run_id}
             )
     st.stop()
 
@@ -233,7 +233,7 @@ except (BacktestError, InfraError) as exc:
     st.stop()
 loaders.invalidate()
 st.success(f"Submitted sweep {sweep.sweep_id}.")
-st.page_link("pages/jobs.py", label=f"Job {record.name}", query_params={"job": record.id})
+st.page_link("views/jobs.py", label=f"Job {record.name}", query_params={"job": record.id})
 st.page_link(
-    "pages/sweep_results.py", label="Sweep results", query_params={"sweep": sweep.sweep_id}
+    "views/sweep_results.py", label="Sweep results", query_params={"sweep": sweep.sweep_id}
 )

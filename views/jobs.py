@@ -108,7 +108,7 @@ if current and current not in choices:
     choices.insert(0, current)
 if not choices:
     st.info("No jobs yet.")
-    st.page_link("pages/new_run.py", label="Start a run", icon=":material/play_arrow:")
+    st.page_link("views/new_run.py", label="Start a run", icon=":material/play_arrow:")
     st.stop()
 job_id = st.selectbox(
     "Job",
@@ -184,15 +184,15 @@ elif not record.is_terminal:
 if record.is_terminal and record.parent_id is None:
     buttons[1].button("Rerun", key="jobs_rerun", on_click=_do, args=("rerun", job_id))
 if detail.rerun_query and buttons[2].button("Rerun with changes", key="jobs_rerun_changes"):
-    st.switch_page("pages/new_run.py", query_params=detail.rerun_query)
+    st.switch_page("views/new_run.py", query_params=detail.rerun_query)
 if detail.result:
     kind, result_id = detail.result
     with buttons[3]:
         if kind == "run":
             st.page_link(
-                "pages/run_results.py", label="Run results", query_params={"run": result_id}
+                "views/run_results.py", label="Run results", query_params={"run": result_id}
             )
         else:
             st.page_link(
-                "pages/sweep_results.py", label="Sweep results", query_params={"sweep": result_id}
+                "views/sweep_results.py", label="Sweep results", query_params={"sweep": result_id}
             )

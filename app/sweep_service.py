@@ -1,0 +1,269 @@
+"""Sweep results for the dashboard, read from the layout in notes "Sweep result layout".
+
+``sweeps/<id>/`` in the result bucket holds ``spec.json``, ``chunks/<i>.parquet`` (one per
+array child), ``summary.parquet`` and ``robustness.json`` (written by collect) and ``_SUCCESS``
+last. An unfinished sweep shows progress from the chunks present and their merged rows. No
+Streamlit here: functions take an :class:`~app.context.AppContext` or plain data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from app.chart_data import METRIC_COLUMNS
+from app.context import AppContext
+from engine.errors import NotFoundError, ParamError
+from engine.results import parquet_to_frame
+from engine.spec import check_run_id
+
+SWEEPS_PREFIX = "sweeps/"
+NON_PARAM_COLUMNS = frozenset({"combo_id", "source_key"})
+MAX_PARTIAL_CHUNKS = 500  # an unfinished sweep merges at most this many chunk files
+DEFAULT_METRIC = "sharpe"
+LOWER_IS_BETTER = frozenset({"max_drawdown", "max_drawdown_duration", "volatility"})
+
+
+@dataclass
+class SweepView:
+    """A sweep as the page shows it; ``summary`` holds the rows available so far."""
+
+    sweep_id: str
+    spec: dict[str, Any]
+    summary: pd.DataFrame
+    robustness: dict[str, Any] | None
+    finished: bool
+    chunks_done: int = 0
+    n_children: int | None = None
+    params: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def progress(self) -> float:
+        """Share of chunks present (1.0 once finished)."""
+        if self.finished:
+            return 1.0
+        if not self.n_children:
+            return 0.0
+        return min(1.0, self.chunks_done / self.n_children)
+
+
+def sweep_prefix(sweep_id: str) -> str:
+    """``sweeps/<id>/`` after checking the id is one safe path segment."""
+    return f"{SWEEPS_PREFIX}{check_run_id(sweep_id)}/"
+
+
+def list_sweeps(ctx: AppContext, limit: int = 200) -> pd.DataFrame:
+    """Sweeps in the result bucket, newest id first: columns sweep_id, finished."""
+    bucket = ctx.settings.result_bucket
+    if not ctx.store.bucket_exists(bucket):
+        return pd.DataFrame(columns=["sweep_id", "finished"])
+    ids = [d[len(SWEEPS_PREFIX) :].rstrip("/") for d in ctx.store.list_dirs(bucket, SWEEPS_PREFIX)]
+    ids = sorted(ids, reverse=True)[:limit]
+    done = [ctx.store.exists(bucket, f"{SWEEPS_PREFIX}{i}/_SUCCESS") for i in ids]
+    return pd.DataFrame({"sweep_id": ids, "finished": done})
+
+
+def _json(ctx: AppContext, key: str) -> dict[str, Any] | None:
+    try:
+        data = ctx.store.get_bytes(ctx.settings.result_bucket, key)
+    except NotFoundError:
+        return None
+    try:
+        value = json.loads(data)
+    except ValueError as exc:
+        raise NotFoundError(f"{key} is not valid JSON ({exc}); the sweep may be damaged") from None
+    return dict(value) if isinstance(value, dict) else None
+
+
+def _partial_summary(ctx: AppContext, prefix: str) -> tuple[pd.DataFrame, int, str]:
+    bucket = ctx.settings.result_bucket
+    chunks = [
+        o.key for o in ctx.store.list(bucket, prefix + "chunks/") if o.key.endswith(".parquet")
+    ]
+    note = ""
+    keys = chunks
+    if len(chunks) > MAX_PARTIAL_CHUNKS:
+        keys = chunks[:MAX_PARTIAL_CHUNKS]
+        note = f"showing rows of the first {MAX_PARTIAL_CHUNKS:,} of {len(chunks):,} chunks"
+    frames = [parquet_to_frame(ctx.store.get_bytes(bucket, k)) for k in keys]
+    summary = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return summary, len(chunks), note
+
+
+def param_columns(summary: pd.DataFrame, spec: Mapping[str, Any]) -> list[str]:
+    """Parameter columns: the spec's swept names first (in order), then other non-metrics."""
+    space = spec.get("space") or []
+    if isinstance(space, list):
+        named = [str(s.get("name")) for s in space if isinstance(s, Mapping)]
+    else:
+        named = [str(name) for name in space]
+    others = [
+        str(c) for c in summary.columns if c not in METRIC_COLUMNS and c not in NON_PARAM_COLUMNS
+    ]
+    ordered = [c for c in named if c in summary.columns]
+    return ordered + [c for c in others if c not in ordered]
+
+
+def read_sweep(ctx: AppContext, sweep_id: str) -> SweepView:
+    """The sweep's spec, rows, robustness and progress; NotFoundError when there is none."""
+    prefix = sweep_prefix(sweep_id)
+    bucket = ctx.settings.result_bucket
+    spec = _json(ctx, prefix + "spec.json")
+    if spec is None:
+        if not ctx.store.bucket_exists(bucket) or not ctx.store.list(bucket, prefix):
+            raise NotFoundError(f"no sweep {sweep_id!r} in bucket {bucket!r}")
+        spec = {}
+    finished = ctx.store.exists(bucket, prefix + "_SUCCESS")
+    n_children = spec.get("n_children")
+    if finished:
+        summary = parquet_to_frame(ctx.store.get_bytes(bucket, prefix + "summary.parquet"))
+        robustness = _json(ctx, prefix + "robustness.json")
+        done, note = int(n_children or 0), ""
+    else:
+        summary, done, note = _partial_summary(ctx, prefix)
+        robustness = None
+    params = param_columns(summary, spec)
+    metrics = [c for c in summary.columns if c in METRIC_COLUMNS]
+    return SweepView(
+        sweep_id, spec, summary, robustness, finished, done,
+        int(n_children) if n_children else None, params, metrics, note,
+    )  # fmt: skip
+
+
+# -- what the page draws ----------------------------------------------------------------------
+
+
+def axis_candidates(view: SweepView) -> list[str]:
+    """Parameters with more than one value (the ones worth an axis)."""
+    return [p for p in view.params if view.summary[p].nunique(dropna=True) > 1]
+
+
+def heatmap_frame(view: SweepView, metric: str) -> pd.DataFrame:
+    """Parameter columns plus ``metric`` (and source_key when several files): what to pivot."""
+    cols = list(view.params)
+    if "source_key" in view.summary.columns and view.summary["source_key"].nunique() > 1:
+        cols.append("source_key")
+    return view.summary[[*cols, metric]]
+
+
+def check_heatmap_choice(view: SweepView, metric: str, x: str, y: str) -> None:
+    """ParamError with the allowed values for an unknown metric or parameter."""
+    if metric not in view.metrics:
+        raise ParamError(f"unknown metric {metric!r}; pick one of {', '.join(view.metrics)}")
+    for axis in (x, y):
+        if axis not in view.params:
+            raise ParamError(f"unknown parameter {axis!r}; pick one of {', '.join(view.params)}")
+    if x == y:
+        raise ParamError(f"pick two different parameters for the heatmap (both are {x!r})")
+
+
+def top_table(
+    summary: pd.DataFrame, metric: str, n: int = 20, *, best_first: bool = True
+) -> pd.DataFrame:
+    """The ``n`` best rows by ``metric`` (lowest first for drawdown/volatility), NaN last."""
+    if summary.empty or metric not in summary.columns:
+        return summary.head(0)
+    ascending = (metric in LOWER_IS_BETTER) == best_first
+    ranked = summary.sort_values(metric, ascending=ascending, na_position="last", kind="stable")
+    return ranked.head(n).reset_index(drop=True)
+
+
+def robustness_rows(robustness: Mapping[str, Any]) -> pd.DataFrame:
+    """The headline statistics as (statistic, value) text rows."""
+    pbo = robustness.get("pbo")
+    pbo_text = (
+        _num(pbo)
+        if pbo is not None
+        else f"skipped: {robustness.get('pbo_skipped_reason') or 'no reason given'}"
+    )
+    rows = [
+        ("Trials (combinations)", _num(robustness.get("n_trials"))),
+        ("Deflated Sharpe ratio", _num(robustness.get("deflated_sharpe"))),
+        ("Probabilistic Sharpe ratio", _num(robustness.get("probabilistic_sharpe"))),
+        ("Probability of backtest overfitting (PBO)", pbo_text),
+        ("Plateau score", _num(robustness.get("plateau_score"))),
+    ]
+    return pd.DataFrame(rows, columns=["statistic", "value"])
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, float) and math.isnan(value):
+            return "n/a"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def oos_table(robustness: Mapping[str, Any]) -> pd.DataFrame:
+    """In-sample vs out-of-sample Sharpe per chosen parameter set (empty when not computed)."""
+    rows = [
+        {
+            "params": ", ".join(f"{k}={v}" for k, v in dict(r.get("params") or {}).items()),
+            "in-sample sharpe": r.get("is_sharpe"),
+            "out-of-sample sharpe": r.get("oos_sharpe"),
+        }
+        for r in robustness.get("oos") or []
+    ]
+    return pd.DataFrame(rows, columns=["params", "in-sample sharpe", "out-of-sample sharpe"])
+
+
+def chunk_problems(robustness: Mapping[str, Any]) -> list[str]:
+    """One line per kind of chunk problem: 'missing chunks: 3, 7' / 'failed chunks: 2'."""
+    out = []
+    for kind in ("missing", "failed"):
+        chunks = list(robustness.get(f"{kind}_chunks") or [])
+        if chunks:
+            out.append(f"{kind} chunks: {', '.join(map(str, chunks))}")
+    return out
+
+
+def top_runs(robustness: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The re-run top combinations: dicts with run_id, combo_id, params, source_key, label."""
+    out = []
+    for item in (robustness or {}).get("top_runs") or []:
+        run_id = str(item.get("run_id", ""))
+        if not run_id:
+            continue
+        params = ", ".join(f"{k}={v}" for k, v in dict(item.get("params") or {}).items())
+        label = f"{run_id} ({params})" + (
+            f" on {item['source_key']}" if item.get("source_key") else ""
+        )
+        out.append({**item, "run_id": run_id, "label": label})
+    return out
+
+
+def strategy_of(view: SweepView) -> str:
+    """The swept strategy's name from spec.json (base.strategy)."""
+    base = view.spec.get("base") or {}
+    return str(base.get("strategy") or view.spec.get("strategy") or "")
+
+
+def new_run_query_params(view: SweepView, row: Mapping[Any, Any]) -> dict[str, str]:
+    """New run prefill for one combination: strategy=<name>, p_<param>=<value> (no file)."""
+    from app.results_service import query_value
+
+    base = view.spec.get("base") or {}
+    params = dict(base.get("params") or {})
+    params.update({p: _plain(row[p]) for p in view.params if p in row})
+    out = {"strategy": strategy_of(view)}
+    out.update({f"p_{k}": query_value(v) for k, v in params.items()})
+    return {k: v for k, v in out.items() if v}
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars to Python (5.0 stays a float, 5 an int)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def combo_label(row: Mapping[Any, Any], params: Sequence[str]) -> str:
+    """'fast=10, slow=50' for a summary row."""
+    return ", ".join(f"{p}={_plain(row[p])}" for p in params if p in row)

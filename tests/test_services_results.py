@@ -1,0 +1,227 @@
+"""results_service and sweep_service (no Streamlit) against real runs and sweep folders."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from app import results_service as rs
+from app import sweep_service as ss
+from app.context import AppContext
+from engine.errors import NotFoundError, ParamError
+from jobs.settings import Settings
+from tests._results_helpers import RESULTS, Lab, lab_fixture  # noqa: F401
+
+
+class _NoExecutor:
+    backend = "local"
+
+
+def ctx_for(lab: Lab) -> AppContext:
+    settings = Settings(storage_root=str(lab.root))
+    return AppContext(settings=settings, store=lab.store, executor=_NoExecutor())  # type: ignore[arg-type]
+
+
+# -- runs -------------------------------------------------------------------------------------
+
+
+def test_list_runs_classifies_and_orders(lab: Lab) -> None:
+    key = lab.add_file()
+    lab.run("first", key, fast=5, slow=30)
+    lab.failed_run("failing", "samples/missing.csv")
+    lab.run("second", key, fast=10, slow=40)
+    lab.store.put_bytes(RESULTS, "runs/halfway/spec.json", b"{}")
+    ctx = ctx_for(lab)
+    everything = rs.list_runs(ctx, finished_only=False).set_index("run_id")["status"].to_dict()
+    assert everything == {
+        "first": "succeeded",
+        "second": "succeeded",
+        "failing": "failed",
+        "halfway": "unfinished",
+    }
+    assert list(rs.list_runs(ctx)["run_id"]) == ["second", "first"]
+
+
+def test_list_runs_without_result_bucket_is_empty(tmp_path) -> None:
+    from engine.store import LocalStore
+
+    lab = Lab.__new__(Lab)
+    lab.root, lab.store = tmp_path, LocalStore(tmp_path)
+    assert rs.list_runs(ctx_for(lab)).empty
+
+
+def test_load_run_statuses(lab: Lab) -> None:
+    key = lab.add_file()
+    lab.run("ok", key)
+    lab.failed_run("bad", "samples/missing.csv")
+    ctx = ctx_for(lab)
+    view = rs.load_run(ctx, "ok")
+    assert view.finished and view.metrics == lab.json("runs/ok/metrics.json")
+    assert len(view.equity) == 700 and view.equity.index.name == "timestamp"
+    failed = rs.load_run(ctx, "bad")
+    assert failed.status == "failed"
+    assert failed.message == lab.json("runs/bad/error.json")["error"]
+    lab.store.delete(RESULTS, "runs/ok/_SUCCESS")
+    assert rs.load_run(ctx, "ok").status == "unfinished"
+    with pytest.raises(NotFoundError, match="no run 'ghost'"):
+        rs.load_run(ctx, "ghost")
+    with pytest.raises(ParamError):
+        rs.load_run(ctx, "../etc")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "text"),
+    [
+        ("total_return", 0.12345, "12.35%"),
+        ("max_drawdown", 0.5, "50.00%"),
+        ("sharpe", 1.234, "1.23"),
+        ("n_trades", 17.0, "17"),
+        ("max_drawdown_duration", 1234.0, "1,234 bars"),
+        ("final_equity", 123456.789, "123,456.79"),
+        ("profit_factor", math.inf, "∞"),
+        ("sharpe", None, "n/a"),
+        ("calmar", math.nan, "n/a"),
+    ],
+)
+def test_format_metric(name: str, value: float | None, text: str) -> None:
+    assert rs.format_metric(name, value) == text
+
+
+def test_sort_and_page() -> None:
+    frame = pd.DataFrame({"pnl": [3.0, math.nan, 1.0, 5.0, 2.0]})
+    rows, pages = rs.sort_and_page(frame, sort_by="pnl", ascending=False, page=1, page_size=2)
+    assert pages == 3 and list(rows["pnl"]) == [5.0, 3.0]
+    last, _ = rs.sort_and_page(frame, sort_by="pnl", ascending=False, page=99, page_size=2)
+    assert len(last) == 1 and math.isnan(last["pnl"].iloc[0])  # NaN last, page clamped
+    _, none = rs.sort_and_page(frame.head(0), page_size=2)
+    assert none == 1
+
+
+def test_rerun_query_carries_params_and_changed_options_and_new_run_reads_it(lab: Lab) -> None:
+    from app.forms import prefill_from_query
+
+    spec = {
+        "source_bucket": "backtest-input",
+        "source_key": "samples/a.csv",
+        "strategy": "sma_cross",
+        "params": {"fast": 12, "slow": 60},
+        "options": {"cash": 100000.0, "commission": 0.002, "fill": "close"},
+    }
+    query = rs.rerun_query_params(spec)
+    assert query["file"] == "samples/a.csv" and query["p_fast"] == "12"
+    assert json.loads(query["options"]) == {"commission": 0.002, "fill": "close"}
+    pre = prefill_from_query(query)  # the New run page's own parser
+    assert pre.files == ["samples/a.csv"] and pre.strategy == "sma_cross"
+    assert pre.params == {"fast": 12, "slow": 60} and not pre.problems
+
+
+def test_compare_runs_reports_problems_and_keeps_good_runs(lab: Lab) -> None:
+    key = lab.add_file()
+    lab.run("a", key, fast=5, slow=30)
+    lab.run("b", key, fast=10, slow=50)
+    lab.failed_run("c", "samples/missing.csv")
+    result = rs.compare_runs(ctx_for(lab), ["a", "b", "c", "zz", "a"])
+    assert list(result.equities) == ["a", "b"]
+    assert list(result.metrics.columns) == ["a", "b"]
+    sharpe_b = lab.json("runs/b/metrics.json")["sharpe"]
+    assert result.metrics.loc["Sharpe", "b"] == f"{sharpe_b:.2f}"
+    assert [p.split(":")[0] for p in result.problems] == ["c", "zz"]
+
+
+def test_report_html_escapes_user_text(lab: Lab) -> None:
+    key = lab.add_file(key="samples/<b>x</b>.csv")
+    lab.run("esc", key)
+    view = rs.load_run(ctx_for(lab), "esc")
+    html = rs.report_html(view)
+    assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html
+
+
+# -- sweeps -----------------------------------------------------------------------------------
+
+
+ROBUST = {
+    "n_trials": 12,
+    "deflated_sharpe": 0.42,
+    "probabilistic_sharpe": 0.91,
+    "pbo": None,
+    "pbo_skipped_reason": "no per-period returns were saved",
+    "plateau_score": 0.8,
+    "oos": [{"params": {"fast": 5, "slow": 30}, "is_sharpe": 1.1, "oos_sharpe": 0.4}],
+    "missing_chunks": [1],
+    "failed_chunks": [],
+    "top_runs": [
+        {"run_id": "sw-top1", "combo_id": 3, "params": {"fast": 5}, "source_key": "k.csv"}
+    ],
+}
+
+
+def test_read_sweep_finished(lab: Lab) -> None:
+    key = lab.add_file()
+    summary = lab.sweep("sw", key, robustness=ROBUST)
+    view = ss.read_sweep(ctx_for(lab), "sw")
+    assert view.finished and view.progress == 1.0
+    assert view.params == ["fast", "slow"]
+    assert "sharpe" in view.metrics and "combo_id" not in view.metrics
+    assert len(view.summary) == len(summary) == 12
+    assert ss.strategy_of(view) == "sma_cross"
+    assert ss.chunk_problems(view.robustness or {}) == ["missing chunks: 1"]
+    rows = ss.robustness_rows(view.robustness or {}).set_index("statistic")["value"]
+    assert rows["Probability of backtest overfitting (PBO)"].endswith(
+        "no per-period returns were saved"
+    )
+    assert rows["Deflated Sharpe ratio"] == "0.42"
+    assert list(ss.oos_table(ROBUST)["out-of-sample sharpe"]) == [0.4]
+    assert [t["run_id"] for t in ss.top_runs(view.robustness)] == ["sw-top1"]
+
+
+def test_read_sweep_unfinished_merges_present_chunks(lab: Lab) -> None:
+    key = lab.add_file()
+    summary = lab.sweep("part", key, n_children=3, done=(0, 2))
+    view = ss.read_sweep(ctx_for(lab), "part")
+    assert not view.finished and view.robustness is None
+    assert (view.chunks_done, view.n_children) == (2, 3)
+    assert view.progress == pytest.approx(2 / 3)
+    assert sorted(view.summary["combo_id"]) == [0, 1, 2, 3, 8, 9, 10, 11]
+    assert len(summary) == 12
+
+
+def test_read_sweep_missing(lab: Lab) -> None:
+    with pytest.raises(NotFoundError, match="no sweep 'none'"):
+        ss.read_sweep(ctx_for(lab), "none")
+
+
+def test_list_sweeps(lab: Lab) -> None:
+    key = lab.add_file()
+    lab.sweep("s1", key)
+    lab.sweep("s2", key, done=(0,))
+    listed = ss.list_sweeps(ctx_for(lab)).set_index("sweep_id")["finished"].to_dict()
+    assert listed == {"s1": True, "s2": False}
+
+
+def test_top_table_orders_by_metric_direction() -> None:
+    frame = pd.DataFrame(
+        {
+            "fast": [1, 2, 3, 4],
+            "sharpe": [0.5, math.nan, 2.0, 1.0],
+            "max_drawdown": [0.3, 0.1, 0.2, 0.4],
+        }
+    )
+    assert list(ss.top_table(frame, "sharpe", 3)["fast"]) == [3, 4, 1]
+    assert list(ss.top_table(frame, "max_drawdown", 2)["fast"]) == [2, 3]
+
+
+def test_new_run_query_for_a_combination(lab: Lab) -> None:
+    key = lab.add_file()
+    lab.sweep("q", key)
+    view = ss.read_sweep(ctx_for(lab), "q")
+    row = ss.top_table(view.summary, "sharpe", 1).iloc[0].to_dict()
+    query = ss.new_run_query_params(view, row)
+    assert query == {
+        "strategy": "sma_cross",
+        "p_fast": str(int(row["fast"])),
+        "p_slow": str(int(row["slow"])),
+    }
+    assert "file" not in query  # the user picks other files on New run

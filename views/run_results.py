@@ -1,0 +1,142 @@
+"""Run results (?run=<run_id>): metrics, charts, trades, provenance and downloads of one run.
+
+Without ?run= the page offers recent finished runs; the choice goes into the URL so a link can
+be shared. Thin: read inputs -> guard -> one cached read (app.loaders) -> render.
+"""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from app import charts, loaders
+from app import results_service as rs
+from engine.errors import BacktestError, InfraError
+
+st.title("Run results")
+
+
+def pick_run() -> str | None:
+    """The run id from ?run=, or the one chosen in the picker (written back to the URL)."""
+    current = st.query_params.get("run") or None
+    try:
+        ids = list(loaders.list_runs()["run_id"])
+    except (BacktestError, InfraError) as exc:
+        st.error(str(exc))
+        ids = []
+    if current and current not in ids:
+        ids.insert(0, current)
+    if not ids:
+        return None
+    choice = st.selectbox(
+        "Run",
+        ids,
+        index=ids.index(current) if current else None,
+        placeholder="Pick a finished run (newest first)",
+        help="Finished runs in the result bucket; the choice is kept in the URL (?run=).",
+    )
+    if choice and choice != current:
+        st.query_params["run"] = choice
+    return choice
+
+
+run_id = pick_run()
+if not run_id:
+    st.info("No run chosen. Pick one above, or submit one on New run and open it from Jobs.")
+    st.page_link("views/new_run.py", label="New run", icon=":material/play_arrow:")
+    st.stop()
+
+try:
+    view = loaders.load_run(run_id)
+except (BacktestError, InfraError) as exc:
+    st.error(str(exc))
+    st.stop()
+
+if view.status == "failed":
+    st.error(f"Run {run_id} failed: {view.message}")
+    st.stop()
+if view.status == "unfinished":
+    st.info(f"Run {run_id} is not finished yet (no _SUCCESS marker). Reload when its job ends.")
+    st.page_link("views/jobs.py", label="Watch it on Jobs", icon=":material/list:")
+    st.stop()
+
+st.text(rs.describe_spec(view.spec))
+cards = rs.metric_cards(view.metrics)
+for start in range(0, len(cards), 6):
+    for col, (label, value) in zip(st.columns(6), cards[start : start + 6], strict=False):
+        col.metric(label, value)
+
+links = st.columns(3)
+links[0].page_link(
+    "views/new_run.py",
+    label="Rerun with changes",
+    icon=":material/edit:",
+    query_params=rs.rerun_query_params(view.spec),
+)
+links[1].page_link(
+    "views/compare.py", label="Compare with others", icon=":material/compare:",
+    query_params={"runs": run_id},
+)  # fmt: skip
+
+prices = None
+try:
+    prices = loaders.load_run_prices(view.spec)
+except (BacktestError, InfraError) as exc:
+    price_problem = f"No price chart: {exc}"
+else:
+    price_problem = ""
+
+tab_charts, tab_trades, tab_spec, tab_files = st.tabs(
+    ["Charts", f"Trades ({len(view.trades):,})", "Parameters & provenance", "Downloads"]
+)
+with tab_charts:
+    st.plotly_chart(charts.equity_chart(view.equity), key="equity")
+    st.plotly_chart(charts.drawdown_chart(view.equity), key="drawdown")
+    st.plotly_chart(charts.monthly_returns_heatmap(view.equity), key="monthly")
+    if prices is not None:
+        st.plotly_chart(charts.price_chart(prices, view.trades), key="price")
+    else:
+        st.info(price_problem)
+
+with tab_trades:
+    if view.trades.empty:
+        st.info("This run made no trades.")
+    else:
+        left, mid, right = st.columns(3)
+        sort_by = left.selectbox("Sort by", list(view.trades.columns), index=0)
+        descending = mid.toggle("Descending", value=False)
+        n_pages = max(1, -(-len(view.trades) // rs.DEFAULT_PAGE_SIZE))
+        page = right.number_input("Page", min_value=1, max_value=n_pages, value=1, step=1)
+        rows, n_pages = rs.sort_and_page(
+            view.trades, sort_by=sort_by, ascending=not descending, page=int(page)
+        )
+        st.dataframe(rows, hide_index=True)
+        st.caption(f"Page {int(page)} of {n_pages}, {rs.DEFAULT_PAGE_SIZE} trades per page.")
+        st.plotly_chart(charts.trades_histogram(view.trades), key="trade_returns")
+
+with tab_spec:
+    st.dataframe(rs.provenance_rows(view.spec), hide_index=True)
+
+with tab_files:
+    trades, equity, metrics, spec = view.trades, view.equity, view.metrics, view.spec
+    st.download_button(
+        "Trades CSV", data=lambda: rs.trades_csv(trades), file_name=f"{run_id}-trades.csv",
+        mime="text/csv", on_click="ignore",
+    )  # fmt: skip
+    st.download_button(
+        "Equity CSV", data=lambda: rs.equity_csv(equity), file_name=f"{run_id}-equity.csv",
+        mime="text/csv", on_click="ignore",
+    )  # fmt: skip
+    st.download_button(
+        "Metrics JSON", data=lambda: rs.metrics_json(metrics),
+        file_name=f"{run_id}-metrics.json", mime="application/json", on_click="ignore",
+    )  # fmt: skip
+    st.download_button(
+        "HTML report", data=lambda: rs.report_html(view, prices),
+        file_name=f"{run_id}-report.html", mime="text/html", on_click="ignore",
+    )  # fmt: skip
+    st.download_button(
+        "spec.json", data=lambda: json.dumps(spec, indent=2, sort_keys=True),
+        file_name=f"{run_id}-spec.json", mime="application/json", on_click="ignore",
+    )  # fmt: skip
