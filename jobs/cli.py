@@ -174,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--range", action="append", default=[], metavar="NAME=START:STOP:STEP")
     p.add_argument("--values", action="append", default=[], metavar="NAME=A,B,C")
     p.add_argument("--sweep-id", help="sweep folder name (default: generated)")
+    p.add_argument("--children", type=int, help="split into this many chunks (default: timed)")
+    p.add_argument(
+        "--target-child-seconds", type=float, help="planned work per child (default 120)"
+    )
+    p.add_argument("--top-n", type=int, help="best combinations re-run as runs (default 10)")
     p = sub.add_parser("ls", help="list jobs, newest first")
     p.add_argument("--status", help="only this status (RUNNING, FAILED, ...)")
     p.add_argument("--name-prefix", help="only names starting with this")
@@ -250,12 +255,21 @@ def cmd_worker(settings: Settings, idle_exit: float | None) -> int:
     return 0
 
 
-def cmd_sweep(executor: Executor, ns: argparse.Namespace) -> int:
-    """Parse the grid and hand over to the sweeps hook."""
+def cmd_sweep(executor: Executor, ns: argparse.Namespace, settings: Settings) -> int:
+    """Parse the space, hand over to the sweeps hook; print the plan and the collect job id last.
+
+    ``python -m jobs wait <last line>`` returns once the collect job has written the summary.
+    """
+    from jobs.sweeps import store_for
     from jobs.sweeps_hook import SweepRequest, submit_sweep
 
-    grid: dict[str, list[Any]] = {}
-    for name, values in [parse_range(r) for r in ns.range] + [parse_values(v) for v in ns.values]:
+    grid: dict[str, Any] = {}
+    for item in ns.range:
+        name, _ = parse_range(item)  # checks the text; the spec keeps the range itself
+        if name in grid:
+            raise ParamError(f"parameter {name!r} is given twice")
+        grid[name] = item.partition("=")[2].strip()
+    for name, values in [parse_values(v) for v in ns.values]:
         if name in grid:
             raise ParamError(f"parameter {name!r} is given twice")
         grid[name] = values
@@ -269,9 +283,19 @@ def cmd_sweep(executor: Executor, ns: argparse.Namespace) -> int:
         grid=grid,
         options=options_from_args(ns),
         sweep_id=ns.sweep_id,
+        children=ns.children,
+        target_child_seconds=ns.target_child_seconds,
+        top_n=ns.top_n,
     )
-    record = submit_sweep(executor, request)
-    print(record.id)
+    sub = submit_sweep(executor, request, store=store_for(settings))
+    kind = f"array of {sub.plan.n_children}" if sub.plan.is_array else "one plain job"
+    print(
+        f"submitted sweep {sub.sweep_id}: {sub.n_combinations} combinations x {sub.n_files} "
+        f"file(s) in {kind} ({sub.plan.chunk_size} per child) -> {sub.spec_uri}"
+    )
+    print(f"sweep job {sub.array.id}")
+    print(f"collect job (wait for this one) {sub.collect.id}")
+    print(sub.collect.id)
     return 0
 
 
@@ -282,7 +306,7 @@ def run_command(ns: argparse.Namespace, settings: Settings, executor: Executor) 
         print(f"submitted {record.kind.value} {record.name} -> {record.result_prefix}")
         print(record.id)
     elif ns.command == "sweep":
-        return cmd_sweep(executor, ns)
+        return cmd_sweep(executor, ns, settings)
     elif ns.command == "ls":
         records = executor.list(
             ns.status,
