@@ -98,8 +98,6 @@ def test_run_from_data_to_equity_chart(dashboard: str, e2e_page: Any) -> None:
 
 
 def test_sweep_to_heatmap(dashboard: str, e2e_page: Any) -> None:
-    if not (REPO / "jobs" / "sweeps.py").exists():
-        pytest.skip("jobs/sweeps.py is missing: the sweeps work has not landed yet")
     page = e2e_page
     page.goto(dashboard)
     heading(page, "batch-backtest")
