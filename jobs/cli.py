@@ -125,14 +125,15 @@ def add_engine_options(parser: argparse.ArgumentParser, *, single: bool = True) 
         parser.add_argument("--run-id", help="result folder name (default: generated)")
     for f in fields(SimOptions):
         kind = _option_type(f)
-        flag, dest, help_text = option_flag(f.name), f"opt_{f.name}", f.metadata.get("help")
+        flag, dest = option_flag(f.name), f"opt_{f.name}"
+        help_text = str(f.metadata.get("help", f.name)).replace("%", "%%")  # argparse formats %
         if kind == "bool":
             parser.add_argument(flag, dest=dest, action="store_true", default=None, help=help_text)
         elif f.name == "fill":
             parser.add_argument(flag, dest=dest, choices=FILL_MODES, help=help_text)
         else:
             conv = {"float": float, "int": int}.get(kind, str)
-            parser.add_argument(flag, dest=dest, type=conv, help=help_text)
+            parser.add_argument(flag, dest=dest, type=conv, metavar="X", help=help_text)
 
 
 def options_from_args(ns: argparse.Namespace) -> SimOptions:

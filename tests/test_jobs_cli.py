@@ -193,3 +193,21 @@ def test_status_parsing_and_name_rules() -> None:
             check_job_name(bad)
     assert safe_job_name("run-2024.01/x y") == "run-2024-01-x-y"
     assert check_job_name(safe_job_name("...")) == "job"
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["submit", "sweep", "ls", "show", "cancel", "terminate", "logs", "retry", "wait", "config"],
+)
+def test_every_subcommand_has_working_help(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jobs.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python -m jobs " + command)
+    if command in ("submit", "sweep"):
+        assert "commission rate per fill (0.001 = 0.1%)" in out
