@@ -41,6 +41,9 @@ from jobs.worker import Lease, Worker, WorkerConfig, spawn_detached_worker
 WORKER_MODES = ("thread", "process", "none")
 
 
+HALF_MICROSECOND = 5e-7
+
+
 def jobs_dir_for(settings: Settings) -> Path:
     """Where the local executor keeps jobs.db, logs and the worker lease."""
     if settings.jobs_dir:
@@ -93,7 +96,11 @@ class LocalExecutor:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop this process's worker thread (running jobs are killed and marked FAILED)."""
+        """Stop this process's worker thread.
+
+        Its running jobs are killed: requeued while attempts remain, else FAILED "executor
+        stopped". Queued jobs stay queued for the next worker.
+        """
         self._stop.set()
         if self._worker is not None:
             self._worker.wake.set()
@@ -256,12 +263,14 @@ class LocalExecutor:
         if name_prefix:
             where.append("substr(name, 1, ?) = ?")
             params += [len(name_prefix), name_prefix]  # type: ignore[list-item]
+        # records keep time.time() floats; a datetime holds microseconds, so a record's own
+        # created_at read back may sit up to half a microsecond off: compare with that slack
         if since is not None:
             where.append("created_at >= ?")
-            params.append(since.timestamp())  # type: ignore[arg-type]
+            params.append(since.timestamp() - HALF_MICROSECOND)  # type: ignore[arg-type]
         if until is not None:
             where.append("created_at < ?")
-            params.append(until.timestamp())  # type: ignore[arg-type]
+            params.append(until.timestamp() - HALF_MICROSECOND)  # type: ignore[arg-type]
         order = "array_index" if parent_id is not None else "seq DESC"
         sql = f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY {order}"
         if limit is not None:
