@@ -22,6 +22,9 @@ from engine.spec import FILL_MODES, RunSpec, SimOptions, check_run_id
 from engine.store import validate_bucket, validate_key
 
 WIDTH = 96
+MAX_USER = 128
+MAX_TAG_VALUE = 256
+TAG_KEY_RE = re.compile(r"^[A-Za-z0-9_.:/+\-@]{1,128}$")
 
 
 class UsageError(ParamError):
@@ -122,6 +125,16 @@ def build_parser(*, with_strategies: bool = True) -> argparse.ArgumentParser:
     )
     parser.add_argument("--run-id", help="result id (default: <UTC time>-<strategy>-<random>)")
     parser.add_argument(
+        "--user", help="who submitted the run, recorded in spec.json (printable, <= 128 chars)"
+    )
+    parser.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="label recorded in spec.json, repeatable (e.g. --tag project=alpha)",
+    )
+    parser.add_argument(
         "--list-strategies", action="store_true", help="list strategies and parameters, exit"
     )
     parser.add_argument(
@@ -146,6 +159,40 @@ def parse_params(items: list[str]) -> dict[str, str]:
         if name in out:
             raise UsageError(f"--param {name} given more than once")
         out[name] = value.strip()
+    return out
+
+
+def check_user(user: str | None) -> str | None:
+    """A submitting user name: printable text of at most 128 characters (None: not given)."""
+    if user is None:
+        return None
+    if not isinstance(user, str) or not user.strip():
+        raise UsageError("--user must not be empty")
+    if len(user) > MAX_USER or not user.isprintable():
+        raise UsageError(
+            f"--user must be printable text of at most {MAX_USER} characters, got {user[:40]!r}"
+        )
+    return user.strip()
+
+
+def parse_tags(items: list[str]) -> dict[str, str]:
+    """``["project=alpha"]`` -> ``{"project": "alpha"}``; keys as TAG_KEY_RE, values printable."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not TAG_KEY_RE.match(key):
+            raise UsageError(
+                f"--tag expects KEY=VALUE with a key of 1-128 letters, digits or _.:/+-@, "
+                f"got {item[:60]!r}"
+            )
+        if len(value) > MAX_TAG_VALUE or not value.isprintable():
+            raise UsageError(
+                f"--tag {key}: the value must be printable text of at most {MAX_TAG_VALUE} "
+                "characters"
+            )
+        if key in out:
+            raise UsageError(f"--tag {key} given more than once")
+        out[key] = value
     return out
 
 
@@ -187,4 +234,6 @@ def spec_from_args(ns: argparse.Namespace) -> RunSpec:
         params=parse_params(ns.param),
         options=options,
         run_id=run_id,
+        user=check_user(ns.user),
+        tags=parse_tags(ns.tag),
     )

@@ -19,7 +19,8 @@ Rules and decisions:
 - Unsorted rows are sorted (stable) with a :class:`DataWarning`, also listed in
   ``df.attrs["warnings"]``. Everything else is an error, checked on the file's values:
   non-numeric, NaN, infinite, non-positive prices, high < low, high < max(open, close),
-  low > min(open, close) (all strict: no tolerance), negative volume, duplicate timestamps.
+  low > min(open, close) (all strict: no tolerance), negative volume, duplicate timestamps,
+  duplicate columns (case/space-insensitive; exact repeats such as ``close,close`` too).
 - tz-aware timestamps are converted to UTC and made naive; mixing aware and naive is an error.
 - ``df.attrs``: ``warnings`` (list[str]), ``source_format`` ("generic" | "a-share"),
   ``dropped_rows`` (suspended A-share rows removed).
@@ -27,6 +28,7 @@ Rules and decisions:
 
 from __future__ import annotations
 
+import csv
 import io
 import os
 import re
@@ -181,7 +183,18 @@ def _read_csv(data: bytes, label: str) -> pd.DataFrame:
         raise DataError(f"{label}: malformed CSV {_csv_where(exc)}") from None
     if not isinstance(df.index, pd.RangeIndex):  # pandas took row 1's extra field as an index
         raise DataError(f"{label}: malformed CSV at row 1: more fields than the header")
+    names = _header_names(header, sep)
+    if len(set(names)) < len(names) == len(df.columns):  # undo pandas' "close.1" renaming
+        # empty header fields keep pandas' "Unnamed: N" names
+        names = [n if n.strip() else str(c) for n, c in zip(names, df.columns, strict=True)]
+        df.columns = pd.Index(names)
     return df
+
+
+def _header_names(header: bytes, sep: str) -> list[str]:
+    """The header's field names as written (pandas renames a repeated 'close' to 'close.1')."""
+    text = header.decode("utf-8").rstrip("\r")
+    return next(csv.reader([text], delimiter=sep), [])
 
 
 def _line_at(data: bytes, offset: int) -> str:
@@ -224,7 +237,7 @@ def _resolve_columns(names: list[str], label: str) -> tuple[dict[str, str], list
     if missing:
         found = ", ".join(repr(n) for n in names[:20])
         raise DataError(f"{label}: missing columns: {', '.join(missing)} (found: {found})")
-    wanted = {*columns.values(), *date_cols, ASHARE_OPEN if dialect else ""}
+    wanted = {*columns.values(), *date_cols, *([ASHARE_OPEN] if dialect else [])}
     dups = sorted(c for c in wanted if names.count(c) > 1)
     if dups:
         raise DataError(f"{label}: duplicate columns (case/space-insensitive): {', '.join(dups)}")

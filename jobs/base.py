@@ -124,7 +124,7 @@ def option_flag(name: str) -> str:
 
 
 def engine_args(spec: RunSpec) -> list[str]:
-    """The engine CLI arguments for a RunSpec (non-default options only)."""
+    """The engine CLI arguments for a RunSpec (non-default options only; user and tags last)."""
     args = [spec.source_bucket, spec.source_key, spec.result_bucket, "--strategy", spec.strategy]
     for key, value in sorted(spec.params.items()):
         args += ["--param", f"{key}={_format_value(value)}"]
@@ -140,6 +140,10 @@ def engine_args(spec: RunSpec) -> list[str]:
                 args.append(option_flag(f.name))
             continue
         args += [option_flag(f.name), _format_value(value)]
+    if spec.user:
+        args += ["--user", spec.user]
+    for key, value in sorted(spec.tags.items()):
+        args += ["--tag", f"{key}={value}"]
     return args
 
 

@@ -127,7 +127,7 @@ def test_submit_run_sends_exactly_what_batch_needs(moto_batch: Any) -> None:
     expected_spec = {**spec.to_dict(), "user": "alice"}
     command = ["python", "-m", "engine.backtest", "input", "prices.csv", "results", "--strategy",
                "sma_cross", "--param", "fast=5", "--param", "slow=20", "--run-id", "r1",
-               "--commission", "0.002"]  # fmt: skip
+               "--commission", "0.002", "--user", "alice"]  # fmt: skip
     assert calls.params["SubmitJob"] == [
         {
             "jobName": "run-r1",

@@ -5,11 +5,12 @@ options={"commission":0.002}, space={"fast":"5:50:5"} (a sweep).
 """
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import streamlit as st
 
-from app import forms, loaders, submit_service
+from app import auth, forms, loaders, submit_service
 from app.forms import AxisInput, FieldSpec
 from engine.errors import BacktestError, InfraError
 from engine.strategies import STRATEGIES, get_strategy
@@ -176,12 +177,14 @@ except (BacktestError, InfraError) as exc:
     st.stop()
 
 # -- submit -----------------------------------------------------------------------------------
+user = st.session_state.get(auth.SESSION_USER)  # the signed-in user when login is on
 if mode == "Single run":
     label = f"Submit {len(files)} run(s)"
     if not st.button(label, key="nr_submit", type="primary", icon=":material/send:"):
         st.stop()
     try:
-        records = submit_service.submit_runs(ctx, files, strategy_name, params, options)
+        specs = submit_service.build_run_specs(ctx, files, strategy_name, params, options)
+        records = [ctx.executor.submit_run(replace(s, user=user or s.user)) for s in specs]
     except (BacktestError, InfraError) as exc:
         st.error(str(exc))
         st.stop()
@@ -224,7 +227,8 @@ if estimate.fargate_usd is not None:
 if not st.button("Submit sweep", key="nr_submit", type="primary", icon=":material/send:"):
     st.stop()
 try:
-    record = submit_service.submit_sweep(ctx, sweep)
+    base = replace(sweep.base, user=user or sweep.base.user)
+    record = submit_service.submit_sweep(ctx, replace(sweep, base=base))
 except submit_service.SweepsUnavailable as exc:
     st.info(str(exc))
     st.stop()
