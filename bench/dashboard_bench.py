@@ -62,9 +62,10 @@ def _sweep_folder(root: Path, sweep_id: str, n_fast: int = 100, n_slow: int = 10
     spec = {"sweep_id": sweep_id, "base": {"strategy": "sma_cross", "params": {}},
             "space": [{"name": "fast"}, {"name": "slow"}], "n_combinations": n,
             "n_children": 10, "chunk_size": n // 10}  # fmt: skip
-    robustness = {"n_trials": n, "deflated_sharpe": 0.3, "probabilistic_sharpe": 0.8,
-                  "pbo": 0.2, "pbo_skipped_reason": None, "plateau_score": 0.9, "oos": [],
-                  "missing_chunks": [], "failed_chunks": [], "top_runs": []}  # fmt: skip
+    robustness: dict[str, Any] = {
+        "n_trials": n, "deflated_sharpe": 0.3, "probabilistic_sharpe": 0.8,
+        "pbo": 0.2, "pbo_skipped_reason": None, "plateau_score": 0.9, "oos": [],
+        "missing_chunks": [], "failed_chunks": [], "top_runs": []}  # fmt: skip
     prefix = f"sweeps/{sweep_id}/"
     store.put_bytes(RESULTS, prefix + "spec.json", to_json_bytes(spec))
     store.put_bytes(RESULTS, prefix + "summary.parquet", frame_to_parquet(summary))

@@ -99,7 +99,8 @@ def prepare(root: Path) -> None:
     prices = random_walk(N_BARS, seed=1, freq="h")  # hourly: 100,000 days would pass 2262
     store.put_bytes("input", "bars.parquet", frame_to_parquet(prices, index="timestamp"))
     base = RunSpec("input", "bars.parquet", "results", "sma_cross")
-    spec = SweepSpec("bench", base, {"fast": FAST, "slow": SLOW}).validate()
+    space: dict[str, Any] = {"fast": FAST, "slow": SLOW}  # range strings, parsed by validate
+    spec = SweepSpec("bench", base, space).validate()
     record = spec_record(spec, N_COMBOS, ChunkPlan(1, N_COMBOS), "", "bench")
     store.put_bytes("results", "sweeps/bench/spec.json", to_json_bytes(record))
 

@@ -1,3 +1,4 @@
+# ruff: noqa: PLR0917  (numba kernels take their arrays positionally)
 """Technical indicators: numba-compiled, float64 array in, float64 array out, O(n).
 
 Every function returns an array as long as its input, NaN where the indicator is not yet
@@ -5,7 +6,14 @@ defined (the warm-up), and uses only values up to and including each bar: changi
 value never changes an earlier output. Windows are bar counts (>= 1); the callers (the
 strategy registry) validate them, so these kernels do not re-check.
 
-The state machines at the end turn indicator arrays into targets (+1 / 0 / -1) in one pass.
+Each public function is a thin Python wrapper that allocates its output with numpy and fills
+it with the compiled ``*_into`` kernel of the same name (``sma_into(x, window, out)``...).
+Large numpy allocations get transparent huge pages here; arrays allocated inside numba do
+not, and their 4 KiB page faults cost about 3 ms per million bars and array.
+
+The state machines at the end turn indicator arrays into targets (+1 / 0 / -1) in one pass;
+:func:`sma_cross_into` fuses two SMAs and the comparison into one pass without keeping the
+averages (a single run needs only the target).
 """
 
 from __future__ import annotations
@@ -13,52 +21,89 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# Rolling sums are re-computed exactly at least every RESYNC bars, so rounding cannot drift
-# over a long series while the common step stays one add and one subtract.
+# Window sums are re-computed from scratch at least every RESYNC bars (so a NaN or an inf
+# that has left the window stops affecting the sum); in between they are updated with an
+# error-free (compensated) add, so their error stays relative to the current window's values.
 RESYNC = 512
 
+_jit = njit(cache=True, nogil=True, error_model="numpy")
+# small helpers are inlined at numba IR level: as separate calls they cost ~5x in the hot loops
+_jit_inline = njit(nogil=True, error_model="numpy", inline="always")
 
-@njit(cache=True)
+
+@_jit_inline
+def _two_sum(a: float, b: float) -> tuple[float, float]:
+    """``a + b`` rounded and its exact rounding error (Knuth's branch-free TwoSum)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@_jit_inline
+def _window_sum(x: np.ndarray, start: int, stop: int) -> tuple[float, float]:
+    """Compensated sum of ``x[start:stop]`` as (sum, correction)."""
+    s = 0.0
+    c = 0.0
+    for j in range(start, stop):
+        s, e = _two_sum(s, x[j])
+        c += e
+    return s, c
+
+
+@_jit_inline
+def _slide(
+    x: np.ndarray, i: int, window: int, s: float, c: float, countdown: int
+) -> tuple[float, float, int]:
+    """Move the window-sum state (s + c = sum of x[i-window+1..i]) to bar ``i`` (>= window-1).
+
+    The new value minus the leaving one is formed exactly (TwoSum) and added with a TwoSum,
+    the rounding errors kept in ``c``: the sum stays within a few ulps of the *current*
+    window's sum however far the series has fallen since (a plain running sum keeps an
+    absolute error of the largest sums seen, so after a x10,000 fall SMA(1) and SMA(2) of a
+    flat close could differ). One add on the loop-carried chain, like a plain running sum.
+    """
+    if countdown == 0:
+        s, c = _window_sum(x, i - window + 1, i + 1)
+        return s, c, max(window, RESYNC) - 1
+    d, ed = _two_sum(x[i], -x[i - window])
+    s, es = _two_sum(s, d)
+    return s, c + (es + ed), countdown - 1
+
+
+@_jit
+def sma_into(x: np.ndarray, window: int, out: np.ndarray) -> None:
+    """Fill ``out`` with :func:`sma` of ``x``."""
+    n = x.shape[0]
+    out[: min(window - 1, n)] = np.nan
+    s = 0.0
+    c = 0.0
+    countdown = 0
+    for i in range(window - 1, n):
+        s, c, countdown = _slide(x, i, window, s, c, countdown)
+        out[i] = (s + c) / window
+
+
 def sma(x: np.ndarray, window: int) -> np.ndarray:
     """Simple moving average of the last ``window`` values; NaN for the first ``window - 1``.
 
-    A running sum (one add and one subtract per bar), re-summed exactly every
-    ``max(window, RESYNC)`` bars so the rounding error stays at a few ulps: O(n) overall.
+    O(n): a compensated running sum (one exact add and subtract per bar, re-summed every
+    ``max(window, RESYNC)`` bars), accurate to a few ulps of each window's own mean.
 
     >>> sma(np.array([1.0, 2.0, 3.0, 4.0]), 2).tolist()
     [nan, 1.5, 2.5, 3.5]
     """
-    n = x.shape[0]
-    out = np.full(n, np.nan)
-    total = 0.0
-    countdown = 0
-    for i in range(window - 1, n):
-        if countdown == 0:
-            total = 0.0
-            for j in range(i - window + 1, i + 1):
-                total += x[j]
-            countdown = max(window, RESYNC)
-        else:
-            total += x[i] - x[i - window]
-        countdown -= 1
-        out[i] = total / window
+    out = np.empty(x.shape[0])
+    sma_into(x, window, out)
     return out
 
 
 @njit(cache=True)
-def ema(x: np.ndarray, span: int) -> np.ndarray:
-    """Exponential moving average with ``alpha = 2 / (span + 1)``, seeded with an SMA.
-
-    Output ``span - 1`` is the mean of the first ``span`` values (the TA-Lib convention);
-    after that ``ema[i] = ema[i-1] + alpha * (x[i] - ema[i-1])``. NaN before the seed.
-
-    >>> ema(np.array([1.0, 2.0, 3.0, 4.0]), 3).tolist()
-    [nan, nan, 2.0, 3.0]
-    """
+def ema_into(x: np.ndarray, span: int, out: np.ndarray) -> None:
+    """Fill ``out`` with :func:`ema` of ``x``."""
     n = x.shape[0]
-    out = np.full(n, np.nan)
+    out[: min(span - 1, n)] = np.nan
     if n < span:
-        return out
+        return
     alpha = 2.0 / (span + 1.0)
     seed = 0.0
     for i in range(span):
@@ -68,25 +113,29 @@ def ema(x: np.ndarray, span: int) -> np.ndarray:
     for i in range(span, n):
         prev = prev + alpha * (x[i] - prev)
         out[i] = prev
+
+
+def ema(x: np.ndarray, span: int) -> np.ndarray:
+    """Exponential moving average with ``alpha = 2 / (span + 1)``, seeded with an SMA.
+
+    Output ``span - 1`` is the mean of the first ``span`` values (the TA-Lib convention);
+    after that ``ema[i] = ema[i-1] + alpha * (x[i] - ema[i-1])``. NaN before the seed.
+
+    >>> ema(np.array([1.0, 2.0, 3.0, 4.0]), 3).tolist()
+    [nan, nan, 2.0, 3.0]
+    """
+    out = np.empty(x.shape[0])
+    ema_into(x, span, out)
     return out
 
 
 @njit(cache=True)
-def rsi(x: np.ndarray, period: int) -> np.ndarray:
-    """Wilder's relative strength index (0..100); NaN for the first ``period`` values.
-
-    Changes ``d[i] = x[i] - x[i-1]``; the first average gain/loss is the plain mean of
-    ``d[1..period]``, then ``avg = (avg * (period - 1) + new) / period``.
-    ``RSI = 100 - 100 / (1 + avg_gain / avg_loss)``; 100 when there is no loss but a gain,
-    50 when the price did not move at all.
-
-    >>> rsi(np.array([1.0, 2.0, 1.0, 2.0, 3.0]), 2).tolist()
-    [nan, nan, 50.0, 75.0, 87.5]
-    """
+def rsi_into(x: np.ndarray, period: int, out: np.ndarray) -> None:
+    """Fill ``out`` with :func:`rsi` of ``x``."""
     n = x.shape[0]
-    out = np.full(n, np.nan)
+    out[: min(period, n)] = np.nan
     if n <= period:
-        return out
+        return
     gain = 0.0
     loss = 0.0
     for i in range(1, period + 1):
@@ -105,6 +154,21 @@ def rsi(x: np.ndarray, period: int) -> np.ndarray:
         gain = (gain * (period - 1) + g) / period
         loss = (loss * (period - 1) + lo) / period
         out[i] = _rsi_value(gain, loss)
+
+
+def rsi(x: np.ndarray, period: int) -> np.ndarray:
+    """Wilder's relative strength index (0..100); NaN for the first ``period`` values.
+
+    Changes ``d[i] = x[i] - x[i-1]``; the first average gain/loss is the plain mean of
+    ``d[1..period]``, then ``avg = (avg * (period - 1) + new) / period``.
+    ``RSI = 100 - 100 / (1 + avg_gain / avg_loss)``; 100 when there is no loss but a gain,
+    50 when the price did not move at all.
+
+    >>> rsi(np.array([1.0, 2.0, 1.0, 2.0, 3.0]), 2).tolist()
+    [nan, nan, 50.0, 75.0, 87.5]
+    """
+    out = np.empty(x.shape[0])
+    rsi_into(x, period, out)
     return out
 
 
@@ -116,21 +180,13 @@ def _rsi_value(gain: float, loss: float) -> float:
 
 
 @njit(cache=True)
-def rolling_std(x: np.ndarray, window: int, ddof: int = 0) -> np.ndarray:
-    """Standard deviation of the last ``window`` values (``ddof`` 0: population, as Bollinger).
-
-    Rolling Welford update (add the new value, remove the one leaving the window), re-synced
-    with an exact corrected two-pass computation every ``window`` bars so rounding cannot
-    drift (O(n) overall). NaN for the first ``window - 1`` values and wherever
-    ``window - ddof <= 0``; a constant window gives exactly 0.
-
-    >>> rolling_std(np.array([1.0, 3.0, 5.0, 5.0]), 2).tolist()
-    [nan, 1.0, 1.0, 0.0]
-    """
+def rolling_std_into(x: np.ndarray, window: int, ddof: int, out: np.ndarray) -> None:
+    """Fill ``out`` with :func:`rolling_std` of ``x``."""
     n = x.shape[0]
-    out = np.full(n, np.nan)
     if window - ddof <= 0:
-        return out
+        out[:] = np.nan
+        return
+    out[: min(window - 1, n)] = np.nan
     mean = 0.0
     m2 = 0.0
     countdown = 0
@@ -147,6 +203,21 @@ def rolling_std(x: np.ndarray, window: int, ddof: int = 0) -> np.ndarray:
             mean = new_mean
         countdown -= 1
         out[i] = np.sqrt(max(m2, 0.0) / (window - ddof))
+
+
+def rolling_std(x: np.ndarray, window: int, ddof: int = 0) -> np.ndarray:
+    """Standard deviation of the last ``window`` values (``ddof`` 0: population, as Bollinger).
+
+    Rolling Welford update (add the new value, remove the one leaving the window), re-synced
+    with an exact corrected two-pass computation every ``window`` bars so rounding cannot
+    drift (O(n) overall). NaN for the first ``window - 1`` values and wherever
+    ``window - ddof <= 0``; a constant window gives exactly 0.
+
+    >>> rolling_std(np.array([1.0, 3.0, 5.0, 5.0]), 2).tolist()
+    [nan, 1.0, 1.0, 0.0]
+    """
+    out = np.empty(x.shape[0])
+    rolling_std_into(x, window, ddof, out)
     return out
 
 
@@ -168,7 +239,6 @@ def _window_moments(x: np.ndarray, start: int, stop: int) -> tuple[float, float]
     return mean, m2
 
 
-@njit(cache=True)
 def rolling_max(x: np.ndarray, window: int) -> np.ndarray:
     """Maximum of the last ``window`` values (monotonic deque, O(n)); NaN for the first
     ``window - 1``.
@@ -176,10 +246,11 @@ def rolling_max(x: np.ndarray, window: int) -> np.ndarray:
     >>> rolling_max(np.array([3.0, 1.0, 2.0, 0.0]), 2).tolist()
     [nan, 3.0, 2.0, 2.0]
     """
-    return _rolling_extreme(x, window, True)
+    out = np.empty(x.shape[0])
+    rolling_extreme_into(x, window, True, out, np.empty(x.shape[0], dtype=np.int64))
+    return out
 
 
-@njit(cache=True)
 def rolling_min(x: np.ndarray, window: int) -> np.ndarray:
     """Minimum of the last ``window`` values (monotonic deque, O(n)); NaN for the first
     ``window - 1``.
@@ -187,14 +258,19 @@ def rolling_min(x: np.ndarray, window: int) -> np.ndarray:
     >>> rolling_min(np.array([3.0, 1.0, 2.0, 0.0]), 2).tolist()
     [nan, 1.0, 1.0, 0.0]
     """
-    return _rolling_extreme(x, window, False)
+    out = np.empty(x.shape[0])
+    rolling_extreme_into(x, window, False, out, np.empty(x.shape[0], dtype=np.int64))
+    return out
 
 
 @njit(cache=True)
-def _rolling_extreme(x: np.ndarray, window: int, is_max: bool) -> np.ndarray:
+def rolling_extreme_into(
+    x: np.ndarray, window: int, is_max: bool, out: np.ndarray, dq: np.ndarray
+) -> None:
+    """Fill ``out`` with the rolling max (``is_max``) or min of ``x``; ``dq`` is an int64
+    scratch array as long as ``x`` (indices; values monotonic from head to tail)."""
     n = x.shape[0]
-    out = np.full(n, np.nan)
-    dq = np.empty(n, dtype=np.int64)  # indices; values monotonic from head to tail
+    out[: min(window - 1, n)] = np.nan
     head = 0
     tail = 0
     for i in range(n):
@@ -207,34 +283,45 @@ def _rolling_extreme(x: np.ndarray, window: int, is_max: bool) -> np.ndarray:
             head += 1
         if i >= window - 1:
             out[i] = x[dq[head]]
-    return out
 
 
 @njit(cache=True)
+def roc_into(x: np.ndarray, lookback: int, out: np.ndarray) -> None:
+    """Fill ``out`` with :func:`roc` of ``x``."""
+    n = x.shape[0]
+    out[: min(lookback, n)] = np.nan
+    for i in range(lookback, n):
+        out[i] = x[i] / x[i - lookback] - 1.0
+
+
 def roc(x: np.ndarray, lookback: int) -> np.ndarray:
     """Rate of change ``x[i] / x[i - lookback] - 1``; NaN for the first ``lookback`` values.
 
     >>> roc(np.array([100.0, 110.0, 121.0]), 1).round(12).tolist()
     [nan, 0.1, 0.1]
     """
-    n = x.shape[0]
-    out = np.full(n, np.nan)
-    for i in range(lookback, n):
-        out[i] = x[i] / x[i - lookback] - 1.0
+    out = np.empty(x.shape[0])
+    roc_into(x, lookback, out)
     return out
 
 
 @njit(cache=True)
+def shift_into(x: np.ndarray, periods: int, out: np.ndarray) -> None:
+    """Fill ``out`` with :func:`shift` of ``x``."""
+    n = x.shape[0]
+    out[: min(periods, n)] = np.nan
+    for i in range(periods, n):
+        out[i] = x[i - periods]
+
+
 def shift(x: np.ndarray, periods: int) -> np.ndarray:
     """``x`` delayed by ``periods`` bars (NaN-filled at the start): ``out[i] = x[i - periods]``.
 
     >>> shift(np.array([1.0, 2.0, 3.0]), 1).tolist()
     [nan, 1.0, 2.0]
     """
-    n = x.shape[0]
-    out = np.full(n, np.nan)
-    for i in range(periods, n):
-        out[i] = x[i - periods]
+    out = np.empty(x.shape[0])
+    shift_into(x, periods, out)
     return out
 
 
@@ -245,25 +332,77 @@ def shift(x: np.ndarray, periods: int) -> np.ndarray:
 REL_TOL = 1e-12
 
 
-@njit(cache=True)
+@_jit_inline
+def _sign(f: float, s: float) -> float:
+    """+1.0 if f > s, -1.0 if f < s, 0.0 when equal within REL_TOL (relative) or NaN."""
+    tol = REL_TOL * max(abs(f), abs(s))
+    if f - s > tol:
+        return 1.0
+    if s - f > tol:
+        return -1.0
+    return 0.0
+
+
+@_jit
+def cross_sign_into(fast: np.ndarray, slow: np.ndarray, out: np.ndarray) -> None:
+    """Fill ``out`` with :func:`cross_sign` of ``fast`` and ``slow``."""
+    for i in range(fast.shape[0]):
+        out[i] = _sign(fast[i], slow[i])
+
+
 def cross_sign(fast: np.ndarray, slow: np.ndarray) -> np.ndarray:
     """+1 where fast > slow, -1 where fast < slow, 0 when equal (within 1e-12 relative) or NaN.
 
     >>> cross_sign(np.array([1.0, 2.0, 3.0, np.nan]), np.array([2.0, 2.0, 2.0, 1.0])).tolist()
     [-1.0, 0.0, 1.0, 0.0]
     """
-    out = np.zeros(fast.shape[0])
-    for i in range(fast.shape[0]):
-        f, s = fast[i], slow[i]
-        tol = REL_TOL * max(abs(f), abs(s))
-        if f - s > tol:
-            out[i] = 1.0
-        elif s - f > tol:
-            out[i] = -1.0
+    out = np.empty(fast.shape[0])
+    cross_sign_into(fast, slow, out)
     return out
 
 
+@_jit
+def sma_cross_into(x: np.ndarray, fast: int, slow: int, out: np.ndarray) -> None:
+    """Fill ``out`` with ``cross_sign(sma(x, fast), sma(x, slow))`` in one pass, bit for bit,
+    without keeping either average (0 wherever one of them is still undefined)."""
+    n = x.shape[0]
+    first = min(max(fast, slow) - 1, n)
+    out[:first] = 0.0
+    sf = cf = ss = cs = 0.0
+    cd_f = cd_s = 0
+    for i in range(min(fast, slow) - 1, first):  # warm-up of the shorter average only
+        if fast < slow:
+            sf, cf, cd_f = _slide(x, i, fast, sf, cf, cd_f)
+        else:
+            ss, cs, cd_s = _slide(x, i, slow, ss, cs, cd_s)
+    for i in range(first, n):
+        sf, cf, cd_f = _slide(x, i, fast, sf, cf, cd_f)
+        ss, cs, cd_s = _slide(x, i, slow, ss, cs, cd_s)
+        out[i] = _sign((sf + cf) / fast, (ss + cs) / slow)
+
+
 @njit(cache=True)
+def band_state_into(
+    x: np.ndarray,
+    enter_long: np.ndarray,
+    enter_short: np.ndarray,
+    exit_long: np.ndarray,
+    exit_short: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Fill ``out`` with :func:`band_state`."""
+    pos = 0.0
+    for i in range(x.shape[0]):
+        v = x[i]
+        if v < enter_long[i]:
+            pos = 1.0
+        elif v > enter_short[i]:
+            pos = -1.0
+        elif (pos == 1.0 and v >= exit_long[i]) or (pos == -1.0 and v <= exit_short[i]):
+            pos = 0.0
+        out[i] = pos
+
+
 def band_state(
     x: np.ndarray,
     enter_long: np.ndarray,
@@ -279,21 +418,33 @@ def band_state(
     >>> band_state(np.array([2.0, 0.5, 1.5, 2.5, 3.5]), lo, hi, mid, mid).tolist()
     [0.0, 1.0, 1.0, 0.0, -1.0]
     """
-    out = np.zeros(x.shape[0])
-    pos = 0.0
-    for i in range(x.shape[0]):
-        v = x[i]
-        if v < enter_long[i]:
-            pos = 1.0
-        elif v > enter_short[i]:
-            pos = -1.0
-        elif (pos == 1.0 and v >= exit_long[i]) or (pos == -1.0 and v <= exit_short[i]):
-            pos = 0.0
-        out[i] = pos
+    out = np.empty(x.shape[0])
+    band_state_into(x, enter_long, enter_short, exit_long, exit_short, out)
     return out
 
 
 @njit(cache=True)
+def breakout_state_into(
+    close: np.ndarray,
+    hi_n: np.ndarray,
+    lo_n: np.ndarray,
+    hi_m: np.ndarray,
+    lo_m: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Fill ``out`` with :func:`breakout_state`."""
+    pos = 0.0
+    for i in range(close.shape[0]):
+        c = close[i]
+        if c > hi_n[i]:
+            pos = 1.0
+        elif c < lo_n[i]:
+            pos = -1.0
+        elif (pos == 1.0 and c < lo_m[i]) or (pos == -1.0 and c > hi_m[i]):
+            pos = 0.0
+        out[i] = pos
+
+
 def breakout_state(
     close: np.ndarray, hi_n: np.ndarray, lo_n: np.ndarray, hi_m: np.ndarray, lo_m: np.ndarray
 ) -> np.ndarray:
@@ -305,15 +456,6 @@ def breakout_state(
     >>> breakout_state(np.array([8.0, 11.0, 8.0, 6.0]), hi_n, lo_n, hi_m, lo_m).tolist()
     [0.0, 1.0, 1.0, 0.0]
     """
-    out = np.zeros(close.shape[0])
-    pos = 0.0
-    for i in range(close.shape[0]):
-        c = close[i]
-        if c > hi_n[i]:
-            pos = 1.0
-        elif c < lo_n[i]:
-            pos = -1.0
-        elif (pos == 1.0 and c < lo_m[i]) or (pos == -1.0 and c > hi_m[i]):
-            pos = 0.0
-        out[i] = pos
+    out = np.empty(close.shape[0])
+    breakout_state_into(close, hi_n, lo_n, hi_m, lo_m, out)
     return out

@@ -7,7 +7,9 @@ Targets use only data up to and including each bar's close, and are 0 for the fi
 all generated from :data:`STRATEGIES`.
 
 Indicator arrays are memoised in the optional ``cache`` dict, keyed like ``("sma", 20)``; one
-cache belongs to one :class:`Bars`, so a sweep computes each distinct indicator once.
+cache belongs to one :class:`Bars`, so a sweep computes each distinct indicator once. Without a
+cache (a single run) a signal function gets ``cache=None`` and may skip materialising its
+indicators (sma_cross computes both averages and the comparison in one pass).
 """
 
 from __future__ import annotations
@@ -109,7 +111,8 @@ class Constraint:
     message: str
 
 
-SignalFn = Callable[[Bars, Mapping[str, Any], Cache], np.ndarray]
+# ``cache`` is None when the caller keeps none: compute, do not store
+SignalFn = Callable[[Bars, Mapping[str, Any], Cache | None], np.ndarray]
 WarmupFn = Callable[[Mapping[str, Any]], int]
 
 
@@ -176,7 +179,7 @@ class Strategy:
         """Target per bar (float64 in {-1, 0, 1}), 0 during the warm-up."""
         p = self.validate(params)
         # signal functions return a fresh array (never a cached one), so it is ours to edit
-        target = np.asarray(self.signal_fn(bars, p, {} if cache is None else cache), np.float64)
+        target = np.asarray(self.signal_fn(bars, p, cache), np.float64)
         target[: self.warmup_fn(p)] = 0.0
         return target
 
@@ -235,7 +238,11 @@ def _to_bool(value: Any) -> bool:
 # --- cached indicators -----------------------------------------------------------------------
 
 
-def _cached(cache: Cache, key: tuple[Any, ...], make: Callable[[], np.ndarray]) -> np.ndarray:
+def _cached(
+    cache: Cache | None, key: tuple[Any, ...], make: Callable[[], np.ndarray]
+) -> np.ndarray:
+    if cache is None:
+        return make()
     arr = cache.get(key)
     if arr is None:
         arr = make()
@@ -243,26 +250,30 @@ def _cached(cache: Cache, key: tuple[Any, ...], make: Callable[[], np.ndarray]) 
     return arr
 
 
-def _sma(bars: Bars, w: int, cache: Cache) -> np.ndarray:
+def _sma(bars: Bars, w: int, cache: Cache | None) -> np.ndarray:
     return _cached(cache, ("sma", w), lambda: ind.sma(bars.close, w))
 
 
-def _ema(bars: Bars, w: int, cache: Cache) -> np.ndarray:
+def _ema(bars: Bars, w: int, cache: Cache | None) -> np.ndarray:
     return _cached(cache, ("ema", w), lambda: ind.ema(bars.close, w))
 
 
 # --- strategies ------------------------------------------------------------------------------
 
 
-def _sma_cross(bars: Bars, p: Mapping[str, Any], cache: Cache) -> np.ndarray:
+def _sma_cross(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.ndarray:
+    if cache is None:  # one pass, no SMA arrays: bit-identical to the cached path below
+        out = np.empty(bars.close.shape[0])
+        ind.sma_cross_into(bars.close, p["fast"], p["slow"], out)
+        return out
     return ind.cross_sign(_sma(bars, p["fast"], cache), _sma(bars, p["slow"], cache))
 
 
-def _ema_cross(bars: Bars, p: Mapping[str, Any], cache: Cache) -> np.ndarray:
+def _ema_cross(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.ndarray:
     return ind.cross_sign(_ema(bars, p["fast"], cache), _ema(bars, p["slow"], cache))
 
 
-def _rsi_reversion(bars: Bars, p: Mapping[str, Any], cache: Cache) -> np.ndarray:
+def _rsi_reversion(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.ndarray:
     r = _cached(cache, ("rsi", p["period"]), lambda: ind.rsi(bars.close, p["period"]))
     n = r.shape[0]
     lower, upper = np.full(n, float(p["lower"])), np.full(n, float(p["upper"]))
@@ -270,7 +281,7 @@ def _rsi_reversion(bars: Bars, p: Mapping[str, Any], cache: Cache) -> np.ndarray
     return ind.band_state(r, lower, upper, np.full(n, np.inf), np.full(n, -np.inf))
 
 
-def _bollinger_reversion(bars: Bars, p: Mapping[str, Any], cache: Cache) -> np.ndarray:
+def _bollinger_reversion(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.ndarray:
     w, k = p["window"], p["k"]
     mid = _sma(bars, w, cache)
     sd = _cached(cache, ("std", w, 0), lambda: ind.rolling_std(bars.close, w, 0))
@@ -280,7 +291,7 @@ def _bollinger_reversion(bars: Bars, p: Mapping[str, Any], cache: Cache) -> np.n
     return ind.band_state(bars.close, mid - width, mid + width, mid, mid)
 
 
-def _donchian_breakout(bars: Bars, p: Mapping[str, Any], cache: Cache) -> np.ndarray:
+def _donchian_breakout(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.ndarray:
     def prior(kind: str, w: int) -> np.ndarray:
         fn = ind.rolling_max if kind == "max" else ind.rolling_min
         src = bars.high if kind == "max" else bars.low
@@ -291,7 +302,7 @@ def _donchian_breakout(bars: Bars, p: Mapping[str, Any], cache: Cache) -> np.nda
     return ind.breakout_state(bars.close, hi_n, lo_n, hi_m, lo_m)
 
 
-def _momentum(bars: Bars, p: Mapping[str, Any], cache: Cache) -> np.ndarray:
+def _momentum(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.ndarray:
     r = _cached(cache, ("roc", p["lookback"]), lambda: ind.roc(bars.close, p["lookback"]))
     t = float(p["threshold"])
     out = np.zeros(r.shape[0])
@@ -300,7 +311,7 @@ def _momentum(bars: Bars, p: Mapping[str, Any], cache: Cache) -> np.ndarray:
     return out
 
 
-def _buy_and_hold(bars: Bars, p: Mapping[str, Any], cache: Cache) -> np.ndarray:
+def _buy_and_hold(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.ndarray:
     return np.ones(bars.close.shape[0])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import math
 
 import numpy as np
 import pandas as pd
@@ -43,6 +44,44 @@ def test_sma_of_a_constant_stays_within_rounding():
     x = np.full(3000, 100.1)
     for w in (1, 10, 50, 700):
         np.testing.assert_allclose(ind.sma(x, w)[w - 1 :], 100.1, rtol=1e-14, atol=0)
+
+
+def test_sma_after_a_crash_is_exact_on_a_flat_close():
+    # regression (hypothesis found it): after a x10^4 fall the running sum kept an absolute
+    # error of the early, large sums, so SMA(1) != SMA(2) on a flat last close
+    c = np.exp(np.cumsum(np.full(156, -0.0625)))
+    c[-1] = c[-2]
+    assert ind.sma(c, 1)[-1] == ind.sma(c, 2)[-1] == c[-1]
+    assert ind.cross_sign(ind.sma(c, 1), ind.sma(c, 2))[-1] == 0.0
+    out = np.empty(156)
+    ind.sma_cross_into(c, 1, 2, out)
+    assert out[-1] == 0.0 and out[-2] == -1.0
+
+
+@pytest.mark.parametrize("window", [1, 2, 7, 59, 700])
+def test_sma_error_is_relative_to_the_current_window(window):
+    # a fall by e^-60 (x10^-26) then a rise: every mean within a few ulps of the exact one
+    x = np.exp(np.cumsum(np.r_[np.full(3000, -0.02), np.full(1000, 0.03)]))
+    expected = [math.fsum(x[i - window + 1 : i + 1]) / window for i in range(window - 1, len(x))]
+    np.testing.assert_allclose(ind.sma(x, window)[window - 1 :], expected, rtol=1e-15, atol=0)
+
+
+def test_sma_recovers_once_a_nan_leaves_the_window():
+    x = np.arange(1.0, 2001.0)
+    x[10] = np.nan
+    out = ind.sma(x, 5)
+    assert np.isnan(out[10:15]).all()
+    np.testing.assert_allclose(out[ind.RESYNC + 20 :], x[ind.RESYNC + 18 : -2], rtol=1e-15)
+
+
+@pytest.mark.parametrize(("fast", "slow"), [(1, 2), (5, 20), (20, 5), (7, 7), (3, 600), (50, 700)])
+def test_fused_sma_cross_is_cross_sign_of_the_smas_bit_for_bit(fast, slow):
+    x = prices(1500, seed=9)
+    x[700:760] = x[699]  # a flat stretch: equal averages
+    out = np.full(len(x), 7.0)
+    ind.sma_cross_into(x, fast, slow, out)
+    np.testing.assert_array_equal(out, ind.cross_sign(ind.sma(x, fast), ind.sma(x, slow)))
+    assert set(out[max(fast, slow) - 1 :].tolist()) <= {-1.0, 0.0, 1.0}
 
 
 @pytest.mark.parametrize("span", [1, 3, 12, 26])
