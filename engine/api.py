@@ -23,6 +23,7 @@ from engine import kernels as k
 from engine.errors import DataError, ParamError
 from engine.spec import SimOptions
 from engine.strategies import Bars, Strategy, get_strategy
+from engine.sweep_spec import space_values
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 EQUITY_COLUMNS = ("equity", "drawdown", "position", "benchmark")
@@ -141,7 +142,7 @@ def expand_space(
         for name in space:
             strategy.param(name)  # unknown names are an error, not a silent drop
         names = list(space)
-        axes = [_values(space[name]) for name in names]
+        axes = [space_values(name, space[name]) for name in names]
         raw: Iterable[dict[str, Any]] = (
             dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)
         )
@@ -193,12 +194,6 @@ def trades_frame(trades: np.ndarray, index: pd.Index) -> pd.DataFrame:
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def _values(value: Any) -> list[Any]:
-    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
-        return [value]
-    return list(value)
 
 
 def _strategy(strategy: str | Strategy) -> Strategy:

@@ -18,7 +18,7 @@ inclusive ranges, ``"a,b,c"`` lists, ``{"start", "stop", "step"}``) as well as P
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -287,38 +287,3 @@ def evaluate(
             bars.open, bars.high, bars.low, bars.close, target, cfg, edges, returns[i]
         )
     return metrics, returns
-
-
-def space_values(name: str, value: Any) -> list[Any]:
-    """One parameter's values: SweepSpec text ("5:50:5", "a,b,c"), a {start, stop, step} or
-    {values} dict, any other iterable as is, or a single value."""
-    from engine.sweep_spec import ParamSpace
-
-    if isinstance(value, str | Mapping | ParamSpace):
-        return list(ParamSpace.from_value(value, name).expand())
-    if isinstance(value, Iterable) and not isinstance(value, bytes):
-        return list(value)
-    return [value]
-
-
-def expand_space(space: Mapping[str, Any]) -> dict[str, list[Any]]:
-    """A space in SweepSpec syntax (or Python iterables) as name -> list of values."""
-    return {str(name): space_values(str(name), value) for name, value in space.items()}
-
-
-def run_sweep(
-    prices: pd.DataFrame,
-    strategy: str | Strategy,
-    space: Mapping[str, Iterable[Any] | Any] | Sequence[Mapping[str, Any]],
-    *,
-    options: SimOptions | None = None,
-    **overrides: Any,
-) -> pd.DataFrame:
-    """:func:`engine.api.run_sweep` accepting SweepSpec ranges: ``{"fast": "5:50:5"}``.
-
-    Ranges are inclusive (``"5:50:5"`` is 5, 10, ..., 50); invalid combinations are dropped.
-    """
-    from engine import api
-
-    grid = expand_space(space) if isinstance(space, Mapping) else space
-    return api.run_sweep(prices, strategy, grid, options=options, **overrides)

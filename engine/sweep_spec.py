@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
@@ -534,3 +534,17 @@ def tasks_by_file(
         out.append((keys[f], range(c, c + end - t)))
         t = end
     return out
+
+
+def space_values(name: str, value: Any) -> list[Any]:
+    """One parameter's values for a sweep: SweepSpec text ("5:50:5" inclusive, "a,b,c"), a
+    {start, stop, step} or {values} dict, any other iterable as is, or a single value.
+
+    >>> space_values("fast", "5:20:5"), space_values("fast", range(5, 20, 5))
+    ([5, 10, 15, 20], [5, 10, 15])
+    """
+    if isinstance(value, str | Mapping | ParamSpace):
+        return list(ParamSpace.from_value(value, name).expand())
+    if isinstance(value, Iterable) and not isinstance(value, bytes):
+        return list(value)
+    return [value]

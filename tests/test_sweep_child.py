@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.api import run_backtest
-from engine.api import run_sweep as api_run_sweep
+from engine.api import run_backtest, run_sweep
 from engine.backtest import main as engine_main
 from engine.metrics import METRIC_NAMES
 from engine.metrics import returns as bar_returns
@@ -20,7 +19,7 @@ from engine.spec import RunSpec, SimOptions
 from engine.store import LocalStore, Store, open_store
 from engine.strategies import get_strategy
 from engine.sweep_child import array_index, run_sweep_child
-from engine.sweep_kernels import evaluate, period_edges, run_sweep
+from engine.sweep_kernels import evaluate, period_edges
 from engine.sweep_results import chunk_error_key, chunk_key, returns_key, spec_record
 from engine.sweep_spec import ChunkPlan, SweepSpec
 from engine.synthetic import random_walk
@@ -217,11 +216,11 @@ def test_child_reads_and_writes_s3(aws_env: str, monkeypatch: pytest.MonkeyPatch
     assert_rows_equal_single_runs(rows, frames, "sma_cross", SimOptions())
 
 
-def test_run_sweep_accepts_sweep_spec_ranges() -> None:
+def test_public_run_sweep_accepts_sweep_spec_ranges() -> None:
     prices = random_walk(300, seed=6)
     slow = {"start": 20, "stop": 40, "step": 10}
     got = run_sweep(prices, "sma_cross", {"fast": "5:20:5", "slow": slow})
-    want = api_run_sweep(prices, "sma_cross", {"fast": [5, 10, 15, 20], "slow": [20, 30, 40]})
+    want = run_sweep(prices, "sma_cross", {"fast": [5, 10, 15, 20], "slow": [20, 30, 40]})
     assert len(got) == 4 * 3 - 1  # (20, 20) dropped
     pd.testing.assert_frame_equal(got, want)
     # Python iterables (generators too) and single values still work
