@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 from numba import njit
 
+from engine.metrics import METRIC_NAMES
+
 # -- config layout -------------------------------------------------------------------------
 C_CASH = 0
 C_COMMISSION = 1
@@ -62,25 +64,8 @@ TRADE_COLUMNS = 9
 EXIT_SIGNAL, EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_OPEN = 0, 1, 2, 3
 EXIT_REASONS = ("signal", "stop_loss", "take_profit", "open")
 
-# Order of the row returned by simulate_metrics (same names as engine.metrics.METRIC_NAMES).
-METRIC_ORDER = (
-    "total_return",
-    "cagr",
-    "volatility",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "max_drawdown_duration",
-    "calmar",
-    "n_trades",
-    "win_rate",
-    "profit_factor",
-    "avg_trade_return",
-    "exposure",
-    "final_equity",
-    "buy_hold_return",
-    "periods_per_year",
-)
+# Order of the row returned by simulate_metrics: the metric definitions' own order.
+METRIC_ORDER = METRIC_NAMES
 
 
 def make_config(options: Any, periods_per_year: float = 252.0, years: float = 0.0) -> np.ndarray:
