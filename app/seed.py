@@ -9,9 +9,9 @@ from pathlib import Path
 from engine.synthetic import random_walk
 
 SAMPLES = {
-    "samples/trend_up_daily.csv": (2520, 11),
-    "samples/choppy_range_daily.csv": (1500, 23),
-    "samples/crash_and_recovery_daily.csv": (2000, 37),
+    "samples/trend_up_daily.csv": (2520, 13),
+    "samples/choppy_range_daily.csv": (1500, 36),
+    "samples/crash_and_recovery_daily.csv": (2000, 6),
 }
 
 

@@ -114,3 +114,20 @@ def test_delete(ctx: AppContext) -> None:
     ctx.store.put_bytes(INPUT, "gone.csv", b"x")
     ds.delete_file(ctx, INPUT, "gone.csv")
     assert not ctx.store.exists(INPUT, "gone.csv")
+
+
+def test_seeded_samples_look_like_their_names(tmp_path: Path) -> None:
+    from app.seed import seed
+    from engine.data import load_prices
+
+    seed(tmp_path)
+    closes = {
+        name: load_prices(tmp_path / "backtest-input" / "samples" / name).close
+        for name in ("trend_up_daily.csv", "choppy_range_daily.csv", "crash_and_recovery_daily.csv")
+    }
+    up = closes["trend_up_daily.csv"]
+    assert up.iloc[-1] / up.iloc[0] > 1.3
+    chop = closes["choppy_range_daily.csv"]
+    assert abs(chop.iloc[-1] / chop.iloc[0] - 1) < 0.15
+    crash = closes["crash_and_recovery_daily.csv"]
+    assert (1 - crash / crash.cummax()).max() > 0.5 and crash.iloc[-1] > crash.iloc[0]
