@@ -8,7 +8,9 @@ Entry points share one bar loop (:func:`_run`, inlined into each):
   ``engine.api.run_backtest`` uses); :func:`simulate` is a wrapper that allocates them.
 - :func:`simulate_metrics` (the fused sweep kernel) keeps nothing per bar: it accumulates every
   metric of ``engine.metrics`` online (mean/std of returns, running peak and drawdown run,
-  trade sums) and returns one row in :data:`METRIC_ORDER`.
+  trade sums) and returns one row in :data:`METRIC_ORDER`; :func:`simulate_metrics_periods`
+  (``engine.sweep_kernels.sweep_kernel``) also compounds the returns into contiguous periods
+  (the per-period matrix PBO needs).
 
 Scalar settings travel in one float64 array built by :func:`make_config` (index constants
 ``C_*``), which keeps the kernel signatures short and numba's type dispatch to one signature.
@@ -197,16 +199,19 @@ def _close_trade(record, trades, k, acc, side, units, entry_idx, exit_idx, entry
 
 
 @_jit
-def _stop_exit(t, side, units, entry_price, entry_flow, entry_idx, o, h, lo, cfg, record,
-               trades, acc, k):  # fmt: skip
-    """Exit on a stop touched in bar t; returns (hit, cash flow, trade count)."""
+def _stop_exit(t, cash, side, units, blocked, entry_price, entry_flow, entry_idx, o, h, lo, cfg,
+               record, trades, acc, k):  # fmt: skip
+    """Exit on a stop touched in bar t (the position is then flat and its side blocked).
+
+    Returns the new (cash, side, units, blocked, trade count).
+    """
     reason, raw = _stop_hit(side, entry_price, o, h, lo, cfg)
     if reason < 0:
-        return False, 0.0, k
+        return cash, side, units, blocked, k
     px, flow = _exit(side, units, raw, cfg)
     k = _close_trade(record, trades, k, acc, side, units, entry_idx, t, entry_price, px,
                      entry_flow, flow, reason)  # fmt: skip
-    return True, flow, k
+    return cash + flow, 0, 0.0, side, k
 
 
 @_jit
@@ -218,14 +223,32 @@ def _flat_run(target, start, n, allow_short):
     return i - start
 
 
+@_jit
+def _close_periods(t, eq, edges, periods, period, period_start_eq):
+    """Book every period whose last bar is <= t at equity ``eq``; return (period, start eq).
+
+    Equity is constant over a fast-forwarded flat stretch, so periods ending inside one get
+    their return from the stretch's equity too.
+    """
+    last = edges.shape[0] - 1
+    while period < last and edges[period + 1] - 1 <= t:
+        periods[period] = eq / period_start_eq - 1.0
+        period_start_eq = eq
+        period += 1
+    return period, period_start_eq
+
+
 @_jit_inline
-def _run(open_, high, low, close, target, cfg, record, with_stats, block, trades, acc, stats):
+def _run(open_, high, low, close, target, cfg, record, with_stats, block, trades, acc, stats,
+         edges, periods):  # fmt: skip
     """The bar loop.
 
     ``record``: write per-bar rows into ``block`` (ROW_* layout) and trade rows into ``trades``.
     ``with_stats``: accumulate the online return/drawdown statistics into ``stats``
     [n, sum r, sum r^2, sum of squared downside, max drawdown, longest drawdown run,
-    exposed bars, final equity]. Trade sums always go to ``acc``. Returns the trade count.
+    exposed bars, final equity]. Trade sums always go to ``acc``. ``edges`` (int64, P + 1
+    period boundaries; empty = off): compound the equity into ``periods[j]``, the return of
+    bars ``edges[j]..edges[j+1]-1`` (what the sweep keeps for PBO). Returns the trade count.
     Plain scalar state (no tuples) keeps the loop in registers.
     """
     n = close.shape[0]
@@ -259,6 +282,9 @@ def _run(open_, high, low, close, target, cfg, record, with_stats, block, trades
     max_run = 0
     exposed = 0
     eq = cash
+    period = 0
+    period_start_eq = cash
+    next_end = edges[1] - 1 if edges.shape[0] > 1 else n  # last bar of the open period
 
     t = -1
     while t < n - 1:
@@ -266,13 +292,9 @@ def _run(open_, high, low, close, target, cfg, record, with_stats, block, trades
         c = close[t]
         # close mode: stops of a position held since an earlier bar come before the close
         if fill_close and stops and side != 0:
-            hit, flow, k = _stop_exit(t, side, units, entry_price, entry_flow, entry_idx, open_[t],
-                                      high[t], low[t], cfg, record, trades, acc, k)  # fmt: skip
-            if hit:
-                cash += flow
-                blocked = side
-                side = 0
-                units = 0.0
+            cash, side, units, blocked, k = _stop_exit(
+                t, cash, side, units, blocked, entry_price, entry_flow, entry_idx, open_[t],
+                high[t], low[t], cfg, record, trades, acc, k)  # fmt: skip
         if fill_close or t > 0:
             want = _side_of(target[t] if fill_close else target[t - 1], allow_short)
             if blocked != 0:
@@ -300,13 +322,9 @@ def _run(open_, high, low, close, target, cfg, record, with_stats, block, trades
                         entry_idx = t
         # next_open mode: intrabar stops after the open's fill
         if not fill_close and stops and side != 0:
-            hit, flow, k = _stop_exit(t, side, units, entry_price, entry_flow, entry_idx, open_[t],
-                                      high[t], low[t], cfg, record, trades, acc, k)  # fmt: skip
-            if hit:
-                cash += flow
-                blocked = side
-                side = 0
-                units = 0.0
+            cash, side, units, blocked, k = _stop_exit(
+                t, cash, side, units, blocked, entry_price, entry_flow, entry_idx, open_[t],
+                high[t], low[t], cfg, record, trades, acc, k)  # fmt: skip
 
         pos = side * units
         eq = cash + pos * c
@@ -362,6 +380,10 @@ def _run(open_, high, low, close, target, cfg, record, with_stats, block, trades
                         run += skip
                         max_run = max(max_run, run)
                 t += skip
+        if t >= next_end:
+            period, period_start_eq = _close_periods(t, eq, edges, periods, period,
+                                                     period_start_eq)  # fmt: skip
+            next_end = edges[period + 1] - 1 if period + 1 < edges.shape[0] else n
 
     if side != 0:
         last = close[n - 1]
@@ -391,7 +413,8 @@ def simulate_into(open_, high, low, close, target, cfg, block, trades, with_stat
     """
     acc = np.zeros(ACC_SIZE)
     stats = np.zeros(STATS_SIZE)
-    k = _run(open_, high, low, close, target, cfg, True, with_stats, block, trades, acc, stats)
+    k = _run(open_, high, low, close, target, cfg, True, with_stats, block, trades, acc, stats,
+             np.empty(0, np.int64), np.empty(0))  # fmt: skip
     if with_stats:
         return k, _finish_metrics(close, cfg, acc, stats)
     return k, np.full(len(METRIC_ORDER), math.nan)
@@ -443,10 +466,23 @@ def simulate_metrics(open_, high, low, close, target, cfg):
 
     Nothing per bar is stored; reproduces ``engine.metrics.compute_metrics`` definitions.
     """
+    return simulate_metrics_periods(open_, high, low, close, target, cfg, np.empty(0, np.int64),
+                                    np.empty(0))  # fmt: skip
+
+
+@_jit
+def simulate_metrics_periods(open_, high, low, close, target, cfg, edges, periods):
+    """:func:`simulate_metrics` that also compounds the returns into ``periods``.
+
+    ``edges``: int64 period boundaries (length P + 1; empty = no periods); ``periods[j]`` (a
+    float32 or float64 array of length >= P) gets the return of bars ``edges[j]..edges[j+1]-1``
+    = equity at the period's last bar / equity before its first bar - 1.
+    """
     empty2 = np.empty((0, 0))
     acc = np.zeros(ACC_SIZE)
     stats = np.zeros(STATS_SIZE)
-    _run(open_, high, low, close, target, cfg, False, True, empty2, empty2, acc, stats)
+    _run(open_, high, low, close, target, cfg, False, True, empty2, empty2, acc, stats, edges,
+         periods)  # fmt: skip
     return _finish_metrics(close, cfg, acc, stats)
 
 
