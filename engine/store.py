@@ -39,6 +39,12 @@ from engine.errors import InfraError, NotFoundError, ParamError
 BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
 MAX_KEY_LENGTH = 1024
 TEMP_PREFIX = ".tmp-"
+# errno -> what the "disk full" message says: no space, a file size limit (RLIMIT_FSIZE), quota
+DISK_FULL = {
+    errno.ENOSPC: "no space left on device",
+    errno.EFBIG: "file size limit reached",
+    errno.EDQUOT: "disk quota exceeded",
+}
 
 
 class StorageUnreachable(InfraError):
@@ -224,8 +230,11 @@ class LocalStore(Store):
         try:
             yield
         except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                raise InfraError(f"disk full under {self.root} while {what}") from exc
+            if exc.errno in DISK_FULL:
+                raise InfraError(
+                    f"disk full under {self.root} while {what} ({DISK_FULL[exc.errno]}); "
+                    "free space there, then retry"
+                ) from exc
             if isinstance(exc, PermissionError):
                 raise InfraError(f"permission denied under {self.root} while {what}") from exc
             raise InfraError(f"storage error under {self.root} while {what}: {exc}") from exc

@@ -38,6 +38,7 @@ Local executor (:mod:`jobs.local`): SQLite (WAL) at ``<storage_root>/_jobs/jobs.
 ``BACKTEST_JOBS_DIR``; ``~/.cache/batch-backtest/_jobs`` when no storage root is set), one log
 file per attempt under ``_jobs/logs``, one worker per folder (an flock lease on
 ``_jobs/worker.lock``); jobs left running by a dead worker become FAILED "executor restarted"
-(or are requeued while attempts remain). AWS (:mod:`jobs.batch`): clients from
+(or are requeued while attempts remain); a worker that stops (``close()``) kills its running
+jobs with the same rule ("executor stopped"). AWS (:mod:`jobs.batch`): clients from
 :mod:`jobs.factory` (adaptive retries, AWS_ENDPOINT_URL honoured).
 """

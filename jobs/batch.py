@@ -30,6 +30,7 @@ from jobs.model import (
     safe_job_name,
 )
 from jobs.settings import Settings
+from jobs.throttle import Backoff, retry_throttled
 
 DESCRIBE_LIMIT = 100
 MIN_TIMEOUT = 60
@@ -81,13 +82,33 @@ class BatchExecutor:
     backend = "aws"
 
     def __init__(
-        self, settings: Settings, batch: Any, logs: Any, *, poll: float | None = None
+        self,
+        settings: Settings,
+        batch: Any,
+        logs: Any,
+        *,
+        poll: float | None = None,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.settings = settings
         self.batch = batch
         self.logs_client = logs
         self.poll = max(settings.poll_ms / 1000.0, 1.0) if poll is None else poll
         self.user = default_user(settings.user)
+        self.backoff = backoff or Backoff()
+        self.sleep = sleep or time.sleep
+        self.throttled = 0  # throttled read calls retried so far (shown by benchmarks)
+
+    def _read(self, what: str, fn: Callable[..., T], **kwargs: Any) -> T:
+        """A read-only call (describe/list): throttling backs off and retries (jobs.throttle)."""
+        return aws_call(
+            what, lambda: retry_throttled(lambda: fn(**kwargs), self.backoff, self._backoff_sleep)
+        )
+
+    def _backoff_sleep(self, seconds: float) -> None:
+        self.throttled += 1
+        self.sleep(seconds)
 
     # -- submit ------------------------------------------------------------------------------
 
@@ -235,7 +256,7 @@ class BatchExecutor:
         """DescribeJobs for any number of ids, at most 100 per request, in the given order."""
         found: dict[str, dict[str, Any]] = {}
         for batch_ids in chunks(list(dict.fromkeys(ids))):
-            out = aws_call("DescribeJobs", self.batch.describe_jobs, jobs=batch_ids)
+            out = self._read("DescribeJobs", self.batch.describe_jobs, jobs=batch_ids)
             for job in out.get("jobs", []):
                 found[job["jobId"]] = job
         return [found[i] for i in ids if i in found]
@@ -290,16 +311,18 @@ class BatchExecutor:
         return self.describe([s["jobId"] for s in keep])
 
     def _list_pages(self, where: dict[str, str], status: JobStatus) -> Summaries:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        paginator = self.batch.get_paginator("list_jobs")
+        """Every page of ListJobs (nextToken followed; a throttled page is retried alone)."""
         out: Summaries = []
-        try:
-            for page in paginator.paginate(**where, jobStatus=status.value):
-                out += page.get("jobSummaryList", [])
-        except (ClientError, BotoCoreError) as exc:
-            raise InfraError(f"ListJobs: {exc}") from None
-        return out
+        kwargs: dict[str, Any] = {**where, "jobStatus": status.value}
+        seen: set[str] = set()
+        while True:
+            page = self._read("ListJobs", self.batch.list_jobs, **kwargs)
+            out += page.get("jobSummaryList", [])
+            token = page.get("nextToken")
+            if not token or token in seen:
+                return out
+            seen.add(token)
+            kwargs["nextToken"] = token
 
     # -- control -----------------------------------------------------------------------------
 
@@ -363,7 +386,7 @@ class BatchExecutor:
             record = self.get(job_id)
             if record.is_terminal or (deadline is not None and time.monotonic() >= deadline):
                 return record
-            time.sleep(self.poll)
+            self.sleep(self.poll)
 
     # -- logs --------------------------------------------------------------------------------
 

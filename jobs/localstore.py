@@ -72,7 +72,9 @@ class Store:
         try:
             self.conn().executescript(SCHEMA)
         except sqlite3.Error as exc:
-            raise InfraError(f"cannot initialise job database {self.path}: {exc}") from None
+            raise InfraError(
+                f"cannot initialise job database {self.path}: {exc}{self._hint(exc)}"
+            ) from None
 
     def conn(self) -> sqlite3.Connection:
         """This thread's connection (created on first use)."""
@@ -86,7 +88,9 @@ class Store:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.Error as exc:
-                raise InfraError(f"cannot open job database {self.path}: {exc}") from None
+                raise InfraError(
+                    f"cannot open job database {self.path}: {exc}{self._hint(exc)}"
+                ) from None
             conn.row_factory = sqlite3.Row
             self._local.conn = conn
         return conn
@@ -105,20 +109,32 @@ class Store:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise InfraError(f"job database {self.path} is locked or broken: {exc}") from None
+            raise InfraError(
+                f"job database {self.path} is locked or broken: {exc}{self._hint(exc)}"
+            ) from None
         try:
             yield conn
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:  # e.g. "database or disk is full": nothing was written
+            _rollback(conn)
+            raise InfraError(f"job database {self.path}: {exc}{self._hint(exc)}") from None
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
-        conn.execute("COMMIT")
+
+    def _hint(self, exc: sqlite3.Error) -> str:
+        """What to do when SQLite's error means the disk is full (or failing)."""
+        text = str(exc)
+        if "full" in text or "disk I/O" in text:
+            return f"; is the disk under {self.dir} full? free space there, then retry"
+        return ""
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Run a read query."""
         try:
             return list(self.conn().execute(sql, params))
         except sqlite3.Error as exc:
-            raise InfraError(f"job database {self.path}: {exc}") from None
+            raise InfraError(f"job database {self.path}: {exc}{self._hint(exc)}") from None
 
     def insert(self, conn: sqlite3.Connection, row: dict[str, Any]) -> None:
         """Insert one job row (dict keyed by COLUMNS; JSON fields already encoded)."""
@@ -193,6 +209,12 @@ class Store:
                 "stopped_at = COALESCE(stopped_at, ?) WHERE id = ?",
                 (status.value, reason, min(starts) if starts else None, stopped, pid),
             )
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back if a transaction is open (SQLite may already have rolled back on its own)."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 def parent_status(counts: dict[str, int], total: int) -> tuple[JobStatus, str]:

@@ -55,6 +55,7 @@ class _Proc:
     log: IO[bytes]
     kill_reason: str | None = None
     kill_sent: float | None = None
+    stopped: bool = False  # killed because the worker stopped (not by terminate or timeout)
 
 
 class Lease:
@@ -185,11 +186,16 @@ class Worker:
         return bool(rows)
 
     def shutdown(self) -> None:
-        """Kill what still runs (marked FAILED 'executor stopped') and give the lease up."""
+        """Kill what still runs and give the lease up.
+
+        As after a crash (:meth:`recover`), a killed job is requeued while it has attempts
+        left ('executor stopped; retrying') and FAILED 'executor stopped' otherwise.
+        """
         for proc in list(self.procs.values()):
             kill_group(proc.popen.pid, signal.SIGKILL)
             proc.popen.wait()
-            proc.kill_reason = proc.kill_reason or STOPPED_REASON
+            if proc.kill_reason is None:
+                proc.kill_reason, proc.stopped = STOPPED_REASON, True
         if self.procs:
             self._reap()
         self.lease.release()
@@ -253,7 +259,9 @@ class Worker:
     def _finish(self, conn: Any, proc: _Proc, now: float) -> None:
         rc = proc.popen.returncode
         log = self.store.log_path(proc.job_id, proc.attempt)
-        if proc.kill_reason:
+        if proc.stopped and proc.attempt < proc.max_attempts:
+            status, reason = "RUNNABLE", f"{STOPPED_REASON}; retrying"
+        elif proc.kill_reason:
             status, reason = "FAILED", proc.kill_reason
         elif rc == 0:
             status, reason = "SUCCEEDED", ""
