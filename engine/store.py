@@ -38,6 +38,7 @@ from engine.errors import InfraError, NotFoundError, ParamError
 
 BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$")
 MAX_KEY_LENGTH = 1024
+FILE_MODE = 0o644
 TEMP_PREFIX = ".tmp-"
 # errno -> what the "disk full" message says: no space, a file size limit (RLIMIT_FSIZE), quota
 DISK_FULL = {
@@ -258,6 +259,7 @@ class LocalStore(Store):
                 raise ParamError(f"key {key!r} in bucket {bucket!r} is a folder of other keys")
             fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
             try:
+                os.fchmod(fd, FILE_MODE)  # mkstemp makes 0600; results are for the team to read
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
                     fh.flush()

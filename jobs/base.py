@@ -155,5 +155,7 @@ def engine_command(spec: RunSpec, python: str = "python") -> list[str]:
 def run_tags(spec: RunSpec) -> dict[str, str]:
     """Tags recorded with a run job."""
     tags = {"run-id": spec.run_id or ""}
+    if spec.user:
+        tags["user"] = spec.user  # the job record's user is the spec's (e.g. the signed-in one)
     tags.update(spec.tags)
     return tags

@@ -173,6 +173,7 @@ class LocalExecutor:
             spec=dumps(dict(spec)) if spec is not None else None,
             result_prefix=result_prefix,
             tags=dumps(dict(tags or {})),
+            user=(tags or {}).get("user") or self.user,
         )
         self._check_dependencies(row["depends_on_ids"])
         with self.store.tx() as conn:

@@ -165,7 +165,7 @@ def submit_sweep_jobs(
         name=safe_job_name(f"sweep-{spec.sweep_id}"),
         kind=JobKind.SWEEP,
         array_size=plan.n_children if plan.is_array else None,
-        tags={"sweep-id": spec.sweep_id},
+        tags={"sweep-id": spec.sweep_id, "user": user},
         **common,
     )
     collect = executor.submit_command(
@@ -173,7 +173,7 @@ def submit_sweep_jobs(
         name=safe_job_name(f"collect-{spec.sweep_id}"),
         kind=JobKind.COLLECT,
         depends_on=(array.id,),
-        tags={"sweep-id": spec.sweep_id, "array-job": array.id},
+        tags={"sweep-id": spec.sweep_id, "array-job": array.id, "user": user},
         **common,
     )
     record["jobs"] = {"array": array.id, "collect": collect.id, "backend": executor.backend}

@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import psutil
 
+from engine.errors import InfraError
 from jobs.localstore import Store
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +31,7 @@ TIMEOUT_REASON = "Job attempt duration exceeded timeout"
 DEPENDENCY_REASON = "Dependent Job failed"
 STOPPED_REASON = "executor stopped"
 REASON_CHARS = 300
+ERROR_PAUSE_S = 2.0  # wait after a failed tick (disk full, database locked) before the next
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,14 @@ class Worker:
                     else:
                         stop.wait(max(self.config.poll, 0.5))
                         continue
-                busy = self.tick()
+                try:
+                    busy = self.tick()
+                except InfraError as exc:  # e.g. a full disk under the job database
+                    # keep the worker alive: the records are intact (the transaction rolled
+                    # back), so the next tick after the fault clears picks up where this stopped
+                    print(f"jobs worker: {exc}; retrying in {ERROR_PAUSE_S:g}s", file=sys.stderr)
+                    stop.wait(ERROR_PAUSE_S)
+                    continue
                 if not busy and self._idle_too_long():
                     break
                 self.wake.wait(self.config.poll)

@@ -305,3 +305,44 @@ def test_list_filters(ex: LocalExecutor) -> None:
     created = ex.get(b.id).created_at
     assert [r.id for r in ex.list(since=created)] == [b.id]
     assert [r.id for r in ex.list(until=created)] == [a.id]
+
+
+def test_worker_thread_survives_a_locked_job_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a real fault: another process holds SQLite's write lock when a job finishes, so the
+    # worker's tick fails; the dashboard's worker thread must report it and carry on
+    import jobs.localstore
+    import jobs.worker
+
+    monkeypatch.setattr(jobs.localstore, "BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr(jobs.worker, "ERROR_PAUSE_S", 0.1)
+    ex = make(tmp_path / "store")
+    try:
+        first = ex.submit_command(py("import time; time.sleep(1)"), name="first", kind="run")
+        deadline = time.monotonic() + 30
+        while ex.get(first.id).status != JobStatus.RUNNING:
+            assert time.monotonic() < deadline, "the first job never started"
+            time.sleep(0.02)
+        blocker = sqlite3.connect(ex.store.path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # hold the write lock past the job's end
+        deadline = time.monotonic() + 30
+        while "jobs worker:" not in capsys.readouterr().err:
+            assert time.monotonic() < deadline, "the worker never hit the locked database"
+            time.sleep(0.1)
+        blocker.execute("COMMIT")
+        blocker.close()
+        assert ex.wait(first.id, timeout=30).status == JobStatus.SUCCEEDED
+        second = ex.submit_command(["true"], name="second", kind="run")
+        assert ex.wait(second.id, timeout=30).status == JobStatus.SUCCEEDED
+    finally:
+        ex.close()
+
+
+def test_the_job_record_carries_the_specs_user(ex: LocalExecutor, tmp_path: Path) -> None:
+    # the dashboard puts the signed-in user on the spec; the job table must show that user
+    spec = RunSpec("input", "prices.csv", "results", user="carol@example.com")
+    record = ex.submit_run(spec)
+    assert record.user == "carol@example.com"
+    assert ex.submit_command(["true"], name="plain", kind="run").user == ex.user
+    ex.wait(record.id, timeout=60)

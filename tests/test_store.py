@@ -234,3 +234,12 @@ def test_s3_unreachable_endpoint_is_infra_error() -> None:
         store.get_bytes("some-bucket", "k.csv")
     with pytest.raises(InfraError, match="cannot reach S3"):
         store.put_bytes("some-bucket", "k.csv", b"x")
+
+
+def test_local_objects_are_readable_by_the_team(tmp_path: Path) -> None:
+    # atomic writes go through mkstemp (mode 0600); the stored object must not stay private
+    store = LocalStore(tmp_path)
+    store.create_bucket("results")
+    store.put_bytes("results", "runs/r1/metrics.json", b"{}")
+    mode = (tmp_path / "results" / "runs" / "r1" / "metrics.json").stat().st_mode & 0o777
+    assert mode == 0o644
