@@ -21,10 +21,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# Window sums are re-computed from scratch at least every RESYNC bars (so a NaN or an inf
-# that has left the window stops affecting the sum); in between they are updated with an
-# error-free (compensated) add, so their error stays relative to the current window's values.
+# Window sums are re-computed from scratch at the first defined bar and at every multiple of
+# the window's period (RESYNC * 2**k >= window), so a NaN or an inf that has left the window
+# stops affecting the sum; in between they are updated with an error-free (compensated) add,
+# so their error stays relative to the current window's values. The periods are powers of two
+# times RESYNC, so every multiple of the larger period is a re-sum point of both windows of
+# sma_cross (its blocks).
 RESYNC = 512
+_U = 2.0**-53  # unit roundoff
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
 # small helpers are inlined at numba IR level: as separate calls they cost ~5x in the hot loops
@@ -32,29 +36,31 @@ _jit_inline = njit(nogil=True, error_model="numpy", inline="always")
 
 
 @_jit_inline
-def _two_sum(a: float, b: float) -> tuple[float, float]:
-    """``a + b`` rounded and its exact rounding error (Knuth's branch-free TwoSum)."""
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
+def _period(window: int) -> int:
+    """Re-sum period of a window: the smallest ``RESYNC * 2**k >= window``."""
+    p = RESYNC
+    while p < window:
+        p *= 2
+    return p
 
 
 @_jit_inline
 def _window_sum(x: np.ndarray, start: int, stop: int) -> tuple[float, float]:
-    """Compensated sum of ``x[start:stop]`` as (sum, correction)."""
+    """Compensated sum of ``x[start:stop]`` as (sum, correction) (Knuth's TwoSum per add)."""
     s = 0.0
     c = 0.0
     for j in range(start, stop):
-        s, e = _two_sum(s, x[j])
-        c += e
+        a = s
+        b = x[j]
+        s = a + b
+        bb = s - a
+        c += (a - (s - bb)) + (b - bb)
     return s, c
 
 
 @_jit_inline
-def _slide(
-    x: np.ndarray, i: int, window: int, s: float, c: float, countdown: int
-) -> tuple[float, float, int]:
-    """Move the window-sum state (s + c = sum of x[i-window+1..i]) to bar ``i`` (>= window-1).
+def _slide(x: np.ndarray, i: int, window: int, s: float, c: float) -> tuple[float, float]:
+    """Move the window-sum state (s + c = sum of x[i-window..i-1]) to bar ``i``.
 
     The new value minus the leaving one is formed exactly (TwoSum) and added with a TwoSum,
     the rounding errors kept in ``c``: the sum stays within a few ulps of the *current*
@@ -62,12 +68,15 @@ def _slide(
     absolute error of the largest sums seen, so after a x10,000 fall SMA(1) and SMA(2) of a
     flat close could differ). One add on the loop-carried chain, like a plain running sum.
     """
-    if countdown == 0:
-        s, c = _window_sum(x, i - window + 1, i + 1)
-        return s, c, max(window, RESYNC) - 1
-    d, ed = _two_sum(x[i], -x[i - window])
-    s, es = _two_sum(s, d)
-    return s, c + (es + ed), countdown - 1
+    a = x[i]
+    b = -x[i - window]
+    d = a + b
+    bb = d - a
+    ed = (a - (d - bb)) + (b - bb)
+    t = s + d
+    bb = t - s
+    es = (s - (t - bb)) + (d - bb)
+    return t, c + (es + ed)
 
 
 @_jit
@@ -75,19 +84,24 @@ def sma_into(x: np.ndarray, window: int, out: np.ndarray) -> None:
     """Fill ``out`` with :func:`sma` of ``x``."""
     n = x.shape[0]
     out[: min(window - 1, n)] = np.nan
-    s = 0.0
-    c = 0.0
-    countdown = 0
-    for i in range(window - 1, n):
-        s, c, countdown = _slide(x, i, window, s, c, countdown)
+    p = _period(window)
+    i = window - 1
+    while i < n:
+        s, c = _window_sum(x, i - window + 1, i + 1)
         out[i] = (s + c) / window
+        stop = min((i // p + 1) * p, n)
+        for j in range(i + 1, stop):
+            s, c = _slide(x, j, window, s, c)
+            out[j] = (s + c) / window
+        i = stop
 
 
 def sma(x: np.ndarray, window: int) -> np.ndarray:
     """Simple moving average of the last ``window`` values; NaN for the first ``window - 1``.
 
-    O(n): a compensated running sum (one exact add and subtract per bar, re-summed every
-    ``max(window, RESYNC)`` bars), accurate to a few ulps of each window's own mean.
+    O(n): a compensated running sum (one exact add and subtract per bar, re-summed at the
+    first defined bar and every multiple of ``RESYNC * 2**k >= window``), accurate to a few
+    ulps of each window's own mean.
 
     >>> sma(np.array([1.0, 2.0, 3.0, 4.0]), 2).tolist()
     [nan, 1.5, 2.5, 3.5]
@@ -363,22 +377,96 @@ def cross_sign(fast: np.ndarray, slow: np.ndarray) -> np.ndarray:
 
 @_jit
 def sma_cross_into(x: np.ndarray, fast: int, slow: int, out: np.ndarray) -> None:
-    """Fill ``out`` with ``cross_sign(sma(x, fast), sma(x, slow))`` in one pass, bit for bit,
-    without keeping either average (0 wherever one of them is still undefined)."""
+    """Fill ``out`` with ``cross_sign(sma(x, fast), sma(x, slow))``, bit for bit, without
+    keeping either average (0 wherever one of them is still undefined).
+
+    Block by block (a block = the larger window's re-sum period): a plain running sum decides
+    each bar, with a rounding-error bound computed alongside (see :func:`_cross_plain`); a
+    block where any bar is too close to call within that bound (rare: flat stretches, near
+    ties, NaN or inf) is redone with the compensated sums :func:`sma` uses.
+    """
     n = x.shape[0]
-    first = min(max(fast, slow) - 1, n)
-    out[:first] = 0.0
+    out[: min(max(fast, slow) - 1, n)] = 0.0
+    block = max(_period(fast), _period(slow))
+    _cross_exact(x, fast, slow, 0, min(block, n), out)
+    for b0 in range(block, n, block):
+        b1 = min(b0 + block, n)
+        if not _cross_plain(x, fast, slow, b0, b1, out):
+            _cross_exact(x, fast, slow, b0, b1, out)
+
+
+@_jit
+def _cross_exact(x: np.ndarray, fast: int, slow: int, b0: int, b1: int, out: np.ndarray) -> None:
+    """``out[b0:b1]`` from the compensated sums (bit for bit those of :func:`sma_into`);
+    ``b0`` is 0 or a multiple of both windows' periods (where both are re-summed)."""
+    first = max(fast, slow) - 1
+    pf = _period(fast)
+    ps = _period(slow)
     sf = cf = ss = cs = 0.0
-    cd_f = cd_s = 0
-    for i in range(min(fast, slow) - 1, first):  # warm-up of the shorter average only
-        if fast < slow:
-            sf, cf, cd_f = _slide(x, i, fast, sf, cf, cd_f)
-        else:
-            ss, cs, cd_s = _slide(x, i, slow, ss, cs, cd_s)
-    for i in range(first, n):
-        sf, cf, cd_f = _slide(x, i, fast, sf, cf, cd_f)
-        ss, cs, cd_s = _slide(x, i, slow, ss, cs, cd_s)
-        out[i] = _sign((sf + cf) / fast, (ss + cs) / slow)
+    for i in range(max(b0, min(fast, slow) - 1), b1):
+        if i == fast - 1 or (i >= fast and i % pf == 0):
+            sf, cf = _window_sum(x, i - fast + 1, i + 1)
+        elif i >= fast:
+            sf, cf = _slide(x, i, fast, sf, cf)
+        if i == slow - 1 or (i >= slow and i % ps == 0):
+            ss, cs = _window_sum(x, i - slow + 1, i + 1)
+        elif i >= slow:
+            ss, cs = _slide(x, i, slow, ss, cs)
+        if i >= first:
+            out[i] = _sign((sf + cf) / fast, (ss + cs) / slow)
+
+
+@_jit
+def _cross_plain(x: np.ndarray, fast: int, slow: int, b0: int, b1: int, out: np.ndarray) -> bool:
+    """Fill ``out[b0:b1]`` from plain running sums; True when every bar is provably what
+    :func:`_cross_exact` gives (else the caller redoes the block).
+
+    Error bound (u = 2**-53, sx = the sum of |x| over the block and the window before it):
+    each plain add errs by at most u * |its result|. A window sum's results are its start
+    partial sums and the running sums (each |.| <= the sum of |x| over one window; a value is
+    in at most w of each, so all together <= 2 * w * sx) and the differences
+    d = x[i] - x[i-w] (together <= 2 * sx): the plain mean is within ``u * sx * (2 + 2 / w)``
+    of the exact one. The compensated sums err only by their second-order term (error terms
+    <= u * sx each, summed with plain adds): <= 1.1 * (m * u)**2 * sx, m the terms of a
+    block. So the plain difference g = f - s is within D/2 of the compensated one; the
+    products, the subtraction and the REL_TOL threshold round by a few u * max(|f|, |s|)
+    (budget 32 u). A bar whose |g| is farther than D + 32 u * max(|f|, |s|) from the
+    threshold gets the same sign both ways.
+    """
+    wmax = max(fast, slow)
+    pf = 0.0
+    for j in range(b0 - fast + 1, b0 + 1):
+        pf += x[j]
+    ps = 0.0
+    for j in range(b0 - slow + 1, b0 + 1):
+        ps += x[j]
+    sx = 0.0
+    for j in range(b0 - wmax + 1, b0 + 1):
+        sx += abs(x[j])
+    rf = 1.0 / fast
+    rs = 1.0 / slow
+    budget = 32.0 * _U
+    low = np.inf
+    i = b0
+    while True:
+        f = pf * rf
+        s = ps * rs
+        g = f - s
+        mx = max(abs(f), abs(s))
+        tol = REL_TOL * mx
+        out[i] = 1.0 if g > tol else (-1.0 if -g > tol else 0.0)
+        low = min(low, abs(abs(g) - tol) - budget * mx)
+        i += 1
+        if i >= b1:
+            break
+        xi = x[i]
+        pf += xi - x[i - fast]
+        ps += xi - x[i - slow]
+        sx += abs(xi)
+    m = wmax + 2.0 * (b1 - b0)
+    second = 1.1 * (m * _U) ** 2 * sx
+    bound = _U * sx * (4.0 + 2.0 * rf + 2.0 * rs) + second * (rf + rs)
+    return sx < 1e300 and low > 2.0 * bound * (1.0 + 1e-6)
 
 
 @njit(cache=True)

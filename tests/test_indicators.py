@@ -84,6 +84,32 @@ def test_fused_sma_cross_is_cross_sign_of_the_smas_bit_for_bit(fast, slow):
     assert set(out[max(fast, slow) - 1 :].tolist()) <= {-1.0, 0.0, 1.0}
 
 
+@pytest.mark.parametrize(("fast", "slow"), [(1, 2), (10, 50), (50, 10), (3, 600), (40, 1100)])
+def test_fused_sma_cross_matches_on_crashes_flats_and_nans(fast, slow):
+    # the fused kernel decides most blocks from plain running sums with an error bound and
+    # redoes a block with the compensated sums when a bar is too close to call: both kinds
+    # of block must give cross_sign(sma, sma) exactly
+    rng = np.random.default_rng(11)
+    steps = np.r_[rng.normal(0, 0.01, 3000), np.full(2500, -0.03), rng.normal(0, 0.02, 3000)]
+    x = 100.0 * np.exp(np.cumsum(steps))
+    x[4000:4700] = x[3999]  # a long flat stretch: exact ties
+    x[6000:6300] = np.round(x[6000:6300], 0)  # repeated closes
+    x[7000] = np.nan
+    out = np.full(len(x), 7.0)
+    ind.sma_cross_into(x, fast, slow, out)
+    np.testing.assert_array_equal(out, ind.cross_sign(ind.sma(x, fast), ind.sma(x, slow)))
+
+
+def test_fused_sma_cross_falls_back_only_where_too_close_to_call():
+    x = prices(4096, seed=4)
+    out = np.empty(len(x))
+    assert ind._cross_plain(x, 10, 50, 1024, 1536, out)  # a random walk: decided plainly
+    x[1100] = np.nan
+    assert not ind._cross_plain(x, 10, 50, 1024, 1536, out)
+    crash = np.exp(np.cumsum(np.full(2048, -0.1)))  # falls e^-51 within the block
+    assert not ind._cross_plain(crash, 10, 50, 1024, 1536, out)
+
+
 @pytest.mark.parametrize("span", [1, 3, 12, 26])
 def test_ema_matches_pandas_ewm_seeded_with_sma(span):
     x = prices()
