@@ -159,3 +159,18 @@ def run_tags(spec: RunSpec) -> dict[str, str]:
         tags["user"] = spec.user  # the job record's user is the spec's (e.g. the signed-in one)
     tags.update(spec.tags)
     return tags
+
+
+def submit_engine_run(
+    executor: Executor, spec: RunSpec, *, user: str, python: str, name: str | None = None
+) -> JobRecord:
+    """What both backends' submit_run do: a run id, the engine command, the run's metadata."""
+    spec = with_run_id(spec, user)
+    return executor.submit_command(
+        engine_command(spec, python=python),
+        name=name or safe_job_name(f"run-{spec.run_id}"),
+        kind=JobKind.RUN,
+        spec=spec.to_dict(),
+        result_prefix=run_result_prefix(spec),
+        tags=run_tags(spec),
+    )

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from engine.errors import BacktestError, InfraError, NotFoundError
 from engine.spec import RunSpec
-from jobs.base import default_user, engine_command, run_result_prefix, run_tags, with_run_id
+from jobs.base import default_user, submit_engine_run
 from jobs.model import (
     JobKind,
     JobRecord,
@@ -27,7 +27,6 @@ from jobs.model import (
     check_depends_on,
     check_job_name,
     from_epoch_ms,
-    safe_job_name,
 )
 from jobs.settings import Settings
 from jobs.throttle import Backoff, retry_throttled
@@ -114,15 +113,7 @@ class BatchExecutor:
 
     def submit_run(self, spec: RunSpec, *, name: str | None = None) -> JobRecord:
         """Submit one engine run; the container runs `python -m engine.backtest ...`."""
-        spec = with_run_id(spec, self.user)
-        return self.submit_command(
-            engine_command(spec),
-            name=name or safe_job_name(f"run-{spec.run_id}"),
-            kind=JobKind.RUN,
-            spec=spec.to_dict(),
-            result_prefix=run_result_prefix(spec),
-            tags=run_tags(spec),
-        )
+        return submit_engine_run(self, spec, user=self.user, python="python", name=name)
 
     def submit_command(
         self,

@@ -12,6 +12,7 @@ detached ``python -m jobs worker`` runs (the CLI; it exits after ``worker_idle``
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import uuid
@@ -22,7 +23,7 @@ from typing import Any
 
 from engine.errors import BacktestError, NotFoundError
 from engine.spec import RunSpec
-from jobs.base import default_user, engine_command, run_result_prefix, run_tags, with_run_id
+from jobs.base import default_user, submit_engine_run
 from jobs.localstore import Store, dumps
 from jobs.model import (
     QUEUED,
@@ -33,7 +34,6 @@ from jobs.model import (
     check_command,
     check_depends_on,
     check_job_name,
-    safe_job_name,
 )
 from jobs.settings import Settings
 from jobs.worker import Lease, Worker, WorkerConfig, spawn_detached_worker
@@ -131,17 +131,7 @@ class LocalExecutor:
 
     def submit_run(self, spec: RunSpec, *, name: str | None = None) -> JobRecord:
         """Submit one engine run (`python -m engine.backtest ...`); fills in a missing run id."""
-        import sys
-
-        spec = with_run_id(spec, self.user)
-        return self.submit_command(
-            engine_command(spec, python=sys.executable),
-            name=name or safe_job_name(f"run-{spec.run_id}"),
-            kind=JobKind.RUN,
-            spec=spec.to_dict(),
-            result_prefix=run_result_prefix(spec),
-            tags=run_tags(spec),
-        )
+        return submit_engine_run(self, spec, user=self.user, python=sys.executable, name=name)
 
     def submit_command(
         self,
