@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from engine import indicators as ind
+from engine import signals as sig
 from engine.errors import ParamError
 
 Cache = dict[tuple[Any, ...], np.ndarray]
@@ -264,13 +265,13 @@ def _ema(bars: Bars, w: int, cache: Cache | None) -> np.ndarray:
 def _sma_cross(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.ndarray:
     if cache is None:  # one pass, no SMA arrays: bit-identical to the cached path below
         out = np.empty(bars.close.shape[0])
-        ind.sma_cross_into(bars.close, p["fast"], p["slow"], out)
+        sig.sma_cross_into(bars.close, p["fast"], p["slow"], out)
         return out
-    return ind.cross_sign(_sma(bars, p["fast"], cache), _sma(bars, p["slow"], cache))
+    return sig.cross_sign(_sma(bars, p["fast"], cache), _sma(bars, p["slow"], cache))
 
 
 def _ema_cross(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.ndarray:
-    return ind.cross_sign(_ema(bars, p["fast"], cache), _ema(bars, p["slow"], cache))
+    return sig.cross_sign(_ema(bars, p["fast"], cache), _ema(bars, p["slow"], cache))
 
 
 def _rsi_reversion(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.ndarray:
@@ -278,7 +279,7 @@ def _rsi_reversion(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.
     n = r.shape[0]
     lower, upper = np.full(n, float(p["lower"])), np.full(n, float(p["upper"]))
     # long after RSI < lower until RSI > upper (which flips to short, i.e. flat when long-only)
-    return ind.band_state(r, lower, upper, np.full(n, np.inf), np.full(n, -np.inf))
+    return sig.band_state(r, lower, upper, np.full(n, np.inf), np.full(n, -np.inf))
 
 
 def _bollinger_reversion(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.ndarray:
@@ -287,8 +288,8 @@ def _bollinger_reversion(bars: Bars, p: Mapping[str, Any], cache: Cache | None) 
     sd = _cached(cache, ("std", w, 0), lambda: ind.rolling_std(bars.close, w, 0))
     width = k * sd
     # no bands on a flat window: rounding noise around the mean must not trigger entries
-    width[sd <= ind.REL_TOL * np.abs(mid)] = np.nan
-    return ind.band_state(bars.close, mid - width, mid + width, mid, mid)
+    width[sd <= sig.REL_TOL * np.abs(mid)] = np.nan
+    return sig.band_state(bars.close, mid - width, mid + width, mid, mid)
 
 
 def _donchian_breakout(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.ndarray:
@@ -299,7 +300,7 @@ def _donchian_breakout(bars: Bars, p: Mapping[str, Any], cache: Cache | None) ->
 
     hi_n, lo_n = prior("max", p["entry"]), prior("min", p["entry"])
     hi_m, lo_m = prior("max", p["exit"]), prior("min", p["exit"])
-    return ind.breakout_state(bars.close, hi_n, lo_n, hi_m, lo_m)
+    return sig.breakout_state(bars.close, hi_n, lo_n, hi_m, lo_m)
 
 
 def _momentum(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.ndarray:

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engine.indicators as ind
+import engine.signals as sig
 
 
 def prices(n: int = 600, seed: int = 3, level: float = 100.0) -> np.ndarray:
@@ -52,9 +53,9 @@ def test_sma_after_a_crash_is_exact_on_a_flat_close():
     c = np.exp(np.cumsum(np.full(156, -0.0625)))
     c[-1] = c[-2]
     assert ind.sma(c, 1)[-1] == ind.sma(c, 2)[-1] == c[-1]
-    assert ind.cross_sign(ind.sma(c, 1), ind.sma(c, 2))[-1] == 0.0
+    assert sig.cross_sign(ind.sma(c, 1), ind.sma(c, 2))[-1] == 0.0
     out = np.empty(156)
-    ind.sma_cross_into(c, 1, 2, out)
+    sig.sma_cross_into(c, 1, 2, out)
     assert out[-1] == 0.0 and out[-2] == -1.0
 
 
@@ -79,8 +80,8 @@ def test_fused_sma_cross_is_cross_sign_of_the_smas_bit_for_bit(fast, slow):
     x = prices(1500, seed=9)
     x[700:760] = x[699]  # a flat stretch: equal averages
     out = np.full(len(x), 7.0)
-    ind.sma_cross_into(x, fast, slow, out)
-    np.testing.assert_array_equal(out, ind.cross_sign(ind.sma(x, fast), ind.sma(x, slow)))
+    sig.sma_cross_into(x, fast, slow, out)
+    np.testing.assert_array_equal(out, sig.cross_sign(ind.sma(x, fast), ind.sma(x, slow)))
     assert set(out[max(fast, slow) - 1 :].tolist()) <= {-1.0, 0.0, 1.0}
 
 
@@ -96,18 +97,18 @@ def test_fused_sma_cross_matches_on_crashes_flats_and_nans(fast, slow):
     x[6000:6300] = np.round(x[6000:6300], 0)  # repeated closes
     x[7000] = np.nan
     out = np.full(len(x), 7.0)
-    ind.sma_cross_into(x, fast, slow, out)
-    np.testing.assert_array_equal(out, ind.cross_sign(ind.sma(x, fast), ind.sma(x, slow)))
+    sig.sma_cross_into(x, fast, slow, out)
+    np.testing.assert_array_equal(out, sig.cross_sign(ind.sma(x, fast), ind.sma(x, slow)))
 
 
 def test_fused_sma_cross_falls_back_only_where_too_close_to_call():
     x = prices(4096, seed=4)
     out = np.empty(len(x))
-    assert ind._cross_plain(x, 10, 50, 1024, 1536, out)  # a random walk: decided plainly
+    assert sig._cross_plain(x, 10, 50, 1024, 1536, out)  # a random walk: decided plainly
     x[1100] = np.nan
-    assert not ind._cross_plain(x, 10, 50, 1024, 1536, out)
+    assert not sig._cross_plain(x, 10, 50, 1024, 1536, out)
     crash = np.exp(np.cumsum(np.full(2048, -0.1)))  # falls e^-51 within the block
-    assert not ind._cross_plain(crash, 10, 50, 1024, 1536, out)
+    assert not sig._cross_plain(crash, 10, 50, 1024, 1536, out)
 
 
 @pytest.mark.parametrize("span", [1, 3, 12, 26])
@@ -203,8 +204,8 @@ def test_shift():
 def test_cross_sign_ignores_rounding_noise():
     a = np.array([100.1, 100.1 + 1e-13, 100.2, np.nan])
     b = np.array([100.1, 100.1, 100.1, 100.0])
-    assert ind.cross_sign(a, b).tolist() == [0.0, 0.0, 1.0, 0.0]
-    assert ind.cross_sign(b, a).tolist() == [0.0, 0.0, -1.0, 0.0]
+    assert sig.cross_sign(a, b).tolist() == [0.0, 0.0, 1.0, 0.0]
+    assert sig.cross_sign(b, a).tolist() == [0.0, 0.0, -1.0, 0.0]
 
 
 def test_band_state_holds_until_exit():
@@ -212,7 +213,7 @@ def test_band_state_holds_until_exit():
     lo, hi, mid = np.full(9, 1.0), np.full(9, 10.0), np.full(9, 5.0)
     # long at 0.0 (< 1), held through 4.0, exits at 5.0 (>= 5); short at 11 (> 10), held
     # at 6.0, covers at 5.0 (<= 5)
-    assert ind.band_state(x, lo, hi, mid, mid).tolist() == [0, 1, 1, 0, 0, -1, -1, 0, 0]
+    assert sig.band_state(x, lo, hi, mid, mid).tolist() == [0, 1, 1, 0, 0, -1, -1, 0, 0]
 
 
 def test_breakout_state_exits_only_strictly_below():
@@ -220,7 +221,7 @@ def test_breakout_state_exits_only_strictly_below():
     hi_n, lo_n, hi_m, lo_m = (np.full(7, v) for v in (10.0, 5.0, 9.0, 7.0))
     # long at 11, close == exit level 7 keeps it, 6.9 exits; 4 < 5 goes short; 8 holds;
     # 9.5 > 9 covers
-    assert ind.breakout_state(c, hi_n, lo_n, hi_m, lo_m).tolist() == [0, 1, 1, 0, -1, -1, 0]
+    assert sig.breakout_state(c, hi_n, lo_n, hi_m, lo_m).tolist() == [0, 1, 1, 0, -1, -1, 0]
 
 
 @pytest.mark.parametrize(
@@ -244,7 +245,8 @@ def test_outputs_never_depend_on_later_values(fn):
         same(fn(changed)[:cut], full[:cut], 0)
 
 
-def test_docstring_examples():
-    result = doctest.testmod(ind)
+@pytest.mark.parametrize("module", [ind, sig], ids=["indicators", "signals"])
+def test_docstring_examples(module):
+    result = doctest.testmod(module)
     assert result.failed == 0
-    assert result.attempted >= 11
+    assert result.attempted >= 5
