@@ -154,6 +154,9 @@ def show_detail(job_id: str) -> None:
             col.metric(state.title(), n)
         if d.children is not None:
             st.dataframe(d.children, hide_index=True, width="stretch", height=240)
+            size = d.record.array_size or 0
+            if size > len(d.children):
+                st.caption(f"First {len(d.children):,} of {size:,} children; counts cover all.")
     st.code(log or "(no output yet)", language=None)
 
 
