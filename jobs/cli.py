@@ -12,6 +12,7 @@ from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from engine.cli_args import check_user, parse_tags
 from engine.errors import BacktestError, InfraError, ParamError
 from engine.spec import FILL_MODES, RunSpec, SimOptions
 from jobs.base import Executor, option_flag
@@ -123,6 +124,11 @@ def add_engine_options(parser: argparse.ArgumentParser, *, single: bool = True) 
             "--param", action="append", default=[], metavar="NAME=VALUE", help="strategy param"
         )
         parser.add_argument("--run-id", help="result folder name (default: generated)")
+        parser.add_argument("--user", help="who submits, recorded on the job and in spec.json")
+        parser.add_argument(
+            "--tag", action="append", default=[], metavar="KEY=VALUE",
+            help="label recorded in spec.json, repeatable",
+        )  # fmt: skip
     for f in fields(SimOptions):
         kind = _option_type(f)
         flag, dest = option_flag(f.name), f"opt_{f.name}"
@@ -156,7 +162,8 @@ def spec_from_args(ns: argparse.Namespace, user: str | None = None) -> RunSpec:
         params=parse_params(ns.param),
         options=options_from_args(ns),
         run_id=ns.run_id,
-        user=user,
+        user=check_user(ns.user) or user,
+        tags=parse_tags(ns.tag),
     )
 
 

@@ -53,7 +53,8 @@ def env(tmp_path: Path) -> dict[str, str]:
 def test_submit_then_wait_auto_starts_a_worker(env: dict[str, str], tmp_path: Path) -> None:
     sub = cli(
         "submit", "input", "prices.csv", "results", "--param", "fast=5", "--param", "slow=20",
-        "--run-id", "cli1", "--commission", "0.002", env=env,
+        "--run-id", "cli1", "--commission", "0.002", "--user", "dana@example.com",
+        "--tag", "project=alpha", env=env,
     )  # fmt: skip
     assert sub.returncode == 0, sub.stderr
     job_id = sub.stdout.strip().splitlines()[-1]
@@ -64,9 +65,20 @@ def test_submit_then_wait_auto_starts_a_worker(env: dict[str, str], tmp_path: Pa
     assert shown["spec"]["options"]["commission"] == 0.002
     assert shown["result_prefix"] == "s3://results/runs/cli1/"
     assert (tmp_path / "store" / "results" / "runs" / "cli1" / "_SUCCESS").is_file()
+    assert shown["user"] == "dana@example.com"
+    recorded = json.loads(
+        (tmp_path / "store" / "results" / "runs" / "cli1" / "spec.json").read_text()
+    )
+    assert recorded["user"] == "dana@example.com" and recorded["tags"] == {"project": "alpha"}
     listed = cli("ls", "--json", env=env)
     assert [json.loads(line)["id"] for line in listed.stdout.splitlines()] == [job_id]
     assert "runs/cli1" in cli("logs", job_id, env=env).stdout
+
+
+def test_submit_refuses_a_bad_tag_in_one_line(env: dict[str, str]) -> None:
+    sub = cli("submit", "input", "prices.csv", "results", "--tag", "no-equals-sign", env=env)
+    assert sub.returncode == 2
+    assert sub.stderr.count("\n") == 1 and "--tag" in sub.stderr and "Traceback" not in sub.stderr
 
 
 def test_wait_exits_1_on_a_failed_job_and_logs_show_why(env: dict[str, str]) -> None:
