@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,10 +77,15 @@ def submit_runs(
     strategy: str,
     params: Mapping[str, Any],
     options: SimOptions,
+    *,
+    user: str | None = None,
 ) -> list[JobRecord]:
-    """Validate, then submit one run per file; return the job records (run id in spec)."""
+    """Validate, then submit one run per file; return the job records (run id in spec).
+
+    ``user`` (the signed-in user, when login is on) is recorded on each run and job.
+    """
     specs = build_run_specs(ctx, files, strategy, params, options)
-    return [ctx.executor.submit_run(spec) for spec in specs]
+    return [ctx.executor.submit_run(replace(spec, user=user or spec.user)) for spec in specs]
 
 
 def new_sweep_id(strategy: str) -> str:

@@ -183,8 +183,7 @@ if mode == "Single run":
     if not st.button(label, key="nr_submit", type="primary", icon=":material/send:"):
         st.stop()
     try:
-        specs = submit_service.build_run_specs(ctx, files, strategy_name, params, options)
-        records = [ctx.executor.submit_run(replace(s, user=user or s.user)) for s in specs]
+        records = submit_service.submit_runs(ctx, files, strategy_name, params, options, user=user)
     except (BacktestError, InfraError) as exc:
         st.error(str(exc))
         st.stop()
