@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.e2e.conftest import ARTIFACTS, REPO
 
@@ -114,14 +115,18 @@ def test_sweep_to_heatmap(dashboard: str, e2e_page: Any) -> None:
     heading(page, "Sweep results")
     deadline = time.monotonic() + JOB_MS / 1000
     heat = page.locator(".js-plotly-plot .heatmaplayer")
-    while heat.count() == 0:
-        if time.monotonic() > deadline:
-            shot(page, "12-sweep-timeout")
-            raise AssertionError("no sweep heatmap within the time limit")
-        page.wait_for_timeout(3000)
-        page.reload()
-        heading(page, "Sweep results")
-        settle(page)
+    # give each render time to finish before reloading: on a loaded machine a render can take
+    # longer than a short poll, and reloading mid-render would never show the heatmap
+    while True:
+        try:
+            heat.first.wait_for(timeout=30_000)
+            break
+        except PlaywrightTimeoutError:
+            if time.monotonic() > deadline:
+                shot(page, "12-sweep-timeout")
+                raise AssertionError("no sweep heatmap within the time limit") from None
+            page.reload()
+            heading(page, "Sweep results")
     assert "sweep=" in page.url and "metric=" in page.url
     shot(page, "12-sweep-heatmap")
 
