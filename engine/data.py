@@ -2,7 +2,8 @@
 
 ``load_prices`` returns float64 columns ``open, high, low, close, volume`` on a tz-naive,
 strictly increasing ``DatetimeIndex`` named ``timestamp`` (nanosecond resolution), or raises a
-one-line :class:`DataError` naming the file, the rule and the first bad row.
+one-line :class:`DataError` naming the file, the rule and the first bad row, and how many rows
+break that rule when more than one does ("f.csv: 37 rows have high < low (first: row 12 ...)").
 
 Rules and decisions:
 - Parquet is detected by the magic bytes ``PAR1``; anything else is read as UTF-8 CSV (a BOM is
@@ -378,7 +379,8 @@ def _check_duplicates(at: _Where) -> None:
     dup[1:] = at.ts[1:] == at.ts[:-1]
     if dup.any():
         i = int(np.argmax(dup))
-        at.fail_at(i, "duplicate timestamp", detail=f"same as row {at.rows[i - 1]}")
+        detail = f"same as row {at.rows[i - 1]}"
+        at.fail_at(i, "duplicate timestamp", detail=detail, count=int(np.count_nonzero(dup)))
 
 
 def _check_bars(values: dict[str, np.ndarray], at: _Where) -> None:
@@ -423,12 +425,17 @@ class _Where:
     ts: np.ndarray = field(default_factory=lambda: np.empty(0, "datetime64[ns]"))
 
     def fail_if(self, mask: np.ndarray, rule: str, shown: Shown = None) -> None:
-        """Raise DataError for the bad row with the smallest file row number, if any."""
+        """Raise DataError for the bad row with the smallest file row number, if any,
+        saying how many rows break the rule when more than one does."""
         if mask.any():
-            self.fail_at(int(np.flatnonzero(mask)[np.argmin(self.rows[mask])]), rule, shown)
+            first = int(np.flatnonzero(mask)[np.argmin(self.rows[mask])])
+            self.fail_at(first, rule, shown, count=int(np.count_nonzero(mask)))
 
-    def fail_at(self, i: int, rule: str, shown: Shown = None, detail: str = "") -> NoReturn:
-        """Raise DataError "LABEL: RULE at row N (timestamp): detail"."""
+    def fail_at(
+        self, i: int, rule: str, shown: Shown = None, detail: str = "", count: int = 1
+    ) -> NoReturn:
+        """Raise DataError "LABEL: RULE at row N (timestamp): detail", or for ``count`` > 1
+        "LABEL: 37 rows have RULE (first: row N (timestamp): detail); fix all 37 ..."."""
         where = f"row {self.rows[i]}"
         if len(self.ts) == len(self.rows):
             where += f" ({_fmt_ts(self.ts[i])})"
@@ -437,7 +444,24 @@ class _Where:
         elif shown is not None:
             value = shown.iloc[i] if isinstance(shown, pd.Series) else shown[i]
             detail = repr(str(value)[:60])
+        if count > 1:
+            first = where + (f": {detail}" if detail else "")
+            raise DataError(
+                f"{self.label}: {count:,} rows have {_as_object(rule)} (first: {first}); "
+                f"fix all {count:,} rows and load the file again"
+            )
         raise DataError(f"{self.label}: {rule} at {where}" + (f": {detail}" if detail else ""))
+
+
+def _as_object(rule: str) -> str:
+    """A rule as the object of "N rows have ...": 'a non-numeric value in close', 'high < low'."""
+    if rule.startswith("isopen must be"):
+        return "an isopen value that is not " + rule.removeprefix("isopen must be ")
+    if rule[:1] in "aeiou" and not rule.startswith(("a ", "an ")):
+        return f"an {rule}"
+    if rule.split(" ", 1)[0] in ("high", "low", "open", "close"):
+        return rule  # a comparison such as 'high < low'
+    return f"a {rule}"
 
 
 def _fmt_ts(value: np.datetime64) -> str:

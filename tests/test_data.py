@@ -510,4 +510,68 @@ def test_first_bad_row_is_the_smallest_row_number() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)
         message = load_error(make_csv(*rows))
-    assert "non-positive price in close at row 1 (2020-01-03)" in message
+    assert "2 rows have a non-positive price in close (first: row 1 (2020-01-03)" in message
+
+
+# -- several bad rows: the message counts them (one line, first row named) -------------------
+
+
+def _walk_rows(n: int) -> list[str]:
+    days = pd.date_range("2020-01-01", periods=n, freq="D").strftime("%Y-%m-%d")
+    return [f"{day},10,11,9,10.5,100" for day in days]
+
+
+def test_many_bad_rows_are_counted_and_the_first_is_named() -> None:
+    rows = _walk_rows(100)
+    bad = [11, 20, 35, 99]  # 0-based: data rows 12, 21, 36, 100
+    for i in bad:
+        rows[i] = rows[i].replace(",10,11,9,", ",10,8,9.5,")
+    message = load_error(make_csv(*rows))
+    assert message == (
+        f"{NAME}: 4 rows have high < low (first: row 12 (2020-01-12): high=8.0, low=9.5); "
+        "fix all 4 rows and load the file again"
+    )
+
+
+def test_count_covers_every_bad_row_of_the_first_failing_rule() -> None:
+    rows = _walk_rows(1_200)
+    for i in range(0, 1_200, 3):  # 400 rows with text in close
+        rows[i] = rows[i].replace("10.5,100", "abc,100")
+    message = load_error(make_csv(*rows))
+    assert "400 rows have a non-numeric value in close (first: row 1 (2020-01-01): 'abc')" in (
+        message
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell", "phrase"),
+    [
+        ("", "2 rows have a missing or NaN value in close (first: row 1"),
+        ("inf", "2 rows have an infinite value in close (first: row 1"),
+        ("-1", "2 rows have a non-positive price in close (first: row 1"),
+    ],
+)
+def test_count_phrases_read_as_sentences(cell: str, phrase: str) -> None:
+    rows = _walk_rows(5)
+    rows[0] = rows[0].replace("10.5,100", f"{cell},100")
+    rows[3] = rows[3].replace("10.5,100", f"{cell},100")
+    assert phrase in load_error(make_csv(*rows))
+
+
+def test_duplicate_timestamps_are_counted() -> None:
+    rows = _walk_rows(6)
+    rows[2], rows[4] = rows[1], rows[3]
+    message = load_error(make_csv(*rows))
+    assert "2 rows have a duplicate timestamp (first: row 3 (2020-01-02): same as row 2)" in (
+        message
+    )
+
+
+def test_isopen_count_phrase() -> None:
+    message = load_error(
+        ashare(
+            "1,1.SH,2020-01-01,10,11,9,10,100,0,1.0,maybe",
+            "1,1.SH,2020-01-02,10,11,9,10,100,0,1.0,perhaps",
+        )
+    )
+    assert "2 rows have an isopen value that is not true/false or 1/0 (first: row 1" in message
