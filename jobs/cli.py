@@ -208,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("wait", help="wait for a job; exit 0 only on SUCCEEDED")
     p.add_argument("job_id")
     p.add_argument("--timeout", type=float, help="give up after this many seconds (exit 1)")
+    p = sub.add_parser("resume", help="rerun a failed sweep's missing chunks, then collect")
+    p.add_argument("sweep_id")
+    p.add_argument("--bucket", help="result bucket (default: the result_bucket setting)")
     sub.add_parser("config", help="resolved settings and where each came from")
     p = sub.add_parser("worker", help="run the local worker in the foreground")
     p.add_argument("--idle-exit", type=float, help="exit after this many idle seconds (0: never)")
@@ -307,6 +310,18 @@ def cmd_sweep(executor: Executor, ns: argparse.Namespace, settings: Settings) ->
     return 0
 
 
+def cmd_resume(executor: Executor, ns: argparse.Namespace, settings: Settings) -> int:
+    """Rerun the sweep's chunks that have no chunk parquet, then collect; collect id last."""
+    from jobs.resume import resume_sweep
+    from jobs.sweeps import store_for
+
+    bucket = ns.bucket or settings.result_bucket
+    resumed = resume_sweep(executor, store_for(settings), bucket, ns.sweep_id)
+    print(resumed.summary())
+    print(resumed.collect.id)
+    return 0
+
+
 def run_command(ns: argparse.Namespace, settings: Settings, executor: Executor) -> int:
     """Dispatch one parsed command that needs an executor."""
     if ns.command == "submit":
@@ -343,6 +358,8 @@ def run_command(ns: argparse.Namespace, settings: Settings, executor: Executor) 
     elif ns.command == "retry":
         record = executor.retry(ns.job_id)
         print(record.id)
+    elif ns.command == "resume":
+        return cmd_resume(executor, ns, settings)
     elif ns.command == "wait":
         record = executor.wait(ns.job_id, timeout=ns.timeout)
         print(format_row(record))

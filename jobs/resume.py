@@ -1,0 +1,306 @@
+"""Sweep control shared by ``python -m jobs resume`` and the Jobs page: state, resume, terminate.
+
+A sweep is an array of children (one chunk each) and a collect job that depends on it. On AWS
+Batch a collect job whose array ends FAILED never runs, so one lost child (out of memory, timed
+out, out of attempts) would lose the sweep. :func:`resume_sweep` reruns only the chunks with no
+``chunks/<i>.parquet`` (chunks that failed on their input, with ``chunks/<i>.error.json``, are
+rerun too) as a new array, or one plain job for one chunk, of
+``python -m engine.sweep_resume_child s3://B/sweeps/ID/resume/<n>.json``, then submits a new
+collect job depending on it. When every chunk is there it submits only the collect job.
+
+Which jobs are the sweep's *current* ones: the latest resume manifest's ``jobs``, else
+spec.json's ``jobs`` (written by :func:`jobs.sweeps.submit_sweep_jobs`).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import BacktestError, NotFoundError
+from engine.results import to_json_bytes, utc_now
+from engine.store import Store
+from engine.sweep_results import (
+    SPEC_JSON,
+    SUCCESS,
+    chunk_state,
+    doc_from_record,
+    read_json,
+    sweep_prefix,
+)
+from engine.sweep_spec import chunk_indices
+from jobs.base import Executor, default_user
+from jobs.model import JobKind, JobRecord, JobStatus, safe_job_name
+
+RESUME_DIR = "resume/"
+RESUME_MODULE = "engine.sweep_resume_child"
+COLLECT_MODULE = "engine.sweep_collect"
+ACTIVE_CHILD_STATES = (JobStatus.STARTING, JobStatus.RUNNING)
+
+
+@dataclass(frozen=True)
+class SweepState:
+    """A sweep as its files say: chunk progress, whether collected, and its current jobs."""
+
+    sweep_id: str
+    bucket: str
+    spec_uri: str
+    n_children: int
+    n_tasks: int
+    done: list[int]
+    failed: list[int]  # chunks/<i>.error.json only (the chunk's input was bad)
+    missing: list[int]  # neither file yet
+    rows_done: int
+    collected: bool
+    array_id: str | None
+    collect_id: str | None
+    resumes: int  # resume manifests written so far
+
+    @property
+    def to_rerun(self) -> list[int]:
+        """Chunks without a chunk parquet: what a resume reruns."""
+        return sorted(self.failed + self.missing)
+
+
+def parse_prefix(result_prefix: str | None) -> tuple[str, str] | None:
+    """``s3://bucket/sweeps/<id>/`` -> (bucket, sweep id); None for any other prefix."""
+    text = (result_prefix or "").strip()
+    if not text.startswith("s3://"):
+        return None
+    bucket, _, key = text[5:].partition("/")
+    parts = key.strip("/").split("/")
+    if not bucket or len(parts) != 2 or parts[0] != "sweeps":
+        return None
+    return bucket, parts[1]
+
+
+def _resume_keys(store: Store, bucket: str, sweep_id: str) -> list[str]:
+    prefix = sweep_prefix(sweep_id) + RESUME_DIR
+    keys = [i.key for i in store.list(bucket, prefix) if i.key.endswith(".json")]
+    return sorted(
+        keys, key=lambda k: int(k[len(prefix) : -5]) if k[len(prefix) : -5].isdigit() else -1
+    )
+
+
+def read_state(store: Store, bucket: str, sweep_id: str) -> SweepState:
+    """The sweep's chunk progress and current jobs; NotFoundError when there is no such sweep."""
+    prefix = sweep_prefix(sweep_id)
+    try:
+        raw = read_json(store, bucket, prefix + SPEC_JSON)
+    except NotFoundError:
+        raise NotFoundError(f"no sweep {sweep_id!r} in bucket {bucket!r}") from None
+    doc = doc_from_record(raw, store.uri(bucket, prefix + SPEC_JSON))
+    chunks = chunk_state(store, bucket, sweep_id, doc.n_children)
+    rows = sum(len(chunk_indices(i, doc.plan, doc.n_tasks)) for i in chunks.done)
+    jobs: dict[str, Any] = dict(raw.get("jobs") or {})
+    manifests = _resume_keys(store, bucket, sweep_id)
+    if manifests:
+        latest = read_json(store, bucket, manifests[-1])
+        jobs = dict(latest.get("jobs") or {}) if isinstance(latest, dict) else {}
+    return SweepState(
+        sweep_id,
+        bucket,
+        store.uri(bucket, prefix + SPEC_JSON),
+        doc.n_children,
+        doc.n_tasks,
+        chunks.done,
+        chunks.failed,
+        chunks.missing,
+        rows,
+        store.exists(bucket, prefix + SUCCESS),
+        jobs.get("array"),
+        jobs.get("collect"),
+        len(manifests),
+    )
+
+
+def _status(executor: Executor, job_id: str | None) -> JobRecord | None:
+    """The job, or None when it is unknown (never submitted, or expired on Batch)."""
+    if not job_id:
+        return None
+    try:
+        return executor.get(job_id)
+    except NotFoundError:
+        return None
+
+
+def why_not_resumable(executor: Executor, state: SweepState) -> str | None:
+    """None when the sweep can be resumed now, else the one-line reason."""
+    if state.collected:
+        return f"sweep {state.sweep_id} is already collected; nothing to resume"
+    array = _status(executor, state.array_id)
+    if array is not None and not array.is_terminal:
+        return (
+            f"sweep {state.sweep_id}'s children ({array.id}) are still {array.status.value}; "
+            "resume once they have ended"
+        )
+    collect = _status(executor, state.collect_id)
+    array_ok = array is not None and array.status is JobStatus.SUCCEEDED
+    if collect is not None and not collect.is_terminal and array_ok:
+        return (
+            f"sweep {state.sweep_id}'s collect job ({collect.id}) is still "
+            f"{collect.status.value}; it will write the summary"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """What a resume submitted: the chunks rerun, their job (None when none) and the collect."""
+
+    sweep_id: str
+    chunks: list[int]
+    array: JobRecord | None
+    collect: JobRecord
+    manifest_uri: str | None
+
+    def summary(self) -> str:
+        """One line for the CLI and the page."""
+        if self.array is None:
+            return (
+                f"resumed sweep {self.sweep_id}: every chunk is present; "
+                f"collect job {self.collect.id}"
+            )
+        shown = ", ".join(str(c) for c in self.chunks[:20])
+        more = f" and {len(self.chunks) - 20} more" if len(self.chunks) > 20 else ""
+        return (
+            f"resumed sweep {self.sweep_id}: {len(self.chunks)} missing chunk(s) ({shown}{more}) "
+            f"as job {self.array.id}, then collect job {self.collect.id}"
+        )
+
+
+def _python(executor: Executor) -> str:
+    return sys.executable if executor.backend == "local" else "python"
+
+
+def _write_manifest(
+    store: Store, state: SweepState, n: int, record: dict[str, Any]
+) -> tuple[str, str]:
+    key = f"{sweep_prefix(state.sweep_id)}{RESUME_DIR}{n}.json"
+    store.put_bytes(state.bucket, key, to_json_bytes(record))
+    return key, store.uri(state.bucket, key)
+
+
+def resume_sweep(
+    executor: Executor, store: Store, bucket: str, sweep_id: str, *, user: str = ""
+) -> Resumed:
+    """Rerun the chunks of ``sweep_id`` that have no chunk parquet, then collect (see module)."""
+    state = read_state(store, bucket, sweep_id)
+    reason = why_not_resumable(executor, state)
+    if reason:
+        raise BacktestError(reason)
+    who = user or str(getattr(executor, "user", "") or default_user(""))
+    old_collect = _status(executor, state.collect_id)
+    if old_collect is not None and not old_collect.is_terminal:  # it waits on a FAILED array
+        executor.terminate(old_collect.id, reason=f"Replaced by resume {state.resumes + 1}")
+    n = state.resumes + 1
+    chunks = state.to_rerun
+    record: dict[str, Any] = {
+        "sweep_id": sweep_id,
+        "spec": state.spec_uri,
+        "chunks": chunks,
+        "resume": n,
+        "created_at": utc_now(),
+        "user": who,
+        "previous": {"array": state.array_id, "collect": state.collect_id},
+    }
+    result_prefix = store.uri(bucket, sweep_prefix(sweep_id))
+    tags = {"sweep-id": sweep_id, "user": who, "resume": str(n)}
+    python = _python(executor)
+    array: JobRecord | None = None
+    manifest_key = manifest_uri = None
+    if chunks:
+        manifest_key, manifest_uri = _write_manifest(store, state, n, record)
+        array = executor.submit_command(
+            [python, "-m", RESUME_MODULE, manifest_uri],
+            name=safe_job_name(f"resume{n}-{sweep_id}"),
+            kind=JobKind.SWEEP,
+            array_size=len(chunks) if len(chunks) > 1 else None,
+            spec={"sweep_id": sweep_id, "resume": n, "chunks": len(chunks)},
+            result_prefix=result_prefix,
+            tags=tags,
+        )
+    collect = executor.submit_command(
+        [python, "-m", COLLECT_MODULE, state.spec_uri],
+        name=safe_job_name(f"collect-{sweep_id}"),
+        kind=JobKind.COLLECT,
+        depends_on=(array.id,) if array else (),
+        spec={"sweep_id": sweep_id, "resume": n},
+        result_prefix=result_prefix,
+        tags={**tags, **({"array-job": array.id} if array else {})},
+    )
+    record["jobs"] = {
+        "array": array.id if array else None,
+        "collect": collect.id,
+        "backend": executor.backend,
+    }
+    if manifest_key is None:
+        manifest_key, manifest_uri = _write_manifest(store, state, n, record)
+    else:
+        store.put_bytes(bucket, manifest_key, to_json_bytes(record))
+    return Resumed(sweep_id, chunks, array, collect, manifest_uri)
+
+
+@dataclass(frozen=True)
+class Terminated:
+    """A terminate request on a sweep and the states it reached."""
+
+    sweep_id: str
+    children: int  # children that had not finished when asked
+    array: JobRecord | None  # the current array, as read after the request
+    collect: JobRecord | None  # the collect job, when it was still waiting or running
+
+    def summary(self) -> str:
+        """'terminate requested for sweep X: 12 children and collect; now ...' (the truth)."""
+        parts = [f"{self.children} unfinished child job(s)"]
+        if self.collect is not None:
+            parts.append("collect")
+        now = []
+        if self.array is not None:
+            stopping = "" if self.array.is_terminal else " (stopping)"
+            now.append(f"children {self.array.status.value}{stopping}")
+        if self.collect is not None:
+            stopping = "" if self.collect.is_terminal else " (stopping)"
+            now.append(f"collect {self.collect.status.value}{stopping}")
+        return (
+            f"terminate requested for sweep {self.sweep_id}: {' and '.join(parts)}; "
+            f"now {', '.join(now) or 'nothing was running'}"
+        )
+
+
+def _unfinished_children(record: JobRecord) -> int:
+    if not record.array_size:
+        return 0 if record.is_terminal else 1
+    counts = record.status_counts or {}
+    return record.array_size - counts.get("SUCCEEDED", 0) - counts.get("FAILED", 0)
+
+
+def terminate_sweep(
+    executor: Executor,
+    store: Store,
+    bucket: str,
+    sweep_id: str,
+    reason: str = "Terminated by user",
+) -> Terminated:
+    """Stop the sweep's current children and its collect job.
+
+    The array parent is terminated (queued children are cancelled with it) and so is every
+    STARTING/RUNNING child, which on AWS Batch a parent's cancel does not stop.
+    """
+    state = read_state(store, bucket, sweep_id)
+    array = _status(executor, state.array_id)
+    collect = _status(executor, state.collect_id)
+    children = 0
+    if array is not None and not array.is_terminal:
+        children = _unfinished_children(array)
+        executor.terminate(array.id, reason=reason)
+        if array.array_size:
+            for status in ACTIVE_CHILD_STATES:
+                for child in executor.list(status, parent_id=array.id):
+                    executor.terminate(child.id, reason=reason)
+        array = executor.get(array.id)
+    stopped = None
+    if collect is not None and not collect.is_terminal:
+        stopped = executor.terminate(collect.id, reason=reason)
+    return Terminated(sweep_id, children, array, stopped)
