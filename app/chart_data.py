@@ -6,6 +6,7 @@ No plotting here, so pages can also show these tables as they are.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,10 @@ METRIC_COLUMNS = frozenset(
         "avg_trade_return", "exposure", "final_equity", "buy_hold_return", "periods_per_year",
     }
 )  # fmt: skip
+
+# Columns of a sweep summary that are neither parameters nor metrics.
+NOT_PARAMETERS = frozenset({"combo_id", "source_key", "ruined", "ruined_at"})
+MAX_AXIS_CELLS = 100  # a heatmap axis with more distinct values is binned to this many cells
 
 # Metrics where a smaller number is better (drawn with a reversed scale).
 LOWER_IS_BETTER = frozenset({"max_drawdown", "max_drawdown_duration", "volatility"})
@@ -77,11 +82,62 @@ def monthly_returns(equity: pd.DataFrame) -> pd.DataFrame:
 
 
 def _sorted_unique(values: pd.Series) -> list[Any]:
+    """Distinct values in order: numerically when they are numbers, else as text."""
     uniq = pd.unique(values.dropna())
     try:
         return sorted(uniq)
     except TypeError:
         return sorted(uniq, key=str)
+
+
+def sorted_values(values: pd.Series) -> list[Any]:
+    """Distinct non-missing values as plain Python scalars, numeric order (5, 10, 15)."""
+    return [v.item() if hasattr(v, "item") else v for v in _sorted_unique(values)]
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class AxisBins:
+    """How one heatmap axis maps values to cells: ``labels`` per cell, ``per_cell`` distinct
+    values in each (1 when every value has its own cell), ``n_values`` distinct values."""
+
+    labels: list[Any]
+    per_cell: int
+    n_values: int
+    uniques: list[Any]
+
+    @property
+    def binned(self) -> bool:
+        """True when several values share a cell."""
+        return self.per_cell > 1
+
+    def codes(self, values: pd.Series) -> np.ndarray:
+        """Cell index of each value (-1 for a value not on the axis)."""
+        index = pd.Index(self.uniques).get_indexer(values)
+        return np.where(index >= 0, index // self.per_cell, -1)
+
+
+def axis_bins(values: pd.Series, max_cells: int = MAX_AXIS_CELLS) -> AxisBins:
+    """Cells for an axis: one per distinct value up to ``max_cells``, else runs of
+    consecutive distinct values (in sorted order) labelled "lo–hi", at most ``max_cells``."""
+    if max_cells < 1:
+        raise ParamError(f"max_cells must be at least 1, got {max_cells}")
+    uniq = _sorted_unique(values)
+    per_cell = max(1, -(-len(uniq) // max_cells))
+    if per_cell == 1:
+        return AxisBins([v.item() if hasattr(v, "item") else v for v in uniq], 1, len(uniq), uniq)
+    labels = []
+    for start in range(0, len(uniq), per_cell):
+        lo, hi = uniq[start], uniq[min(start + per_cell, len(uniq)) - 1]
+        labels.append(_label(lo) if lo == hi else f"{_label(lo)}–{_label(hi)}")
+    return AxisBins(labels, per_cell, len(uniq), uniq)
 
 
 def sweep_pivot(
@@ -92,12 +148,16 @@ def sweep_pivot(
     *,
     agg: str = "median",
     fixed: Mapping[str, Any] | None = None,
+    max_cells: int = MAX_AXIS_CELLS,
 ) -> pd.DataFrame:
     """Pivot a sweep summary to ``metric`` by (``y`` rows, ``x`` columns).
 
     Rows are first restricted to ``fixed`` (parameter -> value); the parameters left over are
     aggregated with ``agg`` (median, mean, max, min). Rows and columns span every value of
-    ``x`` and ``y`` in the whole summary; combinations without a row are NaN.
+    ``x`` and ``y`` in the whole summary; combinations without a row are NaN. An axis with
+    more than ``max_cells`` distinct values is binned (see :func:`axis_bins`): its cells are
+    labelled "lo–hi" and ``agg`` also runs over the values inside each cell, so the grid is
+    never larger than ``max_cells`` squared whatever the sweep's size.
     """
     if x == y:
         raise ParamError(f"pick two different parameters for the heatmap (both are {x!r})")
@@ -107,13 +167,16 @@ def sweep_pivot(
     require_columns(summary, [x, y, metric, *fixed], "sweep summary")
     if x in fixed or y in fixed:
         raise ParamError("a heatmap axis cannot also be a fixed parameter")
-    rows = summary
+    x_bins, y_bins = axis_bins(summary[x], max_cells), axis_bins(summary[y], max_cells)
+    keep = np.ones(len(summary), dtype=bool)
     for name, value in fixed.items():
-        rows = rows[rows[name] == value]
-    values = pd.to_numeric(rows[metric], errors="coerce")
-    grid = values.groupby([rows[y], rows[x]]).agg(agg).unstack(x)
-    grid = grid.reindex(index=_sorted_unique(summary[y]), columns=_sorted_unique(summary[x]))
-    grid.index.name, grid.columns.name = y, x
+        keep &= (summary[name] == value).to_numpy()
+    rows = summary[keep]
+    values = pd.to_numeric(rows[metric], errors="coerce").to_numpy(dtype=float)
+    codes = pd.DataFrame({"y": y_bins.codes(rows[y]), "x": x_bins.codes(rows[x]), "v": values})
+    grid = codes.groupby(["y", "x"])["v"].agg(agg).unstack("x")
+    grid = grid.reindex(index=range(len(y_bins.labels)), columns=range(len(x_bins.labels)))
+    grid.index, grid.columns = pd.Index(y_bins.labels, name=y), pd.Index(x_bins.labels, name=x)
     return grid.astype(float)
 
 
@@ -121,7 +184,7 @@ def aggregated_parameters(
     summary: pd.DataFrame, x: str, y: str, fixed: Mapping[str, Any] | None = None
 ) -> list[str]:
     """The summary's parameter columns (not metrics) that a heatmap of x by y aggregates over."""
-    skip = {x, y, *(fixed or {})}
+    skip = {x, y, *(fixed or {}), *NOT_PARAMETERS}
     return [c for c in summary.columns if c not in METRIC_COLUMNS and c not in skip]
 
 
@@ -141,3 +204,61 @@ def metric_colour(metric: str, values: np.ndarray) -> dict[str, Any]:
     if metric in NEUTRAL_POINT or metric in SIGNED or straddles:
         return {"colorscale": DIVERGING, "reversescale": False, "zmid": mid}
     return {"colorscale": SEQUENTIAL_SCALE, "reversescale": False}
+
+
+def ruined_mask(summary: pd.DataFrame) -> np.ndarray:
+    """The ``ruined`` column as booleans (all False for sweeps written before it existed)."""
+    if "ruined" not in summary.columns:
+        return np.zeros(len(summary), dtype=bool)
+    return summary["ruined"].fillna(False).astype(bool).to_numpy()
+
+
+def best_order(summary: pd.DataFrame, metric: str) -> np.ndarray:
+    """Row positions best first by ``metric`` (lowest first for drawdown/volatility); rows
+    without a value next, ruined rows last (never "best"); ties keep summary order."""
+    values = pd.to_numeric(summary[metric], errors="coerce").to_numpy(dtype=float)
+    key = values if metric in LOWER_IS_BETTER else -values
+    tier = np.where(ruined_mask(summary), 2, np.where(np.isnan(values), 1, 0))
+    return np.lexsort((np.nan_to_num(key, nan=0.0), tier))
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Rows of a large sweep chosen for a chart: ``rows`` and ``note`` saying which."""
+
+    rows: pd.DataFrame
+    note: str
+
+
+PARCOORDS_TOP = 1000
+PARCOORDS_RANDOM = 2000
+SAMPLE_SEED = 0
+
+
+def parcoords_sample(
+    summary: pd.DataFrame,
+    metric: str,
+    *,
+    top: int = PARCOORDS_TOP,
+    n_random: int = PARCOORDS_RANDOM,
+    seed: int = SAMPLE_SEED,
+) -> Sample:
+    """Every row with a ``metric`` value when there are at most ``top + n_random``; otherwise
+    the ``top`` best (ruined rows excluded) plus ``n_random`` of the others drawn with a
+    fixed ``seed`` (the same rows on every rerun), in summary order."""
+    values = pd.to_numeric(summary[metric], errors="coerce").to_numpy(dtype=float)
+    has = np.flatnonzero(~np.isnan(values))
+    if len(has) <= top + n_random:
+        return Sample(summary.iloc[has], "")
+    order = best_order(summary, metric)
+    ruined = ruined_mask(summary)
+    best = order[~ruined[order] & ~np.isnan(values[order])][:top]
+    rest = np.setdiff1d(has, best, assume_unique=True)
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(rest, size=min(n_random, len(rest)), replace=False)
+    chosen = np.sort(np.concatenate([best, picked]))
+    note = (
+        f"{len(chosen):,} of {len(has):,} combinations: the top {len(best):,} by {metric} "
+        f"plus {len(picked):,} others drawn at random (seed {seed})"
+    )
+    return Sample(summary.iloc[chosen], note)

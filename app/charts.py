@@ -20,7 +20,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from app.chart_data import (
+    MAX_AXIS_CELLS,
+    AxisBins,
     aggregated_parameters,
+    axis_bins,
     metric_colour,
     monthly_returns,
     require_columns,
@@ -34,6 +37,7 @@ __all__ = [
     "compare_equity",
     "drawdown_chart",
     "equity_chart",
+    "heatmap_figure",
     "html_report",
     "monthly_returns_heatmap",
     "parallel_coordinates",
@@ -243,35 +247,71 @@ def sweep_heatmap(
     *,
     agg: str = "median",
     fixed: Mapping[str, Any] | None = None,
+    max_cells: int = MAX_AXIS_CELLS,
 ) -> go.Figure:
     """Heatmap of ``metric`` over parameters ``x`` and ``y`` (see :func:`sweep_pivot`).
 
     Other parameters are held at ``fixed`` values or aggregated with ``agg``; missing
-    combinations are NaN (blank) cells. The colour scale suits the metric (centred on 0 for
-    returns and ratios, reversed for drawdown and volatility).
+    combinations are NaN (blank) cells; an axis with more than ``max_cells`` values is binned.
     """
-    title = html.escape(f"{metric} by {x} and {y}")
+    title = f"{metric} by {x} and {y}"
     if summary.empty:
-        return _empty(title, "The sweep has no results yet.")
-    grid = sweep_pivot(summary, x, y, metric, agg=agg, fixed=fixed)
+        return _empty(html.escape(title), "The sweep has no results yet.")
+    grid = sweep_pivot(summary, x, y, metric, agg=agg, fixed=fixed, max_cells=max_cells)
+    others = aggregated_parameters(summary, x, y, fixed)
+    bins = {a: axis_bins(summary[a], max_cells) for a in (x, y)}
+    return heatmap_figure(grid, metric, agg=agg, others=others, bins=bins)
+
+
+def _bin_note(bins: Mapping[str, AxisBins]) -> str:
+    parts = [
+        f"{name}: {b.n_values:,} values in {len(b.labels)} cells of {b.per_cell}"
+        for name, b in bins.items()
+        if b.binned
+    ]
+    return f"; binned {'; '.join(parts)}" if parts else ""
+
+
+def heatmap_figure(
+    grid: pd.DataFrame,
+    metric: str,
+    *,
+    agg: str = "median",
+    others: Sequence[str] = (),
+    bins: Mapping[str, AxisBins] | None = None,
+) -> go.Figure:
+    """The heatmap of a pivot from :func:`sweep_pivot` (rows y, columns x).
+
+    The title names what each cell aggregates (other parameters, binned values). The colour
+    scale suits the metric (centred on 0 for returns and ratios, reversed for drawdown and
+    volatility). Axes with many cells show a thinned set of tick labels so they never overlap.
+    """
+    x, y = str(grid.columns.name), str(grid.index.name)
+    title = html.escape(f"{metric} by {x} and {y}")
     z = grid.to_numpy(dtype=float)
     if not np.isfinite(z).any():
         return _empty(title, f"No values of {metric} for this selection.")
     heat = go.Heatmap(
         z=z,
-        x=list(grid.columns),
-        y=list(grid.index),
+        x=[html.escape(str(v)) if isinstance(v, str) else v for v in grid.columns],
+        y=[html.escape(str(v)) if isinstance(v, str) else v for v in grid.index],
         hovertemplate=html.escape(f"{x}=%{{x}}<br>{y}=%{{y}}<br>{metric}=")
         + "%{z:.4g}<extra></extra>",
         colorbar={"title": {"text": html.escape(metric)}},
         **metric_colour(metric, z),
     )
     fig = go.Figure(heat)
-    others = aggregated_parameters(summary, x, y, fixed)
-    note = f" ({agg} over {', '.join(map(str, others))})" if others else ""
+    binned = bins or {}
+    over = f"{agg} over {', '.join(map(str, others))}" if others else ""
+    if any(b.binned for b in binned.values()):
+        over = f"{agg} per cell" + (f" over {', '.join(map(str, others))}" if others else "")
+    note = f" ({over}{_bin_note(binned)})" if over else ""
     fig.update_layout(title=title + html.escape(note), template=TEMPLATE)
-    fig.update_xaxes(title=html.escape(x), type="category")
-    fig.update_yaxes(title=html.escape(y), type="category")
+    fig.update_layout(height=max(450, min(900, 200 + 8 * len(grid.index))))
+    fig.update_xaxes(title=html.escape(x), type="category", nticks=min(len(grid.columns), 20))
+    fig.update_yaxes(title=html.escape(y), type="category", nticks=min(len(grid.index), 25))
+    if len(grid.columns) > 20:
+        fig.update_xaxes(tickangle=-45)
     return fig
 
 
@@ -287,10 +327,14 @@ def _dimension(values: pd.Series, label: str) -> dict[str, Any]:
     }
 
 
-def parallel_coordinates(summary: pd.DataFrame, params: Sequence[str], metric: str) -> go.Figure:
-    """One line per combination across the ``params`` axes and ``metric``, coloured by metric.
+def parallel_coordinates(
+    summary: pd.DataFrame, params: Sequence[str], metric: str, *, note: str = ""
+) -> go.Figure:
+    """One line per row across the ``params`` axes and ``metric``, coloured by metric.
 
     Rows where the metric is NaN are left out; text-valued parameters become labelled codes.
+    ``note`` (e.g. which sample of a large sweep the rows are) is shown under the title.
+    Callers pass a bounded sample (:func:`app.chart_data.parcoords_sample`) for large sweeps.
     """
     title = html.escape(f"{metric} across {', '.join(params)}")
     require_columns(summary, [*params, metric], "sweep summary")
@@ -309,7 +353,10 @@ def parallel_coordinates(summary: pd.DataFrame, params: Sequence[str], metric: s
     if "zmid" in style:
         line["cmid"] = style["zmid"]
     fig = go.Figure(go.Parcoords(line=line, dimensions=dims))
-    fig.update_layout(title=title, template=TEMPLATE)
+    if note:
+        title += f"<br><sup>{html.escape(note)}</sup>"
+    # room for the axis titles drawn above the first and last axes (they were clipped)
+    fig.update_layout(title=title, template=TEMPLATE, margin={"l": 90, "r": 90, "t": 130})
     return fig
 
 

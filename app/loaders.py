@@ -7,10 +7,11 @@ cleared by :func:`invalidate` after a submit, upload or delete.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app import data_service, jobs_service, results_service, sweep_service
+from app import data_service, jobs_service, results_service, run_picker, sweep_service
 from app.context import AppContext, build_context
 from jobs.settings import Settings, load_settings
 
@@ -60,6 +61,28 @@ def list_runs(finished_only: bool = True) -> pd.DataFrame:
     """Runs in the result bucket, newest first (see results_service.list_runs)."""
     ctx = get_context()
     return _runs(_scope(ctx), ctx, finished_only)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _brief_memo(scope: str) -> dict[tuple[str, object], run_picker.RunBrief]:
+    return {}  # finished runs never change: briefs kept by (run id, finish time)
+
+
+def run_briefs() -> list[run_picker.RunBrief]:
+    """Finished runs for the pickers (strategy, file, date, main metric), in picker order:
+    newest first, a sweep's top-N reruns grouped. Only runs not seen before are read."""
+    ctx = get_context()
+    frame = list_runs()
+    memo = _brief_memo(_scope(ctx))
+    items = [(str(r), w) for r, w in zip(frame["run_id"], frame["finished_at"], strict=True)]
+    missing = [item for item in items if item not in memo]
+    for item, brief in zip(
+        missing,
+        run_picker.read_briefs(ctx.store, ctx.settings.result_bucket, missing),
+        strict=True,
+    ):
+        memo[item] = brief
+    return run_picker.picker_order(memo[item] for item in items)
 
 
 @st.cache_data(ttl=RESULT_TTL, show_spinner="Reading the run ...", max_entries=32)
@@ -116,7 +139,13 @@ def list_sweeps() -> pd.DataFrame:
     return _sweeps(_scope(ctx), ctx)
 
 
-@st.cache_data(ttl=RESULT_TTL, show_spinner="Reading the sweep ...", max_entries=8)
+# A finished sweep is immutable and can hold 1,000,000 rows: it is kept once per process
+# (cache_resource, no copy per rerun; callers never modify it). What the page draws from it is
+# small and cached per choice (cache_data), so a metric or axis switch does not redo the work.
+SWEEP_TTL = RESULT_TTL
+
+
+@st.cache_resource(ttl=SWEEP_TTL, show_spinner="Reading the sweep ...", max_entries=4)
 def _sweep(scope: str, _ctx: AppContext, sweep_id: str) -> sweep_service.SweepView:
     view = sweep_service.read_sweep(_ctx, sweep_id)
     if not view.finished:
@@ -131,6 +160,76 @@ def load_sweep(sweep_id: str) -> sweep_service.SweepView:
         return _sweep(_scope(ctx), ctx, sweep_id)
     except _Uncached as carrier:
         return carrier.value  # type: ignore[return-value]
+
+
+def _finished_view(scope: str, ctx: AppContext, sweep_id: str) -> sweep_service.SweepView:
+    return _sweep(scope, ctx, sweep_id)  # only called for finished sweeps (cached above)
+
+
+@st.cache_data(ttl=SWEEP_TTL, show_spinner=False, max_entries=16)
+def _sweep_facts(scope: str, _ctx: AppContext, sweep_id: str) -> sweep_service.SweepFacts:
+    return sweep_service.sweep_facts(_finished_view(scope, _ctx, sweep_id))
+
+
+@st.cache_data(ttl=SWEEP_TTL, show_spinner="Aggregating the heatmap ...", max_entries=64)
+def _sweep_heatmap(
+    scope: str, _ctx: AppContext, sweep_id: str, choice: tuple[object, ...]
+) -> sweep_service.HeatmapData:
+    metric, x, y, agg, fixed = choice
+    view = _finished_view(scope, _ctx, sweep_id)
+    held = dict(fixed)  # type: ignore[call-overload]
+    return sweep_service.heatmap_data(view, str(metric), str(x), str(y), agg=str(agg), fixed=held)
+
+
+@st.cache_data(ttl=SWEEP_TTL, show_spinner=False, max_entries=32)
+def _sweep_sample(scope: str, _ctx: AppContext, sweep_id: str, metric: str) -> sweep_service.Sample:
+    return sweep_service.parcoords_rows(_finished_view(scope, _ctx, sweep_id), metric)
+
+
+@st.cache_data(ttl=SWEEP_TTL, show_spinner="Ranking the combinations ...", max_entries=32)
+def _sweep_ranking(scope: str, _ctx: AppContext, sweep_id: str, metric: str) -> np.ndarray:
+    return sweep_service.ranking(_finished_view(scope, _ctx, sweep_id), metric)
+
+
+def sweep_facts(view: sweep_service.SweepView) -> sweep_service.SweepFacts:
+    """Axes, sorted parameter values and ruin counts (cached for finished sweeps)."""
+    if not view.finished:
+        return sweep_service.sweep_facts(view)
+    ctx = get_context()
+    return _sweep_facts(_scope(ctx), ctx, view.sweep_id)
+
+
+def sweep_heatmap(
+    view: sweep_service.SweepView,
+    metric: str,
+    x: str,
+    y: str,
+    *,
+    agg: str,
+    fixed: dict[str, object],
+) -> sweep_service.HeatmapData:
+    """The bounded heatmap pivot for these choices (cached for finished sweeps)."""
+    if not view.finished:
+        return sweep_service.heatmap_data(view, metric, x, y, agg=agg, fixed=fixed)
+    ctx = get_context()
+    choice = (metric, x, y, agg, tuple(sorted(fixed.items())))
+    return _sweep_heatmap(_scope(ctx), ctx, view.sweep_id, choice)
+
+
+def sweep_sample(view: sweep_service.SweepView, metric: str) -> sweep_service.Sample:
+    """The parallel coordinates sample for ``metric`` (cached for finished sweeps)."""
+    if not view.finished:
+        return sweep_service.parcoords_rows(view, metric)
+    ctx = get_context()
+    return _sweep_sample(_scope(ctx), ctx, view.sweep_id, metric)
+
+
+def sweep_ranking(view: sweep_service.SweepView, metric: str) -> np.ndarray:
+    """Row positions best first by ``metric`` (cached for finished sweeps)."""
+    if not view.finished:
+        return sweep_service.ranking(view, metric)
+    ctx = get_context()
+    return _sweep_ranking(_scope(ctx), ctx, view.sweep_id, metric)
 
 
 # -- Data, New run and Jobs pages (same scheme: cached per settings ``scope``) ----------------

@@ -14,16 +14,29 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from app.chart_data import METRIC_COLUMNS
+from app.chart_data import (
+    METRIC_COLUMNS,
+    NOT_PARAMETERS,
+    AxisBins,
+    Sample,
+    aggregated_parameters,
+    axis_bins,
+    best_order,
+    parcoords_sample,
+    ruined_mask,
+    sorted_values,
+    sweep_pivot,
+)
 from app.context import AppContext
 from engine.errors import NotFoundError, ParamError
 from engine.results import parquet_to_frame
 from engine.spec import check_run_id
 
 SWEEPS_PREFIX = "sweeps/"
-NON_PARAM_COLUMNS = frozenset({"combo_id", "source_key"})
+NON_PARAM_COLUMNS = NOT_PARAMETERS
 MAX_PARTIAL_CHUNKS = 500  # an unfinished sweep merges at most this many chunk files
 DEFAULT_METRIC = "sharpe"
 LOWER_IS_BETTER = frozenset({"max_drawdown", "max_drawdown_duration", "volatility"})
@@ -60,14 +73,51 @@ def sweep_prefix(sweep_id: str) -> str:
 
 
 def list_sweeps(ctx: AppContext, limit: int = 200) -> pd.DataFrame:
-    """Sweeps in the result bucket, newest id first: columns sweep_id, finished."""
+    """Sweeps in the result bucket, newest first (by spec.json's created_at, else by id).
+
+    Columns: sweep_id, finished, strategy, files, created_at, best_sharpe (the collected
+    best's, from robustness.json), label (what the picker shows).
+    """
     bucket = ctx.settings.result_bucket
     if not ctx.store.bucket_exists(bucket):
-        return pd.DataFrame(columns=["sweep_id", "finished"])
+        return pd.DataFrame(columns=LIST_COLUMNS)
     ids = [d[len(SWEEPS_PREFIX) :].rstrip("/") for d in ctx.store.list_dirs(bucket, SWEEPS_PREFIX)]
-    ids = sorted(ids, reverse=True)[:limit]
-    done = [ctx.store.exists(bucket, f"{SWEEPS_PREFIX}{i}/_SUCCESS") for i in ids]
-    return pd.DataFrame({"sweep_id": ids, "finished": done})
+    rows = [_list_row(ctx, i) for i in sorted(ids, reverse=True)[:limit]]
+    rows.sort(key=lambda r: str(r["created_at"] or ""), reverse=True)
+    return pd.DataFrame(rows, columns=LIST_COLUMNS)
+
+
+LIST_COLUMNS = ["sweep_id", "finished", "strategy", "files", "created_at", "best_sharpe", "label"]
+
+
+def _list_row(ctx: AppContext, sweep_id: str) -> dict[str, Any]:
+    prefix = f"{SWEEPS_PREFIX}{sweep_id}/"
+    finished = ctx.store.exists(ctx.settings.result_bucket, prefix + "_SUCCESS")
+    try:
+        spec = _json(ctx, prefix + "spec.json") or {}
+        robustness = (_json(ctx, prefix + "robustness.json") if finished else None) or {}
+    except NotFoundError:  # damaged JSON: still listed, the page says what is wrong
+        spec, robustness = {}, {}
+    base: Mapping[str, Any] = spec["base"] if isinstance(spec.get("base"), Mapping) else {}
+    extra: list[Any] = spec["extra_keys"] if isinstance(spec.get("extra_keys"), list) else []
+    keys = [base.get("source_key"), *extra]
+    more = f" +{len(keys) - 2}" if len(keys) > 2 else ""
+    files = ", ".join(str(k) for k in keys[:2] if k) + more
+    created = str(spec.get("created_at") or "") or None
+    best = robustness.get("best")
+    scores = best.get("metrics") if isinstance(best, Mapping) else None
+    sharpe = scores.get("sharpe") if isinstance(scores, Mapping) else None
+    sharpe = float(sharpe) if isinstance(sharpe, int | float) and math.isfinite(sharpe) else None
+    parts = [
+        (created or "date ?").replace("T", " ")[:16],
+        str(base.get("strategy") or spec.get("strategy") or "strategy ?"),
+        files or "file ?",
+        f"best sharpe {sharpe:.2f}" if sharpe is not None else ("" if finished else "running"),
+        sweep_id,
+    ]
+    label = " · ".join(p for p in parts if p)
+    return {"sweep_id": sweep_id, "finished": finished, "strategy": parts[1], "files": files,
+            "created_at": created, "best_sharpe": sharpe, "label": label}  # fmt: skip
 
 
 def _json(ctx: AppContext, key: str) -> dict[str, Any] | None:
@@ -164,15 +214,12 @@ def check_heatmap_choice(view: SweepView, metric: str, x: str, y: str) -> None:
         raise ParamError(f"pick two different parameters for the heatmap (both are {x!r})")
 
 
-def top_table(
-    summary: pd.DataFrame, metric: str, n: int = 20, *, best_first: bool = True
-) -> pd.DataFrame:
-    """The ``n`` best rows by ``metric`` (lowest first for drawdown/volatility), NaN last."""
+def top_table(summary: pd.DataFrame, metric: str, n: int = 20) -> pd.DataFrame:
+    """The ``n`` best rows by ``metric`` (lowest first for drawdown/volatility); rows without
+    a value and ruined rows last (a ruined combination is never "best")."""
     if summary.empty or metric not in summary.columns:
         return summary.head(0)
-    ascending = (metric in LOWER_IS_BETTER) == best_first
-    ranked = summary.sort_values(metric, ascending=ascending, na_position="last", kind="stable")
-    return ranked.head(n).reset_index(drop=True)
+    return summary.iloc[best_order(summary, metric)[:n]].reset_index(drop=True)
 
 
 def robustness_rows(robustness: Mapping[str, Any]) -> pd.DataFrame:
@@ -267,3 +314,93 @@ def _plain(value: Any) -> Any:
 def combo_label(row: Mapping[Any, Any], params: Sequence[str]) -> str:
     """'fast=10, slow=50' for a summary row."""
     return ", ".join(f"{p}={_plain(row[p])}" for p in params if p in row)
+
+
+# -- bounded pieces of a large sweep (the page caches these; see app.loaders) ------------------
+
+TABLE_PAGE_ROWS = 50
+
+
+@dataclass(frozen=True)
+class SweepFacts:
+    """What the page's controls need, computed once per sweep: parameters with more than one
+    value (``axes``), each parameter's distinct values in numeric order, row and ruin counts."""
+
+    axes: list[str]
+    values: dict[str, list[Any]]
+    n_rows: int
+    n_ruined: int
+    has_ruined_column: bool
+
+
+def sweep_facts(view: SweepView) -> SweepFacts:
+    """Axes, sorted values per parameter and the number of ruined combinations."""
+    values = {p: sorted_values(view.summary[p]) for p in view.params}
+    axes = [p for p in view.params if len(values[p]) > 1]
+    ruined = int(ruined_mask(view.summary).sum())
+    has = "ruined" in view.summary.columns
+    return SweepFacts(axes, values, len(view.summary), ruined, has)
+
+
+def ruin_line(facts: SweepFacts) -> str:
+    """'12 of 1,000 combinations were ruined ...' (empty when none or not recorded)."""
+    if not facts.n_ruined:
+        return ""
+    return (
+        f"{facts.n_ruined:,} of {facts.n_rows:,} combinations were ruined (equity reached zero; "
+        "the run was closed and stayed flat). They are marked in the table and never ranked best."
+    )
+
+
+@dataclass(frozen=True)
+class HeatmapData:
+    """A heatmap's pivot with what each cell aggregates (see chart_data.sweep_pivot)."""
+
+    grid: pd.DataFrame
+    others: list[str]
+    bins: dict[str, AxisBins]
+
+
+def heatmap_data(
+    view: SweepView, metric: str, x: str, y: str, *, agg: str, fixed: Mapping[str, Any]
+) -> HeatmapData:
+    """The (binned) pivot of ``metric`` by y rows and x columns, ``fixed`` held, ``agg`` over
+    the rest; at most MAX_AXIS_CELLS cells per axis whatever the sweep's size."""
+    check_heatmap_choice(view, metric, x, y)
+    frame = heatmap_frame(view, metric)
+    grid = sweep_pivot(frame, x, y, metric, agg=agg, fixed=fixed)
+    bins = {a: axis_bins(frame[a]) for a in (x, y)}
+    return HeatmapData(grid, aggregated_parameters(frame, x, y, fixed), bins)
+
+
+def parcoords_rows(view: SweepView, metric: str) -> Sample:
+    """The parameter and ``metric`` columns of a bounded sample (chart_data.parcoords_sample)."""
+    sample = parcoords_sample(view.summary, metric)
+    return Sample(sample.rows[[*view.params, metric]].reset_index(drop=True), sample.note)
+
+
+def ranking(view: SweepView, metric: str) -> np.ndarray:
+    """Row positions best first by ``metric``, NaN then ruined rows last."""
+    return best_order(view.summary, metric)
+
+
+def table_page(
+    view: SweepView, order: np.ndarray, page: int, rows: int = TABLE_PAGE_ROWS
+) -> pd.DataFrame:
+    """Page ``page`` (1-based) of the ranked rows: a rank column, then the summary's columns,
+    ``ruined`` shown as a marker column (rows of sweeps without the column are unmarked)."""
+    n_pages = max(1, -(-len(order) // rows))
+    page = min(max(1, int(page)), n_pages)
+    picked = order[(page - 1) * rows : page * rows]
+    out = view.summary.iloc[picked].reset_index(drop=True)
+    out.insert(0, "rank", np.arange((page - 1) * rows + 1, (page - 1) * rows + 1 + len(out)))
+    if "ruined" in out.columns:
+        marks = np.where(ruined_mask(out), "RUINED", "")
+        out = out.drop(columns=["ruined"])
+        out.insert(1, "ruined", marks)
+    return out
+
+
+def n_pages(n_rows: int, rows: int = TABLE_PAGE_ROWS) -> int:
+    """Pages of ``rows`` needed for ``n_rows`` (at least 1)."""
+    return max(1, -(-int(n_rows) // rows))

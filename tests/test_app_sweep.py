@@ -72,7 +72,7 @@ def test_default_view_without_metric_in_url(swept: Lab) -> None:
 
 
 def test_robustness_statistics_and_chunk_problems(swept: Lab) -> None:
-    at = app_test(PAGE, sweep="sw")
+    at = app_test(PAGE, sweep="sw", tab="Robustness")
     warnings = " ".join(w.value for w in at.warning)
     assert "missing chunks: 3" in warnings and "failed chunks: 1" in warnings
     tables = [d.value for d in at.dataframe]
@@ -83,7 +83,7 @@ def test_robustness_statistics_and_chunk_problems(swept: Lab) -> None:
 
 
 def test_top_table_and_links(swept: Lab) -> None:
-    at = app_test(PAGE, sweep="sw", metric="sharpe")
+    at = app_test(PAGE, sweep="sw", metric="sharpe", tab="Top combinations")
     top = next(d.value for d in at.dataframe if "combo_id" in d.value.columns)
     summary = swept.parquet("sweeps/sw/summary.parquet")
     assert top["sharpe"].iloc[0] == pytest.approx(summary["sharpe"].max())

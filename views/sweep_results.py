@@ -1,8 +1,11 @@
-"""Sweep results (?sweep=<id>&metric=<m>&x=<p>&y=<p>&agg=<a>): heatmap, parallel coordinates,
-top-N table, robustness statistics, links to the top combinations' full runs and to New run.
+"""Sweep results (?sweep=<id>&metric=<m>&tab=<t>&x=<p>&y=<p>&agg=<a>&fix_<p>=<v>): heatmap,
+parallel coordinates, ranked table, robustness statistics, links to the top combinations' full
+runs and to New run.
 
-Every choice goes into the URL so the view can be shared. Thin: read inputs -> guard -> one
-cached read (app.loaders) -> render.
+Every choice goes into the URL so the view can be shared (a shared slice opens that slice).
+Thin: read inputs -> guard -> cached reads (app.loaders) -> render. Whatever the sweep's size,
+what reaches the browser is bounded: the heatmap is aggregated to at most 100 cells per axis,
+parallel coordinates draw a stated sample, the table is paged, and only the open tab renders.
 """
 
 from __future__ import annotations
@@ -19,18 +22,26 @@ from engine.errors import BacktestError, InfraError
 
 st.title("Sweep results")
 AGGREGATE = "(aggregate)"
+TABS = ["Heatmap", "Parallel coordinates", "Top combinations", "Robustness"]
 
 
-def choose(label: str, options: Sequence[Any], param: str, default: Any, **kw: Any) -> Any:
-    """A selectbox whose value lives in st.query_params[param] (bad URL values fall back)."""
+def choose(
+    label: str, options: Sequence[Any], param: str, default: Any, *, keep_default: bool = True
+) -> Any:
+    """A selectbox whose value lives in st.query_params[param] (bad URL values fall back).
+
+    With ``keep_default=False`` the default is left out of the URL (a clean link)."""
     options = list(options)
     current = st.query_params.get(param)
     match = [o for o in options if str(o) == current]
     value = match[0] if match else default
     choice = st.selectbox(
-        label, options, index=options.index(value) if value in options else 0, **kw
-    )
-    if choice is not None and str(choice) != current:
+        label, options, index=options.index(value) if value in options else 0
+    )  # fmt: skip
+    if choice == default and not keep_default:
+        if param in st.query_params:
+            del st.query_params[param]
+    elif choice is not None and str(choice) != current:
         st.query_params[param] = str(choice)
     return choice
 
@@ -39,21 +50,109 @@ def pick_sweep() -> str | None:
     """The sweep id from ?sweep=, or the one chosen in the picker (written to the URL)."""
     current = st.query_params.get("sweep") or None
     try:
-        ids = list(loaders.list_sweeps()["sweep_id"])
+        listed = loaders.list_sweeps()
     except (BacktestError, InfraError) as exc:
         st.error(str(exc))
-        ids = []
+        listed = None
+    ids = [] if listed is None else list(listed["sweep_id"])
+    labels = {} if listed is None else dict(zip(listed["sweep_id"], listed["label"], strict=True))
     if current and current not in ids:
         ids.insert(0, current)
     if not ids:
         return None
     choice = st.selectbox(
         "Sweep", ids, index=ids.index(current) if current else None,
-        placeholder="Pick a sweep (newest first)",
+        format_func=lambda i: labels.get(i, i), placeholder="Pick a sweep (newest first)",
     )  # fmt: skip
     if choice and choice != current:
         st.query_params["sweep"] = choice
     return choice
+
+
+def heatmap_tab(view: ss.SweepView, facts: ss.SweepFacts, metric: str) -> None:
+    """Axis and slice choices (all in the URL), then the bounded heatmap."""
+    axes = facts.axes or view.params
+    if len(axes) < 2:
+        st.info("Fewer than two swept parameters: see the table and parallel coordinates.")
+        return
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        x = choose("X axis", axes, "x", axes[0])
+    y_options = [p for p in axes if p != x]
+    with c2:
+        y = choose("Y axis", y_options, "y", y_options[0])
+    with c3:
+        agg = choose("Aggregate others by", AGGREGATIONS, "agg", "median")
+    fixed: dict[str, Any] = {}
+    for p in (p for p in view.params if p not in (x, y)):
+        values = facts.values.get(p, [])
+        if len(values) > 1:
+            pick = choose(f"Fix {p}", [AGGREGATE, *values], f"fix_{p}", AGGREGATE,
+                          keep_default=False)  # fmt: skip
+            if pick != AGGREGATE:
+                fixed[p] = pick
+        elif f"fix_{p}" in st.query_params:
+            del st.query_params[f"fix_{p}"]
+    try:
+        data = loaders.sweep_heatmap(view, metric, x, y, agg=agg, fixed=fixed)
+    except BacktestError as exc:
+        st.error(str(exc))
+        return
+    figure = charts.heatmap_figure(data.grid, metric, agg=agg, others=data.others, bins=data.bins)
+    st.plotly_chart(figure, key="heatmap")
+
+
+def parcoords_tab(view: ss.SweepView, metric: str) -> None:
+    """Parallel coordinates over a bounded, stated sample of the rows."""
+    if not view.params:
+        st.info("No swept parameters to draw.")
+        return
+    sample = loaders.sweep_sample(view, metric)
+    figure = charts.parallel_coordinates(sample.rows, view.params, metric, note=sample.note)
+    st.plotly_chart(figure, key="parcoords")
+    if sample.note:
+        st.caption(f"Parallel coordinates: {sample.note}.")
+
+
+def top_tab(view: ss.SweepView, metric: str) -> None:
+    """The ranked combinations, one page at a time, and what to do with one of them."""
+    order = loaders.sweep_ranking(view, metric)
+    pages = ss.n_pages(len(order))
+    page = int(st.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, value=1))
+    table = ss.table_page(view, order, page)
+    first = (page - 1) * ss.TABLE_PAGE_ROWS + 1
+    st.caption(
+        f"Rows {first:,}–{first + len(table) - 1:,} of {len(order):,}, best {metric} first; "
+        "rows without a value, then ruined rows, come last."
+    )
+    st.dataframe(table, hide_index=True)
+    if not table.empty:
+        labels = [ss.combo_label(row, view.params) for row in table.to_dict("records")]
+        chosen = st.selectbox("Combination", range(len(labels)), format_func=labels.__getitem__)
+        st.page_link(
+            "views/new_run.py",
+            label="Run the chosen parameters on other files",
+            icon=":material/play_arrow:",
+            query_params=ss.new_run_query_params(view, table.iloc[int(chosen)].to_dict()),
+        )
+    for item in ss.top_runs(view.robustness):
+        st.page_link(
+            "views/run_results.py", label=f"Full run: {item['label']}",
+            icon=":material/monitoring:", query_params={"run": item["run_id"]},
+        )  # fmt: skip
+
+
+def robustness_tab(view: ss.SweepView) -> None:
+    """The overfitting statistics written by collect."""
+    if view.robustness is None:
+        st.info("Robustness statistics appear once the sweep is collected.")
+        return
+    st.dataframe(ss.robustness_rows(view.robustness), hide_index=True)
+    oos = ss.oos_table(view.robustness)
+    if oos.empty:
+        st.caption("No in-/out-of-sample split was configured for this sweep.")
+    else:
+        st.dataframe(oos, hide_index=True)
 
 
 sweep_id = pick_sweep()
@@ -68,79 +167,36 @@ except (BacktestError, InfraError) as exc:
     st.error(str(exc))
     st.stop()
 
+facts = loaders.sweep_facts(view)
 so_far = "" if view.finished else " so far"
-st.text(f"{ss.strategy_of(view) or 'strategy ?'} · {len(view.summary):,} combinations{so_far}")
+st.text(f"{ss.strategy_of(view) or 'strategy ?'} · {facts.n_rows:,} combinations{so_far}")
 if not view.finished:
     total = f"{view.n_children:,}" if view.n_children else "?"
     st.progress(view.progress, text=f"{view.chunks_done:,} of {total} chunks done")
     st.info(f"Sweep {sweep_id} is not finished yet; showing the chunks written so far.")
 if view.note:
     st.caption(view.note)
+for line in ss.chunk_problems(view.robustness or {}):
+    st.warning(f"Incomplete sweep: {line}. These combinations are not in the results.")
+if ruined := ss.ruin_line(facts):
+    st.warning(ruined, icon=":material/warning:")
 if view.summary.empty or not view.metrics:
     st.info("No results yet: no chunk of this sweep has been written.")
     st.stop()
 
 default_metric = ss.DEFAULT_METRIC if ss.DEFAULT_METRIC in view.metrics else view.metrics[0]
 metric = choose("Metric", view.metrics, "metric", default_metric)
-axes = ss.axis_candidates(view) or view.params
 
-tab_map, tab_top, tab_robust = st.tabs(["Heatmap", "Top combinations", "Robustness"])
-with tab_map:
-    if len(axes) < 2:
-        st.info("Fewer than two swept parameters: see the table and parallel coordinates.")
-    else:
-        c1, c2, c3 = st.columns(3)
-        with c1:
-            x = choose("X axis", axes, "x", axes[0])
-        y_options = [p for p in axes if p != x]
-        with c2:
-            y = choose("Y axis", y_options, "y", y_options[0])
-        with c3:
-            agg = choose("Aggregate others by", AGGREGATIONS, "agg", "median")
-        fixed: dict[str, Any] = {}
-        for p in (p for p in view.params if p not in (x, y)):
-            values = sorted(view.summary[p].dropna().unique().tolist(), key=str)
-            if len(values) > 1:
-                pick = st.selectbox(f"Fix {p}", [AGGREGATE, *values], key=f"fix_{p}")
-                if pick != AGGREGATE:
-                    fixed[p] = pick
-        frame = ss.heatmap_frame(view, metric)
-        st.plotly_chart(
-            charts.sweep_heatmap(frame, x, y, metric, agg=agg, fixed=fixed), key="heatmap"
-        )
-    if view.params:
-        st.plotly_chart(
-            charts.parallel_coordinates(view.summary, view.params, metric), key="parcoords"
-        )
-
-with tab_top:
-    n = int(st.number_input("Show the best", min_value=1, max_value=1000, value=20, step=5))
-    top = ss.top_table(view.summary, metric, n)
-    st.dataframe(top, hide_index=True)
-    if not top.empty:
-        labels = [ss.combo_label(row, view.params) for row in top.to_dict("records")]
-        chosen = st.selectbox("Combination", range(len(labels)), format_func=labels.__getitem__)
-        st.page_link(
-            "views/new_run.py",
-            label="Run the chosen parameters on other files",
-            icon=":material/play_arrow:",
-            query_params=ss.new_run_query_params(view, top.iloc[int(chosen)].to_dict()),
-        )
-    for item in ss.top_runs(view.robustness):
-        st.page_link(
-            "views/run_results.py", label=f"Full run: {item['label']}",
-            icon=":material/monitoring:", query_params={"run": item["run_id"]},
-        )  # fmt: skip
-
-with tab_robust:
-    if view.robustness is None:
-        st.info("Robustness statistics appear once the sweep is collected.")
-    else:
-        for line in ss.chunk_problems(view.robustness):
-            st.warning(f"Incomplete sweep: {line}. These combinations are not in the results.")
-        st.dataframe(ss.robustness_rows(view.robustness), hide_index=True)
-        oos = ss.oos_table(view.robustness)
-        if oos.empty:
-            st.caption("No in-/out-of-sample split was configured for this sweep.")
-        else:
-            st.dataframe(oos, hide_index=True)
+tab_map, tab_par, tab_top, tab_robust = st.tabs(TABS, key="tab", bind="query-params")
+if tab_map.open:
+    with tab_map:
+        heatmap_tab(view, facts, metric)
+if tab_par.open:
+    with tab_par:
+        parcoords_tab(view, metric)
+if tab_top.open:
+    with tab_top:
+        top_tab(view, metric)
+if tab_robust.open:
+    with tab_robust:
+        robustness_tab(view)
