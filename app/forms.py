@@ -1,9 +1,9 @@
 """Pure form helpers for New run: registry schema -> widget specs, form values -> typed values.
 
-No Streamlit here. Pages turn each :class:`FieldSpec` into one widget (``number_input`` for
-int/float, ``checkbox`` for bool, ``selectbox`` for choice) and hand the collected values back
-to :func:`parse_params` / :func:`parse_options` / :func:`build_space`, which raise the
-project's one-line :class:`~engine.errors.ParamError` on bad input.
+No Streamlit here. Pages turn each :class:`FieldSpec` into one widget (a text input for
+int/float, so the text shown is the value checked; ``checkbox`` for bool, ``selectbox`` for
+choice) and hand the collected values to :mod:`app.form_checks`, which parses them and raises
+the project's one-line :class:`~engine.errors.ParamError` on bad input.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ FORM_OPTIONS = (
     "take_profit",
 )
 OPTIONAL_ZERO_OFF = ("stop_loss", "take_profit")  # 0 on the form means "no stop"
-SWEEP_MODES = ("fixed", "list", "range")
 PARAM_PREFIX = "p_"
 
 
@@ -110,7 +109,7 @@ def option_fields() -> list[FieldSpec]:
             out.append(FieldSpec(name, "allow short", "checkbox", bool(default), help_, "bool"))
         else:
             if name in OPTIONAL_ZERO_OFF:
-                help_ += " (0 = off)"
+                help_ += " (empty or 0 = off)"
             upper = {"commission": 0.5, "slippage_bps": 10_000.0}.get(name)
             upper = 1_000.0 if name in OPTIONAL_ZERO_OFF else upper
             step = {"commission": 0.0005, "cash": 1000.0, "lot_size": 1.0}.get(name, 1.0)
@@ -128,66 +127,6 @@ def option_fields() -> list[FieldSpec]:
                 )
             )
     return out
-
-
-def parse_params(strategy_name: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Validated parameters (bounds and constraints): ParamError with the strategy's message."""
-    return get_strategy(strategy_name).validate(values)
-
-
-def parse_options(values: Mapping[str, Any]) -> SimOptions:
-    """SimOptions from form values (0 stop-loss/take-profit = off), validated."""
-    data = {k: v for k, v in values.items() if k in FORM_OPTIONS}
-    for name in OPTIONAL_ZERO_OFF:
-        if name in data and not data[name]:
-            data[name] = None
-    for name in ("cash", "commission", "fee", "slippage_bps", "lot_size"):
-        if name in data:
-            data[name] = float(data[name])
-    return SimOptions().with_overrides(**data).validate()
-
-
-@dataclass(frozen=True)
-class AxisInput:
-    """What the sweep form holds for one parameter: fixed value, a list text, or a range."""
-
-    mode: str = "fixed"  # fixed | list | range
-    value: Any = None
-    text: str = ""
-    start: float | None = None
-    stop: float | None = None
-    step: float | None = None
-
-
-def build_space(
-    strategy_name: str, axes: Mapping[str, AxisInput]
-) -> tuple[dict[str, Any], dict[str, ParamSpace]]:
-    """(fixed parameters, swept spaces) from the sweep form; ParamError for bad input."""
-    strategy = get_strategy(strategy_name)
-    fixed: dict[str, Any] = {}
-    space: dict[str, ParamSpace] = {}
-    for name, axis in axes.items():
-        param = strategy.param(name)
-        if axis.mode == "fixed":
-            fixed[name] = param.check(axis.value)
-        elif axis.mode == "list":
-            space[name] = ParamSpace.parse(axis.text, name).resolve(param)
-        elif axis.mode == "range":
-            raw = {"start": axis.start, "stop": axis.stop, "step": axis.step}
-            if any(v is None for v in raw.values()):
-                raise ParamError(f"{name}: a range needs start, stop and step")
-            if param.kind == "int":
-                raw = {k: _int_if_whole(v) for k, v in raw.items()}
-            space[name] = ParamSpace.from_dict(raw, name).resolve(param)
-        else:
-            raise ParamError(f"{name}: sweep mode must be one of {', '.join(SWEEP_MODES)}")
-    if not space:
-        raise ParamError("a sweep needs at least one parameter given as a list or a range")
-    return fixed, space
-
-
-def _int_if_whole(value: Any) -> Any:
-    return int(value) if float(value).is_integer() else value
 
 
 # --- query parameters (prefill and "rerun with changes") ------------------------------------

@@ -6,6 +6,7 @@ before anything is submitted, so a refused form submits nothing.
 
 from __future__ import annotations
 
+import json
 import math
 import secrets
 from collections.abc import Mapping, Sequence
@@ -213,6 +214,28 @@ def submit_sweep(ctx: AppContext, spec: SweepSpec) -> JobRecord:
         ) from None
     record: JobRecord = impl(ctx.executor, ctx.store, spec)
     return record
+
+
+def read_back_runs(ctx: AppContext, records: Sequence[JobRecord]) -> list[dict[str, Any]]:
+    """The specs the jobs layer recorded for submitted runs (what will run, read back)."""
+    specs = []
+    for record in records:
+        stored = ctx.executor.get(record.id).spec
+        if not isinstance(stored, Mapping):
+            raise NotFoundError(f"job {record.id} was submitted but records no run spec")
+        specs.append(dict(stored))
+    return specs
+
+
+def read_back_sweep(ctx: AppContext, spec: SweepSpec) -> dict[str, Any]:
+    """The sweep's spec.json as written at submit (spec, combination count and plan)."""
+    from engine.sweep_results import SPEC_JSON, sweep_prefix
+
+    key = sweep_prefix(spec.sweep_id) + SPEC_JSON
+    data = json.loads(ctx.store.get_bytes(spec.base.result_bucket, key))
+    if not isinstance(data, dict):
+        raise ParamError(f"{key} is not a JSON object")
+    return data
 
 
 def format_duration(seconds: float) -> str:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from app import forms
-from app.forms import AxisInput
+from app import form_checks, forms
+from app.form_checks import AxisInput
 from engine.errors import ParamError
 from engine.spec import SimOptions
 from engine.strategies import get_strategy
@@ -31,28 +31,28 @@ def test_option_fields_carry_simoptions_help() -> None:
     assert by_name["fill"].widget == "select" and by_name["fill"].options == ("next_open", "close")
     assert by_name["allow_short"].widget == "checkbox"
     assert by_name["commission"].help == "commission rate per fill (0.001 = 0.1%)"
-    assert by_name["stop_loss"].help.endswith("(0 = off)")
+    assert by_name["stop_loss"].help.endswith("(empty or 0 = off)")
 
 
 def test_parse_params_applies_bounds_and_constraints() -> None:
-    assert forms.parse_params("sma_cross", {"fast": 5, "slow": 20}) == {"fast": 5, "slow": 20}
+    assert form_checks.parse_params("sma_cross", {"fast": 5, "slow": 20}) == {"fast": 5, "slow": 20}
     with pytest.raises(ParamError, match="fast must be < slow"):
-        forms.parse_params("sma_cross", {"fast": 20, "slow": 20})
+        form_checks.parse_params("sma_cross", {"fast": 20, "slow": 20})
     with pytest.raises(ParamError, match="out of range"):
-        forms.parse_params("sma_cross", {"fast": 0})
+        form_checks.parse_params("sma_cross", {"fast": 0})
 
 
 def test_parse_options_turns_zero_stops_off_and_validates() -> None:
-    opts = forms.parse_options(
+    opts = form_checks.parse_options(
         {"cash": 5000, "commission": 0.002, "stop_loss": 0.0, "take_profit": 12.0, "fill": "close"}
     )
     assert opts == SimOptions(cash=5000.0, commission=0.002, take_profit=12.0, fill="close")
     with pytest.raises(ParamError, match="commission"):
-        forms.parse_options({"commission": 0.9})
+        form_checks.parse_options({"commission": 0.9})
 
 
 def test_build_space_from_fixed_list_and_range() -> None:
-    fixed, space = forms.build_space(
+    fixed, space = form_checks.build_space(
         "rsi_reversion",
         {
             "period": AxisInput("range", start=10, stop=20, step=5),
@@ -67,11 +67,11 @@ def test_build_space_from_fixed_list_and_range() -> None:
 
 def test_build_space_errors_name_the_parameter() -> None:
     with pytest.raises(ParamError, match="at least one parameter"):
-        forms.build_space("sma_cross", {"fast": AxisInput("fixed", value=5)})
-    with pytest.raises(ParamError, match="fast: step must be > 0"):
-        forms.build_space("sma_cross", {"fast": AxisInput("range", start=5, stop=9, step=0)})
+        form_checks.build_space("sma_cross", {"fast": AxisInput("fixed", value=5)})
+    with pytest.raises(ParamError, match="fast step: must be a positive whole number, got 0"):
+        form_checks.build_space("sma_cross", {"fast": AxisInput("range", start=5, stop=9, step=0)})
     with pytest.raises(ParamError, match="slow"):
-        forms.build_space("sma_cross", {"slow": AxisInput("list", text="1,50")})
+        form_checks.build_space("sma_cross", {"slow": AxisInput("list", text="1,50")})
 
 
 def test_prefill_from_query() -> None:
@@ -144,3 +144,114 @@ def test_range_defaults_stay_in_bounds() -> None:
     lower = forms.param_fields(get_strategy("rsi_reversion"))[1]
     start, stop, step = forms.range_defaults(lower)
     assert start == 30.0 and start < stop <= 100.0 and step > 0
+
+
+# --- app.form_checks: typed text -> checked values ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (10, "10"),
+        (100_000.0, "100000"),
+        (0.001, "0.001"),
+        (0.0005, "0.0005"),
+        (1e-7, "0.0000001"),
+        (0.1 + 0.2, "0.30000000000000004"),
+        (2.5, "2.5"),
+        (None, ""),
+    ],
+)
+def test_format_number_shows_every_digit_and_reads_back_exactly(value, text) -> None:
+    assert form_checks.format_number(value) == text
+    if value is not None:
+        assert float(text) == value
+
+
+def test_no_non_zero_rate_is_shown_as_zero() -> None:
+    for rate in (0.001, 0.0005, 0.00001, 1e-9, 0.123456789):
+        shown = form_checks.describe_option("commission", rate)
+        number, percent = shown.removeprefix("commission ").split(" (")
+        assert float(number) == rate
+        assert float(percent.split("%")[0]) == pytest.approx(rate * 100, rel=1e-12)
+    assert form_checks.format_percent(0.001) == "0.1%"
+    assert form_checks.describe_option("stop_loss", None) == "stop loss off"
+
+
+def test_check_value_names_the_field_and_what_is_allowed() -> None:
+    fast = get_strategy("sma_cross").param("fast")
+    assert form_checks.check_value(fast, " 12 ") == 12
+    for text, reason in (
+        ("99999", "fast: 99999 is out of range; allowed int 1..10000"),
+        ("0", "fast: 0 is out of range; allowed int 1..10000"),
+        ("10.5", "fast: 10.5 is not a whole number"),
+        ("", "fast: enter a value (int 1..10000)"),
+    ):
+        with pytest.raises(ParamError) as caught:
+            form_checks.check_value(fast, text)
+        assert str(caught.value).startswith(reason)
+
+
+def test_a_step_is_positive_not_bounded_by_the_parameter() -> None:
+    slow = get_strategy("sma_cross").param("slow")  # 2..10000
+    assert form_checks.check_step(slow, "1") == 1
+    k = get_strategy("bollinger_reversion").param("k")  # 0.1..10
+    assert form_checks.check_step(k, "0.05") == 0.05
+    for param, text in ((slow, "0"), (slow, "-2"), (slow, "1.5"), (k, "0"), (k, "x")):
+        with pytest.raises(ParamError, match="step"):
+            form_checks.check_step(param, text)
+
+
+def test_check_axis_range_of_step_one_on_slow() -> None:
+    slow = get_strategy("sma_cross").param("slow")
+    space = form_checks.check_axis(slow, AxisInput("range", start="2", stop="10000", step="1"))
+    assert space.size() == 9_999 and space.value_at(0) == 2 and space.value_at(9_998) == 10_000
+    assert form_checks.describe_space(space) == "2..10000 step 1 (9,999 values)"
+    with pytest.raises(ParamError, match="slow stop: 10001 is out of range"):
+        form_checks.check_axis(slow, AxisInput("range", start="2", stop="10001", step="1"))
+
+
+def test_options_from_text() -> None:
+    opts = form_checks.parse_options(
+        {"cash": "5000", "commission": "0.0005", "stop_loss": "", "take_profit": "0", "fee": "1"}
+    )
+    assert opts == SimOptions(cash=5000.0, commission=0.0005, fee=1.0)
+    with pytest.raises(ParamError, match="commission: 1%"):
+        form_checks.parse_options({"commission": "1%"})
+    with pytest.raises(ParamError, match="cash: inf is not a finite number"):
+        form_checks.parse_options({"cash": "inf"})
+
+
+def test_sweep_warmup_is_the_longest_over_the_space() -> None:
+    sma = get_strategy("sma_cross")
+    warmup, corner = form_checks.sweep_warmup(
+        sma, {"fast": 5}, {"slow": ParamSpace(start=20, stop=95, step=25)}
+    )
+    assert (warmup, corner) == (95, {"slow": 95})
+    donchian = get_strategy("donchian_breakout")  # warm-up is max(entry, exit)
+    warmup, corner = form_checks.sweep_warmup(
+        donchian,
+        {},
+        {"entry": ParamSpace(values=(30, 10, 20)), "exit": ParamSpace(values=(5, 40))},
+    )
+    assert warmup == 40 and corner["exit"] == 40
+
+
+def test_bar_problems_need_warmup_plus_one_bar() -> None:
+    assert form_checks.bar_problems({"a.csv": 51}, 50, "x") == []
+    (line,) = form_checks.bar_problems({"a.csv": 50, "b.csv": 2000}, 50, "sma(slow=50)")
+    assert (
+        line == "a.csv has 50 bars; sma(slow=50) needs at least 51 (a warm-up of 50 bars plus one)"
+    )
+    (line,) = form_checks.bar_problems({"bad.csv": 0}, 5, "x")
+    assert "bad.csv does not validate" in line
+
+
+def test_submit_labels_pluralise() -> None:
+    assert form_checks.submit_label("Single run", 1) == "Submit 1 run"
+    assert form_checks.submit_label("Single run", 3) == "Submit 3 runs"
+    assert form_checks.submit_label("Sweep", 1, 1) == "Submit sweep of 1 combination"
+    assert (
+        form_checks.submit_label("Sweep", 1, 1_000_000) == "Submit sweep of 1,000,000 combinations"
+    )
+    assert form_checks.submit_label("Sweep", 2, 42) == "Submit sweep of 42 combinations x 2 files"

@@ -124,3 +124,25 @@ def test_format_duration() -> None:
     assert sub.format_duration(0.42) == "0.4 s"
     assert sub.format_duration(200) == "3 min 20 s"
     assert sub.format_duration(7500) == "2 h 05 min"
+
+
+def test_read_back_runs_returns_the_recorded_specs(ctx: AppContext) -> None:
+    opts = SimOptions(commission=0.0005)
+    records = sub.submit_runs(ctx, ["a.csv", "b.csv"], "sma_cross", {"slow": 30}, opts)
+    sent = sub.read_back_runs(ctx, records)
+    assert [s["source_key"] for s in sent] == ["a.csv", "b.csv"]
+    for spec in sent:
+        assert spec["params"] == {"fast": 10, "slow": 30}
+        assert spec["options"]["commission"] == 0.0005
+        assert spec["run_id"]
+
+
+def test_read_back_sweep_reads_the_written_spec_json(ctx: AppContext) -> None:
+    spec = _sweep(ctx, files=("a.csv",), sweep_id="sw-read")
+    sub.submit_sweep(ctx, spec)
+    record = sub.read_back_sweep(ctx, spec)
+    assert record["sweep_id"] == "sw-read"
+    assert record["n_combinations"] == 4  # fast 5,10,15 x slow 10,20 with fast < slow
+    assert {item["name"] for item in record["space"]} == {"fast", "slow"}
+    with pytest.raises(NotFoundError):
+        sub.read_back_sweep(ctx, _sweep(ctx, files=("a.csv",), sweep_id="never-submitted"))

@@ -2,6 +2,11 @@
 
 Prefilled from the URL: ?file=a.csv,b.csv&strategy=sma_cross&params={"fast":5} or p_fast=5,
 options={"commission":0.002}, space={"fast":"5:50:5"} (a sweep).
+
+Numbers are text inputs checked by app.form_checks, so the value validated and submitted is
+exactly the text shown; Submit is disabled, with the reasons beside it, while anything is
+wrong (a field, a rule, a file too short for the warm-up). The confirmation is read back from
+what the jobs layer recorded.
 """
 
 import json
@@ -10,15 +15,27 @@ from typing import Any
 
 import streamlit as st
 
-from app import auth, forms, loaders, submit_service
-from app.forms import AxisInput, FieldSpec
-from engine.errors import BacktestError, InfraError
-from engine.strategies import STRATEGIES, get_strategy
+from app import auth, form_checks, forms, loaders, submit_service
+from app.form_checks import AxisInput, format_number
+from app.forms import FieldSpec
+from engine.errors import BacktestError, InfraError, ParamError
+from engine.strategies import STRATEGIES, Param, get_strategy
+from engine.sweep_spec import DEFAULT_MAX_COMBINATIONS, ParamSpace
+
+SAMPLE_N = Param("n (samples)", "int", 100, 1, DEFAULT_MAX_COMBINATIONS)
+SAMPLE_SEED = Param("seed", "int", 0, 0, 2**32 - 1)
 
 st.title("New run")
 ctx = loaders.get_context()
 settings = ctx.settings
 ss = st.session_state
+problems: list[str] = []  # every reason Submit is disabled, shown beside it
+
+
+def as_text(value: Any) -> Any:
+    """Session-state value of a field: numbers as exact text, bools and choices as they are."""
+    return value if isinstance(value, bool | str) else format_number(value)
+
 
 # -- prefill from the URL (applied once per distinct link) ------------------------------------
 query = st.query_params.to_dict()
@@ -32,10 +49,10 @@ if ss.get("nr_query") != signature:
         ss["nr_strategy"] = prefill.strategy
     name = prefill.strategy or ss.get("nr_strategy", "sma_cross")
     for pname, value in prefill.params.items():
-        ss[f"nr_p_{name}_{pname}"] = value
+        ss[f"nr_p_{name}_{pname}"] = as_text(value)
         ss[f"nr_s_{name}_{pname}_mode"] = "fixed"
     for oname, value in prefill.options.items():
-        ss[f"nr_o_{oname}"] = 0.0 if value is None else value
+        ss[f"nr_o_{oname}"] = "" if value is None else as_text(value)
     if prefill.space:
         ss["nr_mode"] = "Sweep"
         for pname, text in prefill.space.items():
@@ -45,23 +62,26 @@ for problem in prefill.problems:
     st.warning(f"Link: {problem}")
 
 
-def number_widget(spec: FieldSpec, key: str, label: str | None = None) -> Any:
-    """A number_input for an int/float FieldSpec (session state holds the value)."""
-    ss.setdefault(key, spec.default)
-    return st.number_input(
-        label or spec.label,
-        min_value=spec.min_value,
-        max_value=spec.max_value,
-        step=spec.step,
-        help=spec.help or None,
-        key=key,
-    )
+def checked(check: Any, *args: Any) -> Any:
+    """``check(*args)``; on ParamError its line is shown under the field and Submit is off."""
+    try:
+        return check(*args)
+    except ParamError as exc:
+        problems.append(str(exc))
+        st.error(str(exc), icon=":material/error:")
+        return None
+
+
+def text_field(spec: FieldSpec, key: str, label: str | None = None, default: Any = None) -> str:
+    """A text input for a number: shows exactly what will be checked and sent."""
+    ss.setdefault(key, format_number(spec.default if default is None else default))
+    return str(st.text_input(label or spec.label, key=key, help=spec.help or None))
 
 
 def field_widget(spec: FieldSpec, key: str) -> Any:
-    """One widget for a FieldSpec: number_input, checkbox or selectbox."""
+    """One widget for a FieldSpec: a text input for numbers, else a checkbox or selectbox."""
     if spec.widget == "number":
-        return number_widget(spec, key)
+        return text_field(spec, key)
     ss.setdefault(key, spec.default)
     if spec.widget == "checkbox":
         return st.checkbox(spec.label, help=spec.help or None, key=key)
@@ -72,10 +92,10 @@ def axis_widget(spec: FieldSpec, prefix: str) -> AxisInput:
     """Sweep input for one parameter: fixed value, a list 'a,b,c' or a range start/stop/step."""
     ss.setdefault(f"{prefix}_mode", "fixed")
     mode = st.segmented_control(
-        f"{spec.name}", forms.SWEEP_MODES, key=f"{prefix}_mode", help=spec.help or None
+        f"{spec.name}", form_checks.SWEEP_MODES, key=f"{prefix}_mode", help=spec.help or None
     )
     if mode == "list":
-        ss.setdefault(f"{prefix}_text", str(spec.default))
+        ss.setdefault(f"{prefix}_text", format_number(spec.default))
         text = st.text_input(
             f"{spec.name} values", key=f"{prefix}_text", help="comma-separated, e.g. 5,10,20"
         )
@@ -85,13 +105,23 @@ def axis_widget(spec: FieldSpec, prefix: str) -> AxisInput:
         values = []
         defaults = forms.range_defaults(spec)
         for col, part, default in zip(cols, ("start", "stop", "step"), defaults, strict=True):
-            ss.setdefault(f"{prefix}_{part}", default)
             with col:
-                values.append(number_widget(spec, f"{prefix}_{part}", f"{spec.name} {part}"))
+                key = f"{prefix}_{part}"
+                values.append(text_field(spec, key, f"{spec.name} {part}", default))
         return AxisInput("range", start=values[0], stop=values[1], step=values[2])
     if mode == "range":
         st.caption(f"{spec.name} is {spec.kind}: use a list")
     return AxisInput("fixed", value=field_widget(spec, f"nr_p_{strategy_name}_{spec.name}"))
+
+
+def submit_button(label: str) -> bool:
+    """The Submit button; disabled, with every reason listed beside it, while anything is wrong."""
+    if problems:
+        st.button(label, key="nr_submit", type="primary", icon=":material/send:", disabled=True)
+        reasons = "\n".join(f"- {p}" for p in dict.fromkeys(problems))
+        st.error(f"Submit is disabled until this is fixed:\n{reasons}", icon=":material/block:")
+        st.stop()
+    return st.button(label, key="nr_submit", type="primary", icon=":material/send:")
 
 
 # -- inputs -----------------------------------------------------------------------------------
@@ -127,17 +157,36 @@ rules = forms.constraint_text(strategy)
 if rules:
     st.caption("Rules: " + "; ".join(rules))
 param_values: dict[str, Any] = {}
-axes: dict[str, AxisInput] = {}
+fixed: dict[str, Any] = {}
+space: dict[str, ParamSpace] = {}
 for spec in forms.param_fields(strategy):
+    param = strategy.param(spec.name)
     if mode == "Sweep":
-        axes[spec.name] = axis_widget(spec, f"nr_s_{strategy_name}_{spec.name}")
+        value = checked(
+            form_checks.check_axis, param, axis_widget(spec, f"nr_s_{strategy_name}_{spec.name}")
+        )
+        if isinstance(value, ParamSpace):
+            space[spec.name] = value
+            st.caption(f"{spec.name}: {form_checks.describe_space(value)}")
+        elif value is not None:
+            fixed[spec.name] = value
     else:
-        param_values[spec.name] = field_widget(spec, f"nr_p_{strategy_name}_{spec.name}")
+        raw = field_widget(spec, f"nr_p_{strategy_name}_{spec.name}")
+        value = checked(form_checks.check_value, param, raw)
+        if value is not None:
+            param_values[spec.name] = value
 if not strategy.params:
     st.caption("This strategy has no parameters.")
 
+option_values: dict[str, Any] = {}
 with st.expander("Costs and simulation", icon=":material/tune:"):
-    option_values = {o.name: field_widget(o, f"nr_o_{o.name}") for o in forms.option_fields()}
+    for o in forms.option_fields():
+        before = len(problems)
+        value = checked(form_checks.check_option, o, field_widget(o, f"nr_o_{o.name}"))
+        if len(problems) == before:
+            option_values[o.name] = value
+            if o.name in ("commission", "slippage_bps"):
+                st.caption(form_checks.describe_option(o.name, value))
 
 sample: dict[str, Any] = {}
 if mode == "Sweep":
@@ -145,52 +194,77 @@ if mode == "Sweep":
     ss.setdefault("nr_sweep_kind", "grid")
     sample["mode"] = cols[0].selectbox("Sweep", ["grid", "random"], key="nr_sweep_kind")
     if sample["mode"] == "random":
-        ss.setdefault("nr_sweep_n", 100)
-        ss.setdefault("nr_sweep_seed", 0)
-        sample["n"] = cols[1].number_input("n (samples)", min_value=1, key="nr_sweep_n")
-        sample["seed"] = cols[2].number_input("seed", min_value=0, key="nr_sweep_seed")
+        ss.setdefault("nr_sweep_n", "100")
+        ss.setdefault("nr_sweep_seed", "0")
+        with cols[1]:
+            sample["n"] = checked(
+                form_checks.check_value, SAMPLE_N, st.text_input("n (samples)", key="nr_sweep_n")
+            )
+        with cols[2]:
+            sample["seed"] = checked(
+                form_checks.check_value, SAMPLE_SEED, st.text_input("seed", key="nr_sweep_seed")
+            )
 
-# -- guard: validate before anything can be submitted -----------------------------------------
+# -- guard: everything checked before anything can be submitted --------------------------------
 if not files:
-    st.info("Pick at least one input file.")
-    st.stop()
-try:
-    options = forms.parse_options(option_values)
-    if mode == "Single run":
-        params = forms.parse_params(strategy_name, param_values)
-    else:
-        fixed, space = forms.build_space(strategy_name, axes)
-        sweep = submit_service.build_sweep_spec(
-            ctx, files, strategy_name, fixed, space, options=options, **sample
-        )
-        bars = [loaders.bar_count(settings.input_bucket, f) for f in files]
-        estimate = submit_service.estimate_sweep(
-            sweep,
-            bars,
-            backend=settings.backend,
-            vcpu_hour=settings.fargate_vcpu_hour,
-            gb_hour=settings.fargate_gb_hour,
-        )
-except (BacktestError, InfraError) as exc:
-    st.error(str(exc))
-    st.button("Submit", key="nr_submit", type="primary", disabled=True)
-    st.stop()
+    problems.append("pick at least one input file")
+
+
+def bars_by_file() -> dict[str, int]:
+    return {f: loaders.bar_count(settings.input_bucket, f) for f in files}
+
+
+params: dict[str, Any] = {}
+options = None
+sweep = None
+estimate = None
+if not problems:
+    try:
+        options = form_checks.parse_options(option_values)
+        if mode == "Single run":
+            params = strategy.validate(param_values)
+            what = f"{strategy_name}({form_checks.params_text(params)})"
+            problems += form_checks.bar_problems(bars_by_file(), strategy.warmup(params), what)
+        elif not space:
+            problems.append("a sweep needs at least one parameter given as a list or a range")
+        else:
+            sweep = submit_service.build_sweep_spec(
+                ctx, files, strategy_name, fixed, space, options=options, **sample
+            )
+            bars = bars_by_file()
+            warmup, corner = form_checks.sweep_warmup(strategy, fixed, space)
+            what = f"the combination with {form_checks.params_text(corner)}"
+            problems += form_checks.bar_problems(bars, warmup, what)
+            estimate = submit_service.estimate_sweep(
+                sweep,
+                list(bars.values()),
+                backend=settings.backend,
+                vcpu_hour=settings.fargate_vcpu_hour,
+                gb_hour=settings.fargate_gb_hour,
+            )
+    except (BacktestError, InfraError) as exc:
+        problems.append(str(exc))
 
 # -- submit -----------------------------------------------------------------------------------
 user = st.session_state.get(auth.SESSION_USER)  # the signed-in user when login is on
 if mode == "Single run":
-    label = f"Submit {len(files)} run(s)"
-    if not st.button(label, key="nr_submit", type="primary", icon=":material/send:"):
+    if not submit_button(form_checks.submit_label(mode, len(files))) or options is None:
         st.stop()
     try:
         records = submit_service.submit_runs(ctx, files, strategy_name, params, options, user=user)
+        sent = submit_service.read_back_runs(ctx, records)
     except (BacktestError, InfraError) as exc:
         st.error(str(exc))
         st.stop()
     loaders.invalidate()
-    st.success(f"Submitted {len(records)} run(s) as {ctx.executor.backend} job(s).")
-    for record in records:
-        run_id = str((record.spec or {}).get("run_id", ""))
+    n_runs = form_checks.plural(len(records), "run")
+    st.success(
+        f"Submitted {n_runs} as {form_checks.plural(len(records), ctx.executor.backend + ' job')}."
+    )
+    for record, run_spec in zip(records, sent, strict=True):
+        st.text(form_checks.describe_run(run_spec))
+        st.caption("Options: " + "; ".join(form_checks.option_lines(run_spec.get("options") or {})))
+        run_id = str(run_spec.get("run_id", ""))
         link_cols = st.columns(2)
         with link_cols[0]:
             st.page_link(
@@ -202,6 +276,9 @@ if mode == "Single run":
             )
     st.stop()
 
+if sweep is None or estimate is None:  # only reached with problems: the button is disabled
+    submit_button("Submit sweep")
+    st.stop()
 metric_cols = st.columns(4)
 metric_cols[0].metric(
     "Combinations",
@@ -223,19 +300,25 @@ if estimate.fargate_usd is not None:
         f"${estimate.fargate_usd:,.2f}",
         help=f"list prices ${settings.fargate_vcpu_hour}/vCPU-h, ${settings.fargate_gb_hour}/GB-h",
     )
-if not st.button("Submit sweep", key="nr_submit", type="primary", icon=":material/send:"):
+label = form_checks.submit_label(mode, estimate.n_files, estimate.n_combinations)
+if not submit_button(label):
     st.stop()
 try:
     base = replace(sweep.base, user=user or sweep.base.user)
     record = submit_service.submit_sweep(ctx, replace(sweep, base=base))
+    sent_sweep = submit_service.read_back_sweep(ctx, sweep)
 except submit_service.SweepsUnavailable as exc:
     st.info(str(exc))
     st.stop()
-except (BacktestError, InfraError) as exc:
+except (BacktestError, InfraError, ValueError) as exc:
     st.error(str(exc))
     st.stop()
 loaders.invalidate()
 st.success(f"Submitted sweep {sweep.sweep_id}.")
+for line in form_checks.describe_sweep(sent_sweep):
+    st.text(line)
+base_options = dict((sent_sweep.get("base") or {}).get("options") or {})
+st.caption("Options: " + "; ".join(form_checks.option_lines(base_options)))
 st.page_link("views/jobs.py", label=f"Job {record.name}", query_params={"job": record.id})
 st.page_link(
     "views/sweep_results.py", label="Sweep results", query_params={"sweep": sweep.sweep_id}
