@@ -27,24 +27,31 @@ th, td { border: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: right; }
 th { background: #f4f6f8; } td.k, th.k { text-align: left; }
 .note { color: #666; font-size: 0.85rem; }
 .figure { margin: 1.5rem 0; }
+.made { margin: 0.2rem 0; color: #333; }
+.warning { margin: 1rem 0; padding: 0.75rem 1rem; border-radius: 0.4rem; font-weight: 600;
+           color: #7d1010; background: #fde8e8; border: 1px solid #e02424; }
 """
 
 
 def _fmt(value: Any) -> str:
-    """A cell as escaped text: floats to 6 significant digits, missing values blank."""
+    """A cell as escaped text: floats to 6 significant digits, missing values blank,
+    timestamps at midnight as a date only."""
     if value is None or value is pd.NaT or value is pd.NA:
         return ""
     if isinstance(value, float | np.floating):
         return "" if math.isnan(value) else html.escape(f"{value:.6g}")
+    if isinstance(value, pd.Timestamp) and value == value.normalize():
+        return html.escape(value.strftime("%Y-%m-%d"))
     return html.escape(str(value))
 
 
-def _metrics_table(metrics: Mapping[str, Any]) -> str:
-    rows = "".join(
-        f'<tr><th class="k">{html.escape(str(k))}</th><td>{_fmt(v)}</td></tr>'
-        for k, v in metrics.items()
-    )
-    return f'<table class="metrics">{rows}</table>'
+def _metrics_table(metrics: Mapping[str, Any], helps: Mapping[str, str]) -> str:
+    rows = []
+    for k, v in metrics.items():
+        tip = helps.get(str(k))
+        title = f' title="{html.escape(tip, quote=True)}"' if tip else ""
+        rows.append(f'<tr><th class="k">{html.escape(str(k))}</th><td{title}>{_fmt(v)}</td></tr>')
+    return f'<table class="metrics">{"".join(rows)}</table>'
 
 
 def _frame_table(frame: pd.DataFrame, max_rows: int) -> str:
@@ -69,9 +76,16 @@ def html_report(
     figures: Sequence[go.Figure],
     tables: Mapping[str, pd.DataFrame],
     max_rows: int = MAX_TABLE_ROWS,
+    *,
+    notes: Sequence[str] = (),
+    warning: str | None = None,
+    metric_help: Mapping[str, str] | None = None,
 ) -> str:
     """Return one self-contained HTML document (plotly.js inline; all text escaped).
 
+    ``metrics`` values are shown as given (strings as they are, floats to 6 digits);
+    ``metric_help`` adds a tooltip (title) per metric; ``notes`` are lines under the title
+    (how the run was made); ``warning`` is a red box above everything (e.g. a ruin).
     Tables longer than ``max_rows`` are cut, with a note saying so.
     """
     parts = [
@@ -80,8 +94,11 @@ def html_report(
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
     ]
+    parts += [f'<p class="made">{html.escape(line)}</p>' for line in notes]
+    if warning:
+        parts.append(f'<div class="warning" role="alert">{html.escape(warning)}</div>')
     if metrics:
-        parts += ["<h2>Metrics</h2>", _metrics_table(metrics)]
+        parts += ["<h2>Metrics</h2>", _metrics_table(metrics, metric_help or {})]
     for i, fig in enumerate(figures):
         div = fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_height="450px")
         parts.append(f'<div class="figure">{div}</div>')

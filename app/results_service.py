@@ -12,12 +12,29 @@ import io
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from app.context import AppContext
+from app.run_format import (  # re-exported: pages and tests use them through this module
+    METRIC_FORMATS,
+    Card,
+    describe_options,
+    describe_spec,
+    differing_fields,
+    field_text,
+    format_metric,
+    format_time,
+    metric_cards,
+    metric_texts,
+    non_default_options,
+    origin_text,
+    ruin_warning,
+    run_labels,
+    spec_fields,
+)
 from engine.errors import NotFoundError
 from engine.results import (
     ERROR,
@@ -28,30 +45,11 @@ from engine.results import (
     run_status,
     to_json_bytes,
 )
-from engine.spec import SimOptions
+
+__all__ = ["METRIC_FORMATS", "Card", "describe_spec", "format_metric", "metric_cards"]
 
 RUNS_PREFIX = "runs/"
 DEFAULT_PAGE_SIZE = 200
-
-# metric -> (label, kind); kind picks the format: pct, ratio, count, bars, money
-METRIC_FORMATS: dict[str, tuple[str, str]] = {
-    "total_return": ("Total return", "pct"),
-    "cagr": ("CAGR", "pct"),
-    "buy_hold_return": ("Buy & hold", "pct"),
-    "sharpe": ("Sharpe", "ratio"),
-    "sortino": ("Sortino", "ratio"),
-    "calmar": ("Calmar", "ratio"),
-    "max_drawdown": ("Max drawdown", "pct"),
-    "max_drawdown_duration": ("Longest drawdown", "bars"),
-    "volatility": ("Volatility", "pct"),
-    "n_trades": ("Trades", "count"),
-    "win_rate": ("Win rate", "pct"),
-    "profit_factor": ("Profit factor", "ratio"),
-    "avg_trade_return": ("Avg trade", "pct"),
-    "exposure": ("Exposure", "pct"),
-    "final_equity": ("Final equity", "money"),
-    "periods_per_year": ("Periods / year", "ratio"),
-}
 
 
 @dataclass
@@ -77,12 +75,6 @@ class RunView:
         if not self.spec:
             return self.run_id
         return f"{self.run_id} · {describe_spec(self.spec)}"
-
-
-def describe_spec(spec: Mapping[str, Any]) -> str:
-    """'sma_cross(fast=10, slow=50) on samples/x.csv' from a spec.json record."""
-    params = ", ".join(f"{k}={v}" for k, v in dict(spec.get("params") or {}).items())
-    return f"{spec.get('strategy', '?')}({params}) on {spec.get('source_key', '?')}"
 
 
 # -- listing ----------------------------------------------------------------------------------
@@ -138,34 +130,6 @@ def load_run(ctx: AppContext, run_id: str) -> RunView:
     return RunView(run_id, "succeeded", spec=spec, metrics=metrics, equity=equity, trades=trades)
 
 
-def format_metric(name: str, value: Any) -> str:
-    """A metric as a card shows it: percentages with 2 decimals, ratios 2, counts whole."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    kind = METRIC_FORMATS.get(name, (name, "ratio"))[1]
-    number = float(value)
-    if math.isinf(number):
-        return "∞" if number > 0 else "-∞"
-    if kind == "pct":
-        return f"{number:.2%}"
-    if kind == "count":
-        return f"{number:,.0f}"
-    if kind == "bars":
-        return f"{number:,.0f} bars"
-    if kind == "money":
-        return f"{number:,.2f}"
-    return f"{number:.2f}"
-
-
-def metric_cards(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(label, formatted value) for every known metric present, in display order."""
-    return [
-        (label, format_metric(name, metrics[name]))
-        for name, (label, _) in METRIC_FORMATS.items()
-        if name in metrics
-    ]
-
-
 def load_prices_for(ctx: AppContext, spec: Mapping[str, Any]) -> pd.DataFrame:
     """The run's input bars (spec.json names the source bucket/key), validated by the engine.
 
@@ -217,8 +181,47 @@ def metrics_json(metrics: Mapping[str, Any]) -> bytes:
     return to_json_bytes(dict(metrics))
 
 
+def run_header(view: RunView) -> list[str]:
+    """How the run was made, one line each: strategy and file, options (what is not the
+    engine's default), where it came from (a sweep's top-N rerun), when and by whom."""
+    spec = view.spec
+    lines = [describe_spec(spec), describe_options(spec)]
+    origin = origin_text(view.run_id, spec)
+    if origin:
+        lines.append(origin)
+    made = dict(spec.get("provenance") or {}).get("created_at")
+    who = spec.get("user")
+    if made or who:
+        lines.append(
+            "Run " + (f"at {format_time(made)} UTC" if made else "")
+            + (f" by {who}" if who else "")
+        )  # fmt: skip
+    return lines
+
+
+def trades_display(trades: pd.DataFrame) -> pd.DataFrame:
+    """The trades table as the page shows it: ``return`` in percent (as on the cards)."""
+    out = trades.copy()
+    if "return" in out.columns:
+        out["return"] = out["return"].astype("float64") * 100
+        out = out.rename(columns={"return": RETURN_PCT})
+    return out
+
+
+RETURN_PCT = "return (%)"
+
+
+def date_format(values: pd.Series | pd.Index) -> str:
+    """Display format for a timestamp column: date only when every value is at midnight."""
+    stamps = pd.to_datetime(pd.Series(values), errors="coerce").dropna()
+    if len(stamps) and bool((stamps == stamps.dt.normalize()).all()):
+        return "YYYY-MM-DD"
+    return "YYYY-MM-DD HH:mm:ss"
+
+
 def report_html(view: RunView, prices: pd.DataFrame | None = None) -> str:
-    """One self-contained HTML report: metrics, the run's charts, parameters and trades."""
+    """One self-contained HTML report: how the run was made, a ruin warning if any, the
+    metrics exactly as the page's cards show them, the run's charts, parameters and trades."""
     from app import charts
 
     figures = [charts.equity_chart(view.equity), charts.drawdown_chart(view.equity)]
@@ -229,9 +232,16 @@ def report_html(view: RunView, prices: pd.DataFrame | None = None) -> str:
         {"value": [str(v) for v in dict(view.spec.get("params") or {}).values()]},
         index=pd.Index(list(dict(view.spec.get("params") or {})), name="parameter"),
     )
-    tables = {"Parameters": params, "Trades": view.trades}
-    return charts.html_report(f"Run {view.run_id}: {describe_spec(view.spec)}", view.metrics,
-                              figures, tables)  # fmt: skip
+    cards = metric_cards(view.metrics)
+    return charts.html_report(
+        f"Run {view.run_id}: {describe_spec(view.spec)}",
+        {c.label: c.value for c in cards},
+        figures,
+        {"Parameters": params, "Trades": trades_display(view.trades)},
+        notes=run_header(view)[1:],
+        warning=ruin_warning(view.metrics),
+        metric_help={c.label: c.help for c in cards},
+    )
 
 
 def rerun_query_params(spec: Mapping[str, Any]) -> dict[str, str]:
@@ -240,12 +250,7 @@ def rerun_query_params(spec: Mapping[str, Any]) -> dict[str, str]:
     out = {"file": str(spec.get("source_key", "")), "strategy": str(spec.get("strategy", ""))}
     for name, value in dict(spec.get("params") or {}).items():
         out[f"p_{name}"] = query_value(value)
-    defaults = asdict(SimOptions())
-    options = {
-        k: v
-        for k, v in dict(spec.get("options") or {}).items()
-        if k in defaults and v != defaults[k]
-    }
+    options = non_default_options(spec)
     if options:
         out["options"] = json.dumps(options, sort_keys=True)
     return {k: v for k, v in out.items() if v}
@@ -280,19 +285,26 @@ def provenance_rows(spec: Mapping[str, Any]) -> pd.DataFrame:
 
 @dataclass
 class Comparison:
-    """Finished runs' equity frames by run id, a metrics table, and runs that could not load."""
+    """Finished runs' equity frames by label, a table (what differs, then the metrics as the
+    cards show them; one column per run, headed by its label), and runs that could not load.
+
+    Labels are built from the spec fields that differ between the runs ('fast=5, slow=30');
+    ``same`` says what all of them share.
+    """
 
     equities: dict[str, pd.DataFrame]
     metrics: pd.DataFrame
     problems: list[str]
+    labels: dict[str, str] = field(default_factory=dict)
+    same: str = ""
+    warnings: list[str] = field(default_factory=list)
 
 
 def compare_runs(ctx: AppContext, run_ids: Sequence[str]) -> Comparison:
     """Load each run; a missing/unfinished/failed one becomes a line in ``problems``."""
     from engine.errors import BacktestError
 
-    equities: dict[str, pd.DataFrame] = {}
-    columns: dict[str, dict[str, str]] = {}
+    views: dict[str, RunView] = {}
     problems: list[str] = []
     for run_id in dict.fromkeys(run_ids):
         try:
@@ -303,9 +315,29 @@ def compare_runs(ctx: AppContext, run_ids: Sequence[str]) -> Comparison:
         if not view.finished:
             problems.append(f"{run_id}: {view.status}: {view.message}")
             continue
-        equities[run_id] = view.equity
-        column = {"strategy": describe_spec(view.spec)}
-        column.update({label: value for label, value in metric_cards(view.metrics)})
-        columns[run_id] = column
-    table = pd.DataFrame(columns) if columns else pd.DataFrame()
-    return Comparison(equities, table, problems)
+        views[run_id] = view
+    if not views:
+        return Comparison({}, pd.DataFrame(), problems)
+    specs = {rid: v.spec for rid, v in views.items()}
+    labels = run_labels(specs)
+    differing = differing_fields(list(specs.values()))
+    columns: dict[str, dict[str, str]] = {}
+    for run_id, view in views.items():
+        flat = spec_fields(view.spec)
+        column = {"run": run_id}
+        column.update({name: field_text(name, flat.get(name)) for name in differing})
+        column.update(metric_texts(view.metrics))
+        columns[labels[run_id]] = column
+    first = next(iter(views.values())).spec
+    same = ", ".join(
+        f"{name} {field_text(name, value)}"
+        for name, value in spec_fields(first).items()
+        if name not in differing
+    )
+    ruined = [
+        f"{labels[rid]}: " + str(ruin_warning(v.metrics))
+        for rid, v in views.items()
+        if ruin_warning(v.metrics)
+    ]
+    equities = {labels[rid]: v.equity for rid, v in views.items()}
+    return Comparison(equities, pd.DataFrame(columns), problems, labels, same, ruined)

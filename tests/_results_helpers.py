@@ -10,12 +10,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from engine.backtest import execute
 from engine.results import frame_to_parquet, to_json_bytes, write_error
-from engine.spec import RunSpec
+from engine.spec import RunSpec, SimOptions
 from engine.store import LocalStore
 from engine.synthetic import random_walk
 
@@ -39,11 +40,33 @@ class Lab:
         self.store.put_bytes(INPUT, key, frame.to_csv(index_label="date").encode())
         return key
 
-    def run(self, run_id: str, key: str, strategy: str = "sma_cross", **params: Any) -> str:
+    def run(
+        self,
+        run_id: str,
+        key: str,
+        strategy: str = "sma_cross",
+        sim: SimOptions | None = None,
+        **params: Any,
+    ) -> str:
         """A real engine run (engine.backtest.execute, the CLI's code path)."""
-        spec = RunSpec(INPUT, key, RESULTS, strategy=strategy, params=params, run_id=run_id)
+        spec = RunSpec(
+            INPUT, key, RESULTS, strategy=strategy, params=params, run_id=run_id,
+            options=sim or SimOptions(),
+        )  # fmt: skip
         execute(spec, self.store, {})
         return run_id
+
+    def add_squeeze_file(self, key: str = "samples/squeeze.csv") -> str:
+        """A slide from 100 to 60 over 60 days, then a gap to 200: a short is ruined on the gap
+        (sma_cross fast=3, slow=10 with shorting goes short on the slide)."""
+        close = np.r_[np.linspace(100.0, 60.0, 60), np.full(20, 200.0)]
+        frame = pd.DataFrame(
+            {"open": close, "high": close * 1.01, "low": close * 0.99, "close": close,
+             "volume": 1.0},
+            index=pd.date_range("2021-01-01", periods=len(close), freq="D", name="date"),
+        )  # fmt: skip
+        self.store.put_bytes(INPUT, key, frame.to_csv().encode())
+        return key
 
     def failed_run(self, run_id: str, key: str) -> str:
         """A run the engine rejects (a missing input file): error.json as the CLI writes it."""

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from app import results_service as rs
+from app import run_format as rf
 from app import sweep_service as ss
 from app.context import AppContext
 from engine.errors import NotFoundError, ParamError
@@ -76,18 +77,145 @@ def test_load_run_statuses(lab: Lab) -> None:
     ("name", "value", "text"),
     [
         ("total_return", 0.12345, "12.35%"),
+        ("total_return", -1.0, "-100.00%"),
+        ("volatility", 23.1345, "2,313%"),
+        ("volatility", 12345.0, "1.23M%"),
         ("max_drawdown", 0.5, "50.00%"),
         ("sharpe", 1.234, "1.23"),
+        ("sharpe", 123456.0, "123,456"),
         ("n_trades", 17.0, "17"),
-        ("max_drawdown_duration", 1234.0, "1,234 bars"),
-        ("final_equity", 123456.789, "123,456.79"),
+        ("max_drawdown_duration", 1854.0, "1,854"),
+        ("final_equity", 240383.12, "240,383"),
+        ("final_equity", 96136.783, "96,136.78"),
+        ("final_equity", 12_345_678.9, "12.35M"),
         ("profit_factor", math.inf, "∞"),
-        ("sharpe", None, "n/a"),
-        ("calmar", math.nan, "n/a"),
+        ("sharpe", None, "—"),
+        ("calmar", math.nan, "—"),
+        ("sharpe", "oops", "—"),
     ],
 )
 def test_format_metric(name: str, value: float | None, text: str) -> None:
     assert rs.format_metric(name, value) == text
+
+
+def test_card_values_fit_a_card() -> None:
+    """The issue's truncations ("240,38...", "1,854 b..."): every value stays short."""
+    for size in (-1.234e17, -2404.0, 1_854.0, 240_383.12, 9.99e11, 3.2e13, 1.234e15):
+        values = {name: size for name in rf.METRIC_FORMATS}
+        for card in rf.metric_cards(values):
+            assert len(card.value) <= 9, card
+        assert len(rf.metric_cards(values)) == len(rf.METRIC_FORMATS)
+
+
+def test_card_tooltips_carry_the_full_value() -> None:
+    cards = {c.name: c for c in rf.metric_cards({"final_equity": 240383.126, "sharpe": 1.23456})}
+    assert cards["final_equity"].value == "240,383"
+    assert cards["final_equity"].help == "240,383.13"
+    assert cards["sharpe"].help == "1.23456"
+
+
+RUINED = {
+    "total_return": -1.0,
+    "final_equity": 0.0,
+    "max_drawdown": 1.0,
+    "sharpe": None,
+    "sortino": math.nan,
+    "volatility": 23.13,  # a stale number: still not shown once the run is ruined
+    "calmar": None,
+    "cagr": None,
+    "n_trades": 3.0,
+    "ruined": True,
+    "ruined_at": "2021-03-04T00:00:00",
+}
+
+
+def test_ruined_metrics_show_a_dash_with_a_reason_never_a_number() -> None:
+    cards = {c.name: c for c in rf.metric_cards(RUINED)}
+    for name in ("sharpe", "sortino", "volatility", "calmar", "cagr"):
+        assert cards[name].value == "—", name
+        assert "ruined on 2021-03-04" in cards[name].help
+    assert cards["total_return"].value == "-100.00%"
+    assert cards["final_equity"].value == "0.00"
+    assert rf.ruin_warning(RUINED) == (
+        "Ruined on 2021-03-04: equity reached zero; the run was closed and stayed flat. "
+        "Sharpe, Sortino, volatility, Calmar and CAGR are not meaningful across a ruin and "
+        "are not shown."
+    )
+    assert rf.ruin_warning({"ruined": False, "ruined_at": None, "sharpe": 1.0}) is None
+    assert rf.ruin_warning({"sharpe": 1.0}) is None  # an engine without the field
+    intraday = dict(RUINED, ruined_at="2021-03-04T14:30:00")
+    assert rf.ruin_warning(intraday).startswith("Ruined on 2021-03-04 14:30:")
+
+
+def test_undefined_metric_tooltip_says_why() -> None:
+    card = next(c for c in rf.metric_cards({"profit_factor": None}) if c.name == "profit_factor")
+    assert card.value == "—" and card.help.startswith("Not defined for this run: no losing")
+
+
+def test_options_are_compared_with_the_engines_defaults() -> None:
+    from dataclasses import asdict
+
+    from engine.spec import SimOptions
+
+    defaults = asdict(SimOptions())
+    spec = {"options": dict(defaults)}
+    assert rf.non_default_options(spec) == {}
+    assert rf.describe_options(spec) == (
+        f"Options: engine defaults (commission {defaults['commission'] * 100:g}%, "
+        "slippage 0 bps, fill at next open, fractional units, long only)"
+    )
+    spec["options"].update(
+        commission=0.0005, slippage_bps=5.0, fill="close", lot_size=100.0, allow_short=True,
+        stop_loss=5.0, take_profit=12.5, fee=1.0,
+    )  # fmt: skip
+    assert rf.describe_options(spec) == (
+        "Options (not the defaults): commission 0.05%, fee per fill 1.00, slippage 5 bps, "
+        "fill at close, lots of 100, long/short, stop-loss 5%, take-profit 12.5%"
+    )
+
+
+def test_small_rates_never_show_as_zero() -> None:
+    assert rf.option_text("commission", 0.00001) == "commission 0.001%"
+    assert rf.option_text("commission", 0.001) == "commission 0.1%"
+
+
+def _spec(**changes: object) -> dict:
+    from dataclasses import asdict
+
+    from engine.spec import SimOptions
+
+    base = {
+        "strategy": "sma_cross",
+        "source_key": "samples/a.csv",
+        "params": {"fast": 10, "slow": 50},
+        "options": asdict(SimOptions()),
+    }
+    params = changes.pop("params", None)
+    options = changes.pop("options", None)
+    out = dict(base, **changes)
+    out["params"] = dict(base["params"], **(params or {}))  # type: ignore[arg-type]
+    out["options"] = dict(base["options"], **(options or {}))  # type: ignore[arg-type]
+    return out
+
+
+def test_labels_come_from_what_differs() -> None:
+    specs = {
+        "r1": _spec(params={"fast": 5}),
+        "r2": _spec(params={"fast": 20}, options={"commission": 0.002}),
+        "r3": _spec(params={"fast": 20}, options={"commission": 0.002}),
+    }
+    assert rf.differing_fields(list(specs.values())) == ["fast", "commission"]
+    assert rf.run_labels(specs) == {
+        "r1": "fast=5, commission 0.1%",
+        "r2": "fast=20, commission 0.2% (r2)",
+        "r3": "fast=20, commission 0.2% (r3)",
+    }
+    assert rf.run_labels({"a": _spec(), "b": _spec()}) == {"a": "a", "b": "b"}
+    other = {"x": _spec(), "y": _spec(source_key="samples/b.csv", options={"fill": "close"})}
+    assert rf.run_labels(other) == {
+        "x": "samples/a.csv, fill at next open",
+        "y": "samples/b.csv, fill at close",
+    }
 
 
 def test_sort_and_page() -> None:
@@ -121,13 +249,18 @@ def test_rerun_query_carries_params_and_changed_options_and_new_run_reads_it(lab
 def test_compare_runs_reports_problems_and_keeps_good_runs(lab: Lab) -> None:
     key = lab.add_file()
     lab.run("a", key, fast=5, slow=30)
-    lab.run("b", key, fast=10, slow=50)
+    lab.run("b", key, fast=10, slow=30)
     lab.failed_run("c", "samples/missing.csv")
     result = rs.compare_runs(ctx_for(lab), ["a", "b", "c", "zz", "a"])
-    assert list(result.equities) == ["a", "b"]
-    assert list(result.metrics.columns) == ["a", "b"]
+    assert result.labels == {"a": "fast=5", "b": "fast=10"}
+    assert list(result.equities) == ["fast=5", "fast=10"]
+    assert list(result.metrics.columns) == ["fast=5", "fast=10"]
+    assert list(result.metrics.index[:2]) == ["run", "fast"]
+    assert list(result.metrics.loc["run"]) == ["a", "b"]
+    assert list(result.metrics.loc["fast"]) == ["5", "10"]
     sharpe_b = lab.json("runs/b/metrics.json")["sharpe"]
-    assert result.metrics.loc["Sharpe", "b"] == f"{sharpe_b:.2f}"
+    assert result.metrics.loc["Sharpe", "fast=10"] == f"{sharpe_b:.2f}"
+    assert "slow 30" in result.same and f"file {key}" in result.same
     assert [p.split(":")[0] for p in result.problems] == ["c", "zz"]
 
 

@@ -1,27 +1,32 @@
 """Compare (?runs=id1,id2): overlay equity and drawdown of finished runs, metrics side by side.
 
-Thin: read inputs -> guard -> one cached read (app.loaders) -> render.
+Runs are told apart by what differs between them (labels and the table's first rows are built
+from the spec fields that differ); what they share is said once. Thin: read inputs -> guard ->
+one cached read (app.loaders) -> render.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app import charts, loaders
+from app import charts, loaders, run_picker
 from engine.errors import BacktestError, InfraError
 
 st.title("Compare runs")
 
 wanted = [r for r in (st.query_params.get("runs") or "").split(",") if r.strip()]
 try:
-    finished = list(loaders.list_runs()["run_id"])
+    briefs = loaders.run_briefs()
 except (BacktestError, InfraError) as exc:
     st.error(str(exc))
-    finished = []
-options = list(dict.fromkeys([*wanted, *finished]))
+    briefs = []
+labels = {b.run_id: run_picker.picker_label(b) for b in briefs}
+options = list(dict.fromkeys([*wanted, *labels]))
 chosen = st.multiselect(
-    "Runs", options, default=wanted, placeholder="Pick two or more finished runs",
-    help="Finished runs in the result bucket; the choice is kept in the URL (?runs=).",
+    "Runs", options, default=wanted, format_func=lambda rid: labels.get(rid, rid),
+    placeholder="Pick two or more finished runs",
+    help="Finished runs in the result bucket, newest first (a sweep's top-N reruns grouped); "
+    "the choice is kept in the URL (?runs=).",
 )  # fmt: skip
 if chosen != wanted:
     st.query_params["runs"] = ",".join(chosen)
@@ -40,13 +45,17 @@ for problem in result.problems:
     st.warning(problem)
 if not result.equities:
     st.stop()
+for ruined in result.warnings:
+    st.error(ruined, icon=":material/dangerous:")
+if result.same:
+    st.caption(f"Same in every run: {result.same}")
 
 st.plotly_chart(charts.compare_equity(result.equities), key="compare_equity")
 st.plotly_chart(charts.compare_drawdown(result.equities), key="compare_drawdown")
-st.subheader("Metrics")
+st.subheader("What differs, and the metrics")
 st.dataframe(result.metrics)
-for run_id in result.equities:
+for run_id, label in result.labels.items():
     st.page_link(
-        "views/run_results.py", label=f"Open {run_id}", icon=":material/monitoring:",
-        query_params={"run": run_id},
+        "views/run_results.py", label=f"Open {label} ({run_id})" if label != run_id else
+        f"Open {run_id}", icon=":material/monitoring:", query_params={"run": run_id},
     )  # fmt: skip

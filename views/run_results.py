@@ -10,7 +10,7 @@ import json
 
 import streamlit as st
 
-from app import charts, loaders
+from app import charts, loaders, run_format, run_picker
 from app import results_service as rs
 from engine.errors import BacktestError, InfraError
 
@@ -21,11 +21,13 @@ def pick_run() -> str | None:
     """The run id from ?run=, or the one chosen in the picker (written back to the URL)."""
     current = st.query_params.get("run") or None
     try:
-        ids = list(loaders.list_runs()["run_id"])
+        briefs = loaders.run_briefs()
     except (BacktestError, InfraError) as exc:
         st.error(str(exc))
-        ids = []
-    if current and current not in ids:
+        briefs = []
+    labels = {b.run_id: run_picker.picker_label(b) for b in briefs}
+    ids = list(labels)
+    if current and current not in labels:
         ids.insert(0, current)
     if not ids:
         return None
@@ -33,8 +35,11 @@ def pick_run() -> str | None:
         "Run",
         ids,
         index=ids.index(current) if current else None,
+        format_func=lambda rid: labels.get(rid, rid),
         placeholder="Pick a finished run (newest first)",
-        help="Finished runs in the result bucket; the choice is kept in the URL (?run=).",
+        help="Finished runs in the result bucket, newest first: finish time (UTC), strategy, "
+        "file, total return and Sharpe; a sweep's top-N reruns are grouped under the sweep. "
+        "The choice is kept in the URL (?run=).",
     )
     if choice and choice != current:
         st.query_params["run"] = choice
@@ -61,11 +66,18 @@ if view.status == "unfinished":
     st.page_link("views/jobs.py", label="Watch it on Jobs", icon=":material/list:")
     st.stop()
 
-st.text(rs.describe_spec(view.spec))
+header = rs.run_header(view)
+st.subheader(header[0])
+for line in header[1:]:
+    st.caption(line)
+ruin = rs.ruin_warning(view.metrics)
+if ruin:
+    st.error(ruin, icon=":material/dangerous:")
 cards = rs.metric_cards(view.metrics)
-for start in range(0, len(cards), 6):
-    for col, (label, value) in zip(st.columns(6), cards[start : start + 6], strict=False):
-        col.metric(label, value)
+per_row = run_format.CARDS_PER_ROW
+for start in range(0, len(cards), per_row):
+    for col, card in zip(st.columns(per_row), cards[start : start + per_row], strict=False):
+        col.metric(card.label, card.value, help=card.help)
 
 links = st.columns(3)
 links[0].page_link(
@@ -111,7 +123,16 @@ with tab_trades:
         rows, n_pages = rs.sort_and_page(
             view.trades, sort_by=sort_by, ascending=not descending, page=int(page)
         )
-        st.dataframe(rows, hide_index=True)
+        shown = rs.trades_display(rows)
+        config = {
+            col: st.column_config.DatetimeColumn(col, format=rs.date_format(shown[col]))
+            for col in ("entry_time", "exit_time")
+            if col in shown.columns
+        }
+        config[rs.RETURN_PCT] = st.column_config.NumberColumn(
+            rs.RETURN_PCT, format="%.2f%%", help="Trade return in percent, as on the cards"
+        )
+        st.dataframe(shown, hide_index=True, column_config=config)
         st.caption(f"Page {int(page)} of {n_pages}, {rs.DEFAULT_PAGE_SIZE} trades per page.")
         st.plotly_chart(charts.trades_histogram(view.trades), key="trade_returns")
 
