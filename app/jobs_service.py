@@ -14,7 +14,10 @@ import pandas as pd
 
 from app.context import AppContext
 from app.forms import rerun_query
-from engine.errors import BacktestError
+from engine.errors import BacktestError, NotFoundError
+from engine.results import parquet_to_frame
+from engine.sweep_results import chunk_key
+from jobs import resume
 from jobs.model import JobKind, JobRecord, JobStatus
 
 WINDOWS: dict[str, timedelta | None] = {
@@ -111,6 +114,39 @@ def list_jobs(
 CHILDREN_SHOWN = 500  # rows of an array's children table (a 10,000-child list costs ~0.4 s)
 
 
+@dataclass(frozen=True)
+class SweepProgress:
+    """A sweep's chunks as its files say, with its current jobs (None when unknown)."""
+
+    state: resume.SweepState
+    array: JobRecord | None
+    collect: JobRecord | None
+    running: int  # chunks whose child is STARTING or RUNNING now
+    failed: int  # chunks whose child failed, or that failed on their input
+    resumable: bool
+    why_not: str  # why it cannot be resumed now ('' when it can)
+
+    @property
+    def n_chunks(self) -> int:
+        """Chunks in the sweep."""
+        return self.state.n_children
+
+    @property
+    def waiting(self) -> int:
+        """Chunks neither done, running nor failed."""
+        done = len(self.state.done)
+        return max(0, self.n_chunks - done - self.running - self.failed)
+
+    def text(self) -> str:
+        """'3/10 chunks done · 2 running · 1 failed · 5 waiting · 4,500 of 15,000 rows'."""
+        s = self.state
+        return (
+            f"{len(s.done):,}/{s.n_children:,} chunks done · {self.running:,} running · "
+            f"{self.failed:,} failed · {self.waiting:,} waiting · "
+            f"{s.rows_done:,} of {s.n_tasks:,} rows"
+        )
+
+
 @dataclass
 class JobDetail:
     """One job with what the page shows about it."""
@@ -122,6 +158,43 @@ class JobDetail:
     result: tuple[str, str] | None = None  # ("run", run_id) or ("sweep", sweep_id)
     rerun_query: dict[str, str] = field(default_factory=dict)
     fields: dict[str, Any] = field(default_factory=dict)
+    sweep: SweepProgress | None = None
+
+    @property
+    def live(self) -> bool:
+        """True while something about this job can still change on its own."""
+        if not self.record.is_terminal:
+            return True
+        sweep = self.sweep
+        if sweep is None or sweep.state.collected:
+            return False
+        jobs = (sweep.array, sweep.collect)
+        return any(j is not None and not j.is_terminal for j in jobs)
+
+    @property
+    def state_key(self) -> tuple[str, ...]:
+        """Changes whenever the actions or links the page offers must change."""
+        key = [self.record.status.value]
+        if self.sweep is not None:
+            for job in (self.sweep.array, self.sweep.collect):
+                key.append(job.status.value if job else "-")
+            key += [str(self.sweep.state.collected), str(self.sweep.resumable)]
+        return tuple(key)
+
+    @property
+    def can_cancel(self) -> bool:
+        """Cancel is offered only while the job has not started."""
+        return self.record.status.is_queued
+
+    @property
+    def can_terminate(self) -> bool:
+        """Terminate is offered only while the job runs (never once it has finished)."""
+        return not self.record.is_terminal and not self.record.status.is_queued
+
+    @property
+    def can_rerun(self) -> bool:
+        """A finished top-level job can be submitted again."""
+        return self.record.is_terminal and self.record.parent_id is None
 
 
 def array_progress(record: JobRecord) -> tuple[dict[str, int], float | None]:
@@ -165,6 +238,43 @@ def _fields(r: JobRecord) -> dict[str, Any]:
     }
 
 
+def _job(ctx: AppContext, job_id: str | None) -> JobRecord | None:
+    if not job_id:
+        return None
+    try:
+        return ctx.executor.get(job_id)
+    except NotFoundError:
+        return None
+
+
+def sweep_of(record: JobRecord) -> tuple[str, str] | None:
+    """(result bucket, sweep id) for a sweep's array, resume or collect job; None otherwise."""
+    if record.kind not in (JobKind.SWEEP, JobKind.COLLECT):
+        return None
+    return resume.parse_prefix(record.result_prefix)
+
+
+def sweep_progress(ctx: AppContext, record: JobRecord) -> SweepProgress | None:
+    """The sweep a job belongs to, read from its files now (None when it is not a sweep's)."""
+    where = sweep_of(record)
+    if where is None:
+        return None
+    try:
+        state = resume.read_state(ctx.store, *where)
+    except NotFoundError:
+        return None
+    array = record if record.id == state.array_id else _job(ctx, state.array_id)
+    collect = record if record.id == state.collect_id else _job(ctx, state.collect_id)
+    running = failed = 0
+    if array is not None:
+        counts = array.status_counts if array.array_size else {array.status.value: 1}
+        running = counts.get("STARTING", 0) + counts.get("RUNNING", 0)
+        failed = counts.get("FAILED", 0)
+    failed += len(state.failed)
+    why = resume.why_not_resumable(ctx.executor, state) or ""
+    return SweepProgress(state, array, collect, running, failed, not why, why)
+
+
 def job_detail(ctx: AppContext, job_id: str) -> JobDetail:
     """The job (NotFoundError when unknown), its array progress and children, result link."""
     record = ctx.executor.get(job_id)
@@ -173,15 +283,40 @@ def job_detail(ctx: AppContext, job_id: str) -> JobDetail:
     if record.array_size:
         # the first CHILDREN_SHOWN children; the counts above cover all of them
         children = jobs_frame(ctx.executor.list(parent_id=record.id, limit=CHILDREN_SHOWN))
+    sweep = sweep_progress(ctx, record)
+    link = result_link(record)
+    if sweep is not None:
+        link = ("sweep", sweep.state.sweep_id) if sweep.state.done else None
     return JobDetail(
         record,
         counts,
         fraction,
         children,
-        result_link(record),
-        rerun_query(record.spec),
+        link,
+        rerun_query(record.spec) if record.parent_id is None else {},
         _fields(record),
+        sweep,
     )
+
+
+PARTIAL_TOP = 10
+PARTIAL_CHUNKS = 200  # chunk files read for "best so far" (each one is read once, then cached)
+
+
+def chunk_rows(ctx: AppContext, bucket: str, sweep_id: str, index: int) -> pd.DataFrame:
+    """The rows of one finished chunk."""
+    return parquet_to_frame(ctx.store.get_bytes(bucket, chunk_key(sweep_id, index)))
+
+
+def best_so_far(frames: list[pd.DataFrame], metric: str = "sharpe") -> pd.DataFrame:
+    """The PARTIAL_TOP rows by ``metric`` (NaN last) among the given chunk frames."""
+    rows = [f for f in frames if len(f)]
+    if not rows:
+        return pd.DataFrame()
+    merged = pd.concat(rows, ignore_index=True)
+    if metric not in merged.columns:
+        return merged.head(PARTIAL_TOP)
+    return merged.sort_values(metric, ascending=False, na_position="last").head(PARTIAL_TOP)
 
 
 def job_logs(ctx: AppContext, job_id: str, tail: int = 200) -> str:
@@ -189,16 +324,57 @@ def job_logs(ctx: AppContext, job_id: str, tail: int = 200) -> str:
     return ctx.executor.logs(job_id, tail=max(1, int(tail)))
 
 
-def cancel_job(ctx: AppContext, job_id: str) -> JobRecord:
+def child_id(record: JobRecord, index: int) -> str:
+    """The id of child ``index`` of an array job (BacktestError when out of range)."""
+    size = record.array_size or 0
+    if not 0 <= int(index) < size:
+        raise BacktestError(f"job {record.id} has children 0..{size - 1}; no child {index}")
+    return f"{record.id}:{int(index)}"
+
+
+def _state_now(record: JobRecord) -> str:
+    return record.status.value + ("" if record.is_terminal else " (stopping)")
+
+
+def cancel_job(ctx: AppContext, job_id: str) -> str:
     """Cancel a queued job (BacktestError when it already started: use terminate)."""
-    return ctx.executor.cancel(job_id, reason="Cancelled from the dashboard")
+    before = ctx.executor.get(job_id)
+    if before.is_terminal:
+        return (
+            f"Job {before.name} ({job_id}) already ended {before.status.value}; nothing to cancel"
+        )
+    after = ctx.executor.cancel(job_id, reason="Cancelled from the dashboard")
+    return f"Cancel requested for job {after.name} ({job_id}): now {after.status.value}"
 
 
-def terminate_job(ctx: AppContext, job_id: str) -> JobRecord:
-    """Stop a job in any state."""
-    return ctx.executor.terminate(job_id, reason="Terminated from the dashboard")
+def terminate_job(ctx: AppContext, job_id: str) -> str:
+    """Stop a job in any state; a sweep's array also stops its running children and collect."""
+    before = ctx.executor.get(job_id)
+    if before.is_terminal:
+        return (
+            f"Job {before.name} ({job_id}) already ended {before.status.value}; "
+            "nothing to terminate"
+        )
+    reason = "Terminated from the dashboard"
+    where = sweep_of(before)
+    if where is not None and before.kind is JobKind.SWEEP:
+        stopped = resume.terminate_sweep(
+            ctx.executor, ctx.store, *where, reason=reason, job_id=job_id
+        )
+        return stopped.summary()[:1].upper() + stopped.summary()[1:]
+    after = ctx.executor.terminate(job_id, reason=reason)
+    return f"Terminate requested for job {after.name} ({job_id}): now {_state_now(after)}"
 
 
 def retry_job(ctx: AppContext, job_id: str) -> JobRecord:
     """Submit a finished job again; returns the new job."""
     return ctx.executor.retry(job_id)
+
+
+def resume_job(ctx: AppContext, job_id: str) -> resume.Resumed:
+    """Resume the sweep this job belongs to: rerun its missing chunks, then collect."""
+    record = ctx.executor.get(job_id)
+    where = sweep_of(record)
+    if where is None:
+        raise BacktestError(f"job {job_id} is not part of a sweep; nothing to resume")
+    return resume.resume_sweep(ctx.executor, ctx.store, *where, user=record.user)

@@ -303,3 +303,16 @@ def jobs_table(status: str, name: str, window: str) -> pd.DataFrame:
     """The filtered job table, newest first."""
     ctx = get_context()
     return _jobs(_scope(ctx), ctx, status, name, window)
+
+
+@st.cache_data(ttl=RESULT_TTL, show_spinner=False, max_entries=1024)
+def _sweep_chunk(
+    scope: str, _ctx: AppContext, bucket: str, sweep_id: str, index: int
+) -> pd.DataFrame:
+    return jobs_service.chunk_rows(_ctx, bucket, sweep_id, index)
+
+
+def sweep_chunk(bucket: str, sweep_id: str, index: int) -> pd.DataFrame:
+    """The rows of one finished sweep chunk (written once, so cached)."""
+    ctx = get_context()
+    return _sweep_chunk(_scope(ctx), ctx, bucket, sweep_id, index)

@@ -29,6 +29,10 @@ from engine.sweep_results import SPEC_JSON, parse_uri, read_json, sweep_prefix
 USAGE = "usage: python -m engine.sweep_resume_child s3://BUCKET/sweeps/ID/resume/N.json"
 
 
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def manifest_chunks(manifest: Any, where: str) -> tuple[str, list[int]]:
     """(spec URI, chunk indices) from a resume manifest; ParamError naming ``where``."""
     if not isinstance(manifest, Mapping):
@@ -39,8 +43,7 @@ def manifest_chunks(manifest: Any, where: str) -> tuple[str, list[int]]:
     _, spec_key = parse_uri(spec_uri)
     if spec_key != sweep_prefix(sweep_id) + SPEC_JSON:
         raise ParamError(f"{where}: spec {spec_uri!r} is not sweep {sweep_id!r}'s spec.json")
-    valid = isinstance(chunks, list) and chunks
-    if not valid or not all(isinstance(c, int) and not isinstance(c, bool) for c in chunks):
+    if not isinstance(chunks, list) or not chunks or not all(_is_index(c) for c in chunks):
         raise ParamError(f"{where}: 'chunks' must be a non-empty list of chunk indices")
     return spec_uri, [int(c) for c in chunks]
 

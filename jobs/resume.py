@@ -281,15 +281,18 @@ def terminate_sweep(
     store: Store,
     bucket: str,
     sweep_id: str,
+    *,
     reason: str = "Terminated by user",
+    job_id: str | None = None,
 ) -> Terminated:
     """Stop the sweep's current children and its collect job.
 
     The array parent is terminated (queued children are cancelled with it) and so is every
-    STARTING/RUNNING child, which on AWS Batch a parent's cancel does not stop.
+    STARTING/RUNNING child, which on AWS Batch a parent's cancel does not stop. ``job_id``
+    names the array when spec.json does not list it yet (a submit still under way).
     """
     state = read_state(store, bucket, sweep_id)
-    array = _status(executor, state.array_id)
+    array = _status(executor, state.array_id or job_id)
     collect = _status(executor, state.collect_id)
     children = 0
     if array is not None and not array.is_terminal:

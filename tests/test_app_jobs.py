@@ -87,7 +87,7 @@ def test_cancel_a_queued_job_needs_confirmation(app_root: Path) -> None:
     record = executor.get(queued.id)
     assert record.status is JobStatus.FAILED
     assert record.status_reason == "Cancelled from the dashboard"
-    assert f"Job {queued.id} is now FAILED" in texts(at)
+    assert f"Cancel requested for job waiting ({queued.id}): now FAILED" in texts(at)
 
 
 def test_terminate_a_running_job(app_root: Path) -> None:
@@ -128,8 +128,8 @@ def test_rerun_with_changes_opens_new_run_prefilled(app_root: Path) -> None:
     assert at.query_params["strategy"] == "ema_cross"
     assert json.loads(at.query_params["params"]) == {"fast": 7, "slow": 33}
     assert json.loads(at.query_params["options"]) == {"commission": 0.002, "fill": "close"}
-    assert at.number_input(key="nr_p_ema_cross_fast").value == 7
-    assert at.number_input(key="nr_o_commission").value == 0.002
+    assert at.text_input(key="nr_p_ema_cross_fast").value == "7"
+    assert at.text_input(key="nr_o_commission").value == "0.002"
 
 
 def test_array_job_shows_progress_counts_and_children(app_root: Path) -> None:

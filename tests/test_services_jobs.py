@@ -85,8 +85,11 @@ def test_detail_of_a_run_job_has_rerun_query_and_controls(ctx: AppContext) -> No
     detail = js.job_detail(ctx, record.id)
     assert detail.rerun_query["file"] == "k.csv"
     assert detail.fields["attempts"] == "0 of 1" and detail.fields["status"] == "RUNNABLE"
-    assert js.cancel_job(ctx, record.id).status is JobStatus.FAILED
-    assert js.cancel_job(ctx, record.id).status_reason == "Cancelled from the dashboard"
+    message = js.cancel_job(ctx, record.id)
+    assert message == f"Cancel requested for job {record.name} ({record.id}): now FAILED"
+    assert ctx.executor.get(record.id).status_reason == "Cancelled from the dashboard"
+    again_message = js.cancel_job(ctx, record.id)
+    assert again_message.endswith("already ended FAILED; nothing to cancel")
     again = js.retry_job(ctx, record.id)
     assert again.id != record.id and again.spec == record.spec
     assert js.job_logs(ctx, again.id) == ""

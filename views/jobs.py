@@ -1,16 +1,23 @@
-"""Jobs: a live table (refreshed in a fragment), one job's detail, log, controls and reruns."""
+"""Jobs: a live table, one job's live detail (status, progress, logs), its actions and links.
+
+The selected job's panel is a fragment that re-reads the job every REFRESH_S seconds while it
+can still change; when its state changes (it finished, a sweep's collect started, ...) the whole
+page reruns, so the actions and links offered are always those of the job's state now. The URL
+always carries the selected job's id (``?job=<id>``).
+"""
 
 from datetime import UTC, datetime
 
 import streamlit as st
 
 from app import data_service, jobs_service, loaders
-from engine.errors import BacktestError, InfraError
+from engine.errors import BacktestError, InfraError, NotFoundError
 from jobs.model import JobStatus
 
 REFRESH_S = 2
 PER_PAGE = 50
 MAX_CHOICES = 200
+SEP = " · "
 
 st.title("Jobs")
 ctx = loaders.get_context()
@@ -22,12 +29,34 @@ def _flash(kind: str, text: str) -> None:
     ss["jobs_flash"] = (kind, text)
 
 
-def _select_from_url() -> None:
-    chosen = ss.get("jobs_selected")
-    if chosen:
-        st.query_params["job"] = chosen
+def _name_of(job_id: str) -> str:
+    """A job's name, remembered for the session (labels must never change: Streamlit keys a
+    selectbox's value by its label, so a changing label would turn the value into the label)."""
+    names: dict[str, str] = ss.setdefault("jobs_names", {})
+    if job_id not in names:
+        try:
+            names[job_id] = ctx.executor.get(job_id).name
+        except NotFoundError:
+            names[job_id] = "unknown job"
+        except (BacktestError, InfraError):
+            return "job"
+    return names[job_id]
+
+
+def _label(job_id: str) -> str:
+    return f"{_name_of(job_id)}{SEP}{job_id}"
+
+
+def _select(job_id: str | None) -> None:
+    ss["jobs_selected"] = job_id
+    if job_id:
+        st.query_params["job"] = job_id
     else:
         st.query_params.pop("job", None)
+
+
+def _on_select() -> None:
+    _select(ss.get("jobs_selected"))
 
 
 def _ask(action: str, job_id: str) -> None:
@@ -40,23 +69,22 @@ def _no() -> None:
 
 def _do(action: str, job_id: str) -> None:
     ss.pop("jobs_confirm", None)
-    calls = {
-        "cancel": jobs_service.cancel_job,
-        "terminate": jobs_service.terminate_job,
-        "rerun": jobs_service.retry_job,
-    }
     try:
-        record = calls[action](ctx, job_id)
+        if action == "cancel":
+            _flash("success", jobs_service.cancel_job(ctx, job_id))
+        elif action == "terminate":
+            _flash("success", jobs_service.terminate_job(ctx, job_id))
+        elif action == "rerun":
+            record = jobs_service.retry_job(ctx, job_id)
+            _select(record.id)
+            _flash("success", f"Submitted again as job {record.id}")
+        elif action == "resume":
+            resumed = jobs_service.resume_job(ctx, job_id)
+            _select((resumed.array or resumed.collect).id)
+            _flash("success", resumed.summary()[:1].upper() + resumed.summary()[1:])
     except (BacktestError, InfraError) as exc:
         _flash("error", str(exc))
-        return
     loaders.invalidate()
-    if action == "rerun":
-        ss["jobs_selected"] = record.id
-        st.query_params["job"] = record.id
-        _flash("success", f"Submitted again as job {record.id}")
-    else:
-        _flash("success", f"Job {job_id} is now {record.status.value}")
 
 
 flash = ss.pop("jobs_flash", None)
@@ -90,20 +118,24 @@ def live_table(status: str, name: str, window: str) -> None:
 
 live_table(status, name, window)
 
-# -- one job ----------------------------------------------------------------------------------
+# -- which job --------------------------------------------------------------------------------
 try:
     frame = loaders.jobs_table(status, name, window)
 except (BacktestError, InfraError) as exc:
     st.error(str(exc))
     st.stop()
+names = ss.setdefault("jobs_names", {})
+for job, job_name in zip(frame["id"][:MAX_CHOICES], frame["name"][:MAX_CHOICES], strict=True):
+    names.setdefault(job, job_name)
 choices = list(frame["id"][:MAX_CHOICES])
-labels = {r.id: f"{r.name} · {r.status}" for r in frame.head(MAX_CHOICES).itertuples()}
 wanted = st.query_params.get("job")
-if wanted and wanted not in choices:
-    choices.insert(0, wanted)
 if wanted and ss.get("jobs_selected") is None:
     ss["jobs_selected"] = wanted
 current = ss.get("jobs_selected")
+if current and current not in choices and SEP in str(current):
+    # a label instead of an id (should not happen with fixed labels): take the id back
+    current = str(current).rsplit(SEP, 1)[1]
+    ss["jobs_selected"] = current
 if current and current not in choices:
     choices.insert(0, current)
 if not choices:
@@ -115,12 +147,15 @@ job_id = st.selectbox(
     choices,
     index=None,
     key="jobs_selected",
-    format_func=lambda i: f"{labels.get(i, 'job')} · {i}",
-    on_change=_select_from_url,
+    format_func=_label,
+    on_change=_on_select,
     placeholder="select a job for its detail and log",
 )
 if not job_id:
+    st.query_params.pop("job", None)
     st.stop()
+if st.query_params.get("job") != job_id:
+    st.query_params["job"] = job_id  # the URL always carries the id, whatever was clicked
 
 try:
     detail = jobs_service.job_detail(ctx, job_id)
@@ -128,16 +163,72 @@ except (BacktestError, InfraError) as exc:
     st.error(str(exc))
     st.stop()
 record = detail.record
+ss["jobs_state_key"] = (job_id, detail.state_key)
+
+
+def show_sweep(d: jobs_service.JobDetail) -> None:
+    """Chunk progress of the sweep this job belongs to, and the best rows so far."""
+    sweep = d.sweep
+    if sweep is None:
+        return
+    s = sweep.state
+    st.markdown(f"**Sweep {s.sweep_id}**")
+    fraction = len(s.done) / s.n_children if s.n_children else 0.0
+    st.progress(min(1.0, fraction), text=sweep.text())
+    if s.collected:
+        st.caption("Collected: the summary holds every chunk written.")
+    elif sweep.why_not and d.record.is_terminal:
+        st.caption(f"Not resumable now: {sweep.why_not}.")
+    if s.done and not s.collected:
+        read = s.done[: jobs_service.PARTIAL_CHUNKS]
+        try:
+            frames = [loaders.sweep_chunk(s.bucket, s.sweep_id, i) for i in read]
+        except (BacktestError, InfraError) as exc:
+            st.caption(f"Partial results unavailable: {exc}")
+            return
+        best = jobs_service.best_so_far(frames)
+        rows = sum(len(f) for f in frames)
+        scope = (
+            f"{len(read):,} finished chunks"
+            if len(read) == len(s.done)
+            else f"the first {len(read):,} of {len(s.done):,} finished chunks"
+        )
+        st.caption(f"Best so far by Sharpe, among {rows:,} rows of {scope} (refreshes live)")
+        st.dataframe(best, hide_index=True, width="stretch")
+
+
+def show_child_log(d: jobs_service.JobDetail) -> None:
+    """Pick a child index -> its log."""
+    size = d.record.array_size or 0
+    if not size:
+        return
+    index = st.number_input(
+        f"Child index (0..{size - 1}) for its log",
+        min_value=0,
+        max_value=size - 1,
+        value=0,
+        key="jobs_child",
+    )
+    try:
+        child = jobs_service.child_id(d.record, int(index))
+        text = jobs_service.job_logs(ctx, child, int(ss.get("jobs_tail", 200)))
+    except (BacktestError, InfraError) as exc:
+        st.error(str(exc))
+        return
+    st.caption(f"Log of child {child}")
+    st.code(text or "(no output yet)", language=None)
 
 
 def show_detail(job_id: str) -> None:
-    """Status, progress, children and the log tail of one job."""
+    """Status, progress, children and logs of one job, read now."""
     try:
         d = jobs_service.job_detail(ctx, job_id)
         log = jobs_service.job_logs(ctx, job_id, int(ss.get("jobs_tail", 200)))
     except (BacktestError, InfraError) as exc:
         st.error(str(exc))
         return
+    if ss.get("jobs_state_key") != (job_id, d.state_key):
+        st.rerun()  # its state changed: redraw the whole page (selector, actions, links)
     r = d.record
     st.subheader(f"{r.name} · {r.status.value}")
     if r.status_reason:
@@ -157,45 +248,65 @@ def show_detail(job_id: str) -> None:
             size = d.record.array_size or 0
             if size > len(d.children):
                 st.caption(f"First {len(d.children):,} of {size:,} children; counts cover all.")
+    show_sweep(d)
     st.code(log or "(no output yet)", language=None)
+    show_child_log(d)
+    now = datetime.now(UTC).strftime("%H:%M:%S")
+    st.caption(f"Read {now} UTC" + (f", refreshing every {REFRESH_S} s" if d.live else ""))
 
 
-if record.is_terminal:
-    show_detail(job_id)
-else:
-    st.fragment(run_every=REFRESH_S)(show_detail)(job_id)
+st.fragment(run_every=REFRESH_S if detail.live else None)(show_detail)(job_id)
 tail_col, refresh_col = st.columns([1, 3])
 tail_col.number_input("Log lines", min_value=10, max_value=10_000, value=200, key="jobs_tail")
 refresh_col.button("Refresh log", key="jobs_refresh", icon=":material/refresh:")
 
-# -- actions ----------------------------------------------------------------------------------
+# -- actions (drawn for the state read above; a change of state reruns the page) ------------
 confirm = ss.get("jobs_confirm")
-if confirm and confirm[1] == job_id:
+allowed = {"cancel": detail.can_cancel, "terminate": detail.can_terminate}
+if confirm and (confirm[1] != job_id or not allowed.get(confirm[0], False)):
+    ss.pop("jobs_confirm", None)  # asked about another job, or one that has moved on
+    confirm = None
+if confirm:
     action = confirm[0]
-    st.warning(f"{action.title()} job {record.name} ({job_id})?")
+    what = (
+        "sweep (its children and collect job)" if detail.sweep and action == "terminate" else "job"
+    )
+    st.warning(f"{action.title()} {what} {record.name} ({job_id})?")
     yes, no = st.columns(2)
     yes.button(
         f"Yes, {action}", key="jobs_yes", type="primary", on_click=_do, args=(action, job_id)
     )
     no.button("No", key="jobs_no", on_click=_no)
 
-buttons = st.columns(4)
-if record.status.is_queued:
+buttons = st.columns(5)
+if detail.can_cancel:
     buttons[0].button("Cancel", key="jobs_cancel", on_click=_ask, args=("cancel", job_id))
-elif not record.is_terminal:
+elif detail.can_terminate:
     buttons[0].button("Terminate", key="jobs_terminate", on_click=_ask, args=("terminate", job_id))
-if record.is_terminal and record.parent_id is None:
+if detail.can_rerun:
     buttons[1].button("Rerun", key="jobs_rerun", on_click=_do, args=("rerun", job_id))
-if detail.rerun_query and buttons[2].button("Rerun with changes", key="jobs_rerun_changes"):
+if detail.sweep is not None and detail.sweep.resumable and record.is_terminal:
+    missing = len(detail.sweep.state.to_rerun)
+    buttons[2].button(
+        f"Resume ({missing} chunk(s), then collect)" if missing else "Resume (collect)",
+        key="jobs_resume",
+        on_click=_do,
+        args=("resume", job_id),
+        help="Rerun only the chunks with no results, then collect the sweep",
+    )
+if detail.rerun_query and buttons[3].button("Rerun with changes", key="jobs_rerun_changes"):
     st.switch_page("views/new_run.py", query_params=detail.rerun_query)
 if detail.result:
     kind, result_id = detail.result
-    with buttons[3]:
+    with buttons[4]:
         if kind == "run":
             st.page_link(
                 "views/run_results.py", label="Run results", query_params={"run": result_id}
             )
         else:
+            done = detail.sweep is None or detail.sweep.state.collected
             st.page_link(
-                "views/sweep_results.py", label="Sweep results", query_params={"sweep": result_id}
+                "views/sweep_results.py",
+                label="Sweep results" if done else "Partial sweep results",
+                query_params={"sweep": result_id},
             )
