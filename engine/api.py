@@ -7,6 +7,11 @@ one-line errors; the hot path after that is numpy + the compiled kernels of
 Metrics come out of the simulation pass itself (the kernels accumulate them online and
 reproduce :func:`engine.metrics.compute_metrics`'s definitions; the tests check the two agree),
 so a million-bar run costs one pass over the bars instead of a dozen numpy passes.
+
+Ruin (DESIGN.md "Ruin", engine/kernels.py): a run whose equity reaches 0 at a mark is closed
+there and stays flat at 0; its metrics say ``ruined`` = True and ``ruined_at`` (the ISO-8601
+timestamp of that bar; None when not ruined), and a sweep table has a boolean ``ruined``
+column.
 """
 
 from __future__ import annotations
@@ -45,10 +50,11 @@ REASON_DTYPE = pd.CategoricalDtype(list(k.EXIT_REASONS))
 
 @dataclass(frozen=True)
 class BacktestResult:
-    """One run: ``metrics`` (METRIC_NAMES -> float), ``equity`` (indexed by timestamp: equity,
-    drawdown, position, benchmark), ``trades`` (TRADE_COLUMNS), and what was run."""
+    """One run: ``metrics`` (METRIC_NAMES -> float, except ``ruined`` -> bool, plus
+    ``ruined_at`` -> ISO-8601 str or None), ``equity`` (indexed by timestamp: equity, drawdown,
+    position, benchmark), ``trades`` (TRADE_COLUMNS), and what was run."""
 
-    metrics: dict[str, float]
+    metrics: dict[str, Any]
     equity: pd.DataFrame
     trades: pd.DataFrame
     strategy: str
@@ -87,7 +93,7 @@ def run_backtest(
     if n_trades > buf.shape[0]:  # max_trades is a proven bound; guard it anyway
         raise RuntimeError(f"trade buffer too small: {n_trades} > {buf.shape[0]}")
     equity = pd.DataFrame(block.T, index=frame.index, columns=list(EQUITY_COLUMNS), copy=False)
-    metrics = dict(zip(k.METRIC_ORDER, row.tolist(), strict=True))
+    metrics = run_metrics(row, block[k.ROW_EQUITY], frame.index)
     trades = trades_frame(buf[:n_trades], frame.index)
     return BacktestResult(metrics, equity, trades, strat.name, p, opts)
 
@@ -121,7 +127,23 @@ def run_sweep(
         rows[i] = k.simulate_metrics(bars.open, bars.high, bars.low, bars.close, target, cfg)
     table = pd.DataFrame(combos, columns=[prm.name for prm in strat.params])
     metrics = pd.DataFrame(rows, columns=list(k.METRIC_ORDER))
+    metrics[RUINED] = metrics[RUINED] != 0.0
     return pd.concat([table, metrics], axis=1)
+
+
+RUINED, RUINED_AT = "ruined", "ruined_at"
+
+
+def run_metrics(row: np.ndarray, equity: np.ndarray, index: pd.Index) -> dict[str, Any]:
+    """A single run's metrics dict from the kernel's row: floats in METRIC_ORDER, ``ruined``
+    as a bool and ``ruined_at`` (the first bar at equity 0, ISO 8601) or None."""
+    metrics: dict[str, Any] = dict(zip(k.METRIC_ORDER, row.tolist(), strict=True))
+    ruined = metrics[RUINED] != 0.0
+    metrics[RUINED] = ruined
+    metrics[RUINED_AT] = None
+    if ruined:  # equity is floored at exactly 0 from the ruin bar on
+        metrics[RUINED_AT] = pd.Timestamp(index[int(np.argmax(equity <= 0.0))]).isoformat()
+    return metrics
 
 
 def resolve_options(options: SimOptions | None, overrides: Mapping[str, Any]) -> SimOptions:

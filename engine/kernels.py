@@ -31,6 +31,16 @@ Semantics (DESIGN.md "Simulation semantics" and ENGINE_CONTRACTS.md):
 - Trade pnl = exit cash flow + entry cash flow (costs included); return = pnl / (units * entry
   price); exit reason codes index :data:`EXIT_REASONS`.
 - Target values > 0 mean long, < 0 short (flat unless shorting is allowed), else flat.
+- Ruin (limited liability): a position held into bar t whose equity marked at t's open
+  (``cash + position * open``) is <= 0 is closed at the open (exit reason ``ruin``) before
+  anything else happens in the bar; after bar t's fills and stops, equity marked at the close
+  <= 0 closes the position at the close (``ruin``; a position already flat with cash <= 0,
+  e.g. after a short covered by a stop or a signal, is simply flat). Either way the closing
+  fill is booked as usual (slippage and costs: the trade's pnl is what the fills say), then
+  cash and equity are floored at 0 and the run stays flat to its end (equity 0, drawdown 1,
+  position 0). Per-bar returns after a ruin are 0 (0 / 0: an empty account does not move).
+  The metrics row flags it (``ruined`` = 1.0); total_return is then -1, max_drawdown 1,
+  and cagr, volatility, sharpe, sortino and calmar are NaN (not meaningful across a ruin).
 """
 
 from __future__ import annotations
@@ -63,11 +73,20 @@ T_ENTRY_IDX, T_EXIT_IDX, T_SIDE, T_UNITS, T_ENTRY_PRICE, T_EXIT_PRICE, T_PNL, T_
 T_REASON = 8
 TRADE_COLUMNS = 9
 
-EXIT_SIGNAL, EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_OPEN = 0, 1, 2, 3
-EXIT_REASONS = ("signal", "stop_loss", "take_profit", "open")
+EXIT_SIGNAL, EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_OPEN, EXIT_RUIN = 0, 1, 2, 3, 4
+EXIT_REASONS = ("signal", "stop_loss", "take_profit", "open", "ruin")
 
 # Order of the row returned by simulate_metrics: the metric definitions' own order.
 METRIC_ORDER = METRIC_NAMES
+# The row's length as a literal of this file: numba's on-disk cache is keyed on this file only,
+# so a change to METRIC_NAMES must come with an edit here (else a stale cached kernel would
+# write a row of the old length).
+N_METRICS = 17
+if len(METRIC_ORDER) != N_METRICS:
+    raise ImportError(
+        f"engine.kernels.N_METRICS is {N_METRICS} but engine.metrics defines "
+        f"{len(METRIC_ORDER)} metrics; update N_METRICS and _finish_metrics together"
+    )
 
 
 def make_config(options: Any, periods_per_year: float = 252.0, years: float = 0.0) -> np.ndarray:
@@ -215,6 +234,16 @@ def _stop_exit(t, cash, side, units, blocked, entry_price, entry_flow, entry_idx
 
 
 @_jit
+def _ruin_exit(t, side, units, raw, entry_idx, entry_price, entry_flow, cfg, record, trades, acc,
+               k):  # fmt: skip
+    """Close the position at ``raw`` because equity reached 0 there (reason ``ruin``); the
+    caller floors cash at 0. Returns the new trade count."""
+    px, flow = _exit(side, units, raw, cfg)
+    return _close_trade(record, trades, k, acc, side, units, entry_idx, t, entry_price, px,
+                        entry_flow, flow, EXIT_RUIN)  # fmt: skip
+
+
+@_jit
 def _flat_run(target, start, n, allow_short):
     """How many consecutive target values from ``start`` ask for flat (at most n - start)."""
     i = start
@@ -232,7 +261,8 @@ def _close_periods(t, eq, edges, periods, period, period_start_eq):
     """
     last = edges.shape[0] - 1
     while period < last and edges[period + 1] - 1 <= t:
-        periods[period] = eq / period_start_eq - 1.0
+        # after a ruin equity stays 0: 0 / 0 is a flat period (x / x - 1 is 0.0 exactly)
+        periods[period] = 0.0 if eq == period_start_eq else eq / period_start_eq - 1.0
         period_start_eq = eq
         period += 1
     return period, period_start_eq
@@ -268,6 +298,7 @@ def _run(open_, high, low, close, target, cfg, record, with_stats, block, trades
     entry_flow = 0.0
     entry_idx = 0
     blocked = 0  # side stopped out; stays flat while the target still asks for it
+    ruined = False  # equity reached 0 at a mark: flat (and 0) from then on
     k = 0
 
     prev_eq = cash
@@ -290,12 +321,26 @@ def _run(open_, high, low, close, target, cfg, record, with_stats, block, trades
     while t < n - 1:
         t += 1
         c = close[t]
+        # the open is a mark: a position held into this bar that opens at equity <= 0 is
+        # closed there, before any fill or stop (ruin); in close mode so is the close, before
+        # the target's fill at that same price
+        if side != 0 and (
+            cash + (side * units) * open_[t] <= 0.0
+            or (fill_close and cash + (side * units) * c <= 0.0)
+        ):
+            raw = open_[t] if cash + (side * units) * open_[t] <= 0.0 else c
+            k = _ruin_exit(t, side, units, raw, entry_idx, entry_price, entry_flow, cfg, record,
+                           trades, acc, k)  # fmt: skip
+            cash = 0.0
+            side = 0
+            units = 0.0
+            ruined = True
         # close mode: stops of a position held since an earlier bar come before the close
         if fill_close and stops and side != 0:
             cash, side, units, blocked, k = _stop_exit(
                 t, cash, side, units, blocked, entry_price, entry_flow, entry_idx, open_[t],
                 high[t], low[t], cfg, record, trades, acc, k)  # fmt: skip
-        if fill_close or t > 0:
+        if (fill_close or t > 0) and not ruined:
             want = _side_of(target[t] if fill_close else target[t - 1], allow_short)
             if blocked != 0:
                 if want == blocked:
@@ -328,6 +373,16 @@ def _run(open_, high, low, close, target, cfg, record, with_stats, block, trades
 
         pos = side * units
         eq = cash + pos * c
+        if eq <= 0.0:  # ruin at the close (or after this bar's fills and stops)
+            if side != 0:
+                k = _ruin_exit(t, side, units, c, entry_idx, entry_price, entry_flow, cfg,
+                               record, trades, acc, k)  # fmt: skip
+                side = 0
+                units = 0.0
+            cash = 0.0
+            pos = 0.0
+            eq = 0.0
+            ruined = True
         if record:
             rec_peak = max(rec_peak, eq)
             block[ROW_EQUITY, t] = eq
@@ -360,8 +415,11 @@ def _run(open_, high, low, close, target, cfg, record, with_stats, block, trades
             # Fast-forward a flat stretch: while the target asks for flat nothing trades,
             # equity stays at this bar's cash (r = 0, same drawdown) and a post-stop block is
             # cleared; only the benchmark, the drawdown run and the downside sum move.
-            skip = _flat_run(target, t + (0 if fill_close else -1) + 1, n, allow_short)
-            skip = min(skip, n - 1 - t)
+            # After a ruin the rest of the run is such a stretch, whatever the target says.
+            skip = n - 1 - t
+            if not ruined:
+                skip = min(_flat_run(target, t + (0 if fill_close else -1) + 1, n, allow_short),
+                           skip)  # fmt: skip
             if skip > 0:
                 blocked = 0
                 if record:
@@ -417,7 +475,7 @@ def simulate_into(open_, high, low, close, target, cfg, block, trades, with_stat
              np.empty(0, np.int64), np.empty(0))  # fmt: skip
     if with_stats:
         return k, _finish_metrics(close, cfg, acc, stats)
-    return k, np.full(len(METRIC_ORDER), math.nan)
+    return k, np.full(N_METRICS, math.nan)
 
 
 @_jit
@@ -496,7 +554,8 @@ def _finish_metrics(close, cfg, acc, stats):
     n = stats[0]
     mean = stats[1] / n if n > 0 else nan
     final = stats[7]
-    out = np.full(len(METRIC_ORDER), nan)
+    out = np.full(N_METRICS, nan)
+    ruined = final <= 0.0  # equity is floored at 0 and stays there once ruined
     out[0] = final / cash - 1.0
     if years > 0.0:
         out[1] = -1.0 if final <= 0.0 else (final / cash) ** (1.0 / years) - 1.0
@@ -530,4 +589,11 @@ def _finish_metrics(close, cfg, acc, stats):
     out[13] = final
     out[14] = close[close.shape[0] - 1] / close[0] - 1.0
     out[15] = ppy
+    out[16] = 1.0 if ruined else 0.0
+    if ruined:  # not meaningful across a ruin (engine.metrics.RUIN_UNDEFINED)
+        out[1] = nan
+        out[2] = nan
+        out[3] = nan
+        out[4] = nan
+        out[7] = nan
     return out

@@ -8,6 +8,11 @@ Definitions (docs/ENGINE_CONTRACTS, DESIGN.md "Metrics"); the fused sweep kernel
 - periods per year: given, else ``n / years`` (252 when the data spans no time).
 - drawdown ``1 - equity_t / max(cash, max(equity_0..t))``, a fraction >= 0.
 - NaN marks an undefined value (e.g. Sharpe of a flat equity curve, win rate with no trades).
+- ruin: equity at or below 0 at some bar. The engine then closes everything and stays flat at
+  equity 0 to the end (DESIGN.md "Ruin"); ``ruined`` is 1.0 (else 0.0), total_return is -1,
+  max_drawdown 1, and the metrics of :data:`RUIN_UNDEFINED` are NaN: a Sharpe, volatility or
+  growth rate computed across a ruin describes no account anyone could hold. After a ruin the
+  returns are 0 (an empty account does not move: 0 / 0 is taken as 0).
 """
 
 from __future__ import annotations
@@ -36,20 +41,40 @@ METRIC_NAMES: tuple[str, ...] = (
     "final_equity",
     "buy_hold_return",
     "periods_per_year",
+    "ruined",
 )
+# Not meaningful across a ruin: NaN in a ruined run's metrics (single runs and sweeps alike).
+RUIN_UNDEFINED: tuple[str, ...] = ("cagr", "volatility", "sharpe", "sortino", "calmar")
 SECONDS_PER_YEAR = 365.25 * 86400.0
 DEFAULT_PERIODS_PER_YEAR = 252.0
 
 
 def returns(equity: np.ndarray, cash: float) -> np.ndarray:
-    """Per-bar simple returns, the first one against the starting cash.
+    """Per-bar simple returns, the first one against the starting cash; 0 after a ruin
+    (previous equity 0).
 
     >>> returns(np.array([100.0, 110.0, 99.0]), 100.0).round(12).tolist()
     [0.0, 0.1, -0.1]
+    >>> returns(np.array([100.0, 0.0, 0.0]), 100.0).tolist()
+    [0.0, -1.0, 0.0]
     """
     eq = np.asarray(equity, dtype=np.float64)
     prev = np.concatenate(([float(cash)], eq[:-1]))
-    return eq / prev - 1.0
+    zero = prev == 0.0
+    if not zero.any():
+        return eq / prev - 1.0
+    out = np.divide(eq, prev, out=np.ones_like(eq), where=~zero)
+    return out - 1.0
+
+
+def ruin_index(equity: np.ndarray) -> int:
+    """Index of the first bar with equity <= 0 (the ruin), or -1 when there is none.
+
+    >>> ruin_index(np.array([100.0, 40.0, 0.0, 0.0])), ruin_index(np.array([100.0, 1.0]))
+    (2, -1)
+    """
+    below = np.asarray(equity) <= 0.0
+    return int(np.argmax(below)) if below.any() else -1
 
 
 def years_between(timestamps: ArrayLike) -> float:
@@ -251,12 +276,22 @@ def compute_metrics(  # noqa: PLR0917 (signature fixed by ENGINE_CONTRACTS.md)
 ) -> dict[str, float]:
     """Every metric of METRIC_NAMES, in that order, as floats (NaN where undefined).
 
+    A curve that reaches equity <= 0 is ruined: ``ruined`` = 1.0 and the metrics of
+    RUIN_UNDEFINED are NaN (the others are computed from the curve as given; for the engine's
+    curves, floored at 0 from the ruin on, total_return is -1 and max_drawdown 1).
+
     >>> m = compute_metrics(np.array([100.0, 110.0]),
     ...     np.array(["2020-01-01", "2020-01-02"], dtype="datetime64[ns]"),
     ...     np.array([10.0]), np.array([0.1]), np.array([1.0, 1.0]), np.array([5.0, 5.5]), 100.0,
     ...     periods_per_year=252)
     >>> round(m["total_return"], 12), m["n_trades"], m["win_rate"], round(m["buy_hold_return"], 12)
     (0.1, 1.0, 1.0, 0.1)
+    >>> m = compute_metrics(np.array([100.0, 0.0]),
+    ...     np.array(["2020-01-01", "2021-01-01"], dtype="datetime64[ns]"),
+    ...     np.array([-100.0]), np.array([-1.0]), np.array([1.0, 0.0]), np.array([5.0, 9.0]),
+    ...     100.0)
+    >>> m["ruined"], m["total_return"], m["max_drawdown"], m["sharpe"], m["cagr"]
+    (1.0, -1.0, 1.0, nan, nan)
     """
     eq = np.asarray(equity, dtype=np.float64)
     if eq.size == 0:
@@ -286,5 +321,9 @@ def compute_metrics(  # noqa: PLR0917 (signature fixed by ENGINE_CONTRACTS.md)
         "final_equity": final,
         "buy_hold_return": buy_hold_return(np.asarray(close, dtype=np.float64)),
         "periods_per_year": ppy,
+        "ruined": 0.0,
     }
+    if ruin_index(eq) >= 0:
+        values["ruined"] = 1.0
+        values.update(dict.fromkeys(RUIN_UNDEFINED, math.nan))
     return {k: float(values[k]) for k in METRIC_NAMES}

@@ -13,6 +13,13 @@
 
 All Sharpe ratios here are *per period* (mean / std with ddof=1) unless a function says
 otherwise; kurtosis is the non-excess kind (normal = 3).
+
+Ruin (DESIGN.md "Ruin"): a ruined combination is never the one chosen. In a per-period
+return matrix a ruin shows as a period return of -1 (equity went to 0; the engine keeps it
+flat at 0 after, returns 0), so wherever a best is chosen in-sample (PBO's in-sample best,
+in/out-of-sample's top combinations) a column with a return <= -1 in the in-sample rows is
+never chosen (it is still ranked out-of-sample, like any other trial). In a summary table a
+boolean ``ruined`` column excludes its rows from :func:`plateau_score`'s default best.
 """
 
 from __future__ import annotations
@@ -35,6 +42,17 @@ _N = NormalDist()
 _BATCH_CELLS = 262_144  # PBO: splits x combinations evaluated per batch (bounds memory)
 
 MetricFn = Callable[[np.ndarray], np.ndarray]
+RUIN_RETURN = -1.0  # a period return at or below this is a ruin (equity reached 0)
+RUINED = "ruined"  # the summary's boolean ruin column
+
+
+def ruined_columns(returns: np.ndarray) -> np.ndarray:
+    """Per column of a T x N return matrix: True where some period return is <= -1 (ruin).
+
+    >>> ruined_columns(np.array([[0.1, 0.0], [-1.0, 0.2], [0.0, -0.5]])).tolist()
+    [True, False]
+    """
+    return np.asarray(np.any(np.asarray(returns) <= RUIN_RETURN, axis=0))
 
 
 # --- Sharpe ratio statistics -----------------------------------------------------------------
@@ -145,7 +163,9 @@ def pbo_cscv(
     blocks (sizes differ by at most one row). For each choice of S/2 blocks as in-sample (the
     rest out-of-sample): take the combination with the best in-sample metric, its
     out-of-sample rank r among the N (1 = worst, ties averaged), w = r / (N + 1), and the logit
-    ln(w / (1 - w)). PBO = share of logits <= 0. NaN metrics (e.g. a flat series) rank lowest.
+    ln(w / (1 - w)). PBO = share of logits <= 0. NaN metrics (e.g. a flat series) rank lowest;
+    a combination ruined in the in-sample blocks (a return <= -1 there) is never the in-sample
+    best (its in-sample metric counts as NaN).
 
     ``metric`` is "sharpe" (mean/std, ddof=1), "mean", or a function mapping a t x N block to N
     values. All C(S, S/2) splits are used when there are at most ``max_splits`` (S=16: 12,870),
@@ -168,6 +188,9 @@ def pbo_cscv(
         if isinstance(metric, str)
         else _callable_metrics(r, blocks, splits, metric)
     )
+    ruin = np.stack([ruined_columns(r[b]) for b in blocks])  # S x N: a ruin inside block s
+    if ruin.any():
+        batches = _mask_ruined(batches, splits, ruin)
     parts = [_rank_chosen(is_m, oos_m) for is_m, oos_m in batches]
     logits, is_best, oos_best = (np.concatenate(p) for p in zip(*parts, strict=True))
     return PBOResult(
@@ -191,6 +214,18 @@ def _rank_chosen(is_m: np.ndarray, oos_m: np.ndarray) -> tuple[np.ndarray, np.nd
     equal = (oos_m == chosen[:, None]).sum(axis=1)
     w = (below + (equal + 1) / 2.0) / (is_m.shape[1] + 1)
     return np.log(w / (1.0 - w)), is_m[rows, best], chosen
+
+
+def _mask_ruined(
+    batches: Iterator[tuple[np.ndarray, np.ndarray]], splits: np.ndarray, ruin: np.ndarray
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The batches with NaN as in-sample metric where the in-sample blocks hold a ruin."""
+    lo = 0
+    ruin_f = ruin.astype(np.float64)
+    for is_m, oos_m in batches:
+        hit = splits[lo : lo + is_m.shape[0]].astype(np.float64) @ ruin_f > 0.0
+        lo += is_m.shape[0]
+        yield np.where(hit, np.nan, is_m), oos_m
 
 
 def _choose_splits(s: int, max_splits: int | None, seed: int) -> np.ndarray:
@@ -303,12 +338,19 @@ def plateau_score(
     metrics are ignored. score = median(neighbours' metric) / best metric, defined when the
     best metric is > 0 and there is at least one neighbour, else NaN (``neighbour_median`` and
     ``best`` are still reported). ``best_row`` is an index label; default: the row with the
-    highest metric.
+    highest metric among the rows not ``ruined`` (when the summary has that column; ruined rows
+    are no neighbours either: like a NaN, their metric means nothing).
     """
     if summary.empty or metric not in summary.columns:
         raise ParamError(f"plateau: summary has no rows or no column {metric!r}")
     values = summary[metric].astype(np.float64)
-    label: Any = values.idxmax() if best_row is None else best_row
+    alive = summary[~summary[RUINED].astype(bool)] if RUINED in summary else summary
+    label: Any = best_row
+    if label is None:
+        eligible = values.loc[alive.index]
+        if eligible.empty:
+            raise ParamError("plateau: every combination was ruined; there is no best")
+        label = eligible.idxmax()
     best = summary.loc[label]
     neighbours: list[float] = []
     for name in params:
@@ -316,7 +358,7 @@ def plateau_score(
         if best[name] not in axis:
             raise ParamError(f"plateau: {name}={best[name]} is not on the given axis {axis}")
         pos = axis.index(best[name])
-        others = summary
+        others = alive
         for other in params:
             if other != name:
                 others = others[others[other] == best[other]]
@@ -399,7 +441,8 @@ def in_out_of_sample(
     """In-sample vs out-of-sample Sharpe of the top ``top_k`` combinations chosen in-sample.
 
     ``returns`` is T periods x N combinations. Per fold of ``split``, the columns are ranked by
-    in-sample Sharpe (NaN last; ties by column order) and the best ``top_k`` reported. Sharpe
+    in-sample Sharpe (NaN last; ties by column order) and the best ``top_k`` reported; a column
+    ruined in-sample (a return <= -1 in the training rows) is never among them. Sharpe
     = mean/std (ddof=1) x sqrt(``periods_per_year``). Columns: fold, rank (1 = best in-sample),
     column (index into ``returns``' columns), train_start, train_stop, test_start, test_stop,
     is_sharpe, oos_sharpe.
@@ -412,7 +455,9 @@ def in_out_of_sample(
     for fold, (train, test) in enumerate(SplitSpec.from_value(split).windows(r.shape[0])):
         is_s = sharpe_per_period(r[train.start : train.stop]) * scale
         oos_s = sharpe_per_period(r[test.start : test.stop]) * scale
-        order = np.argsort(-np.where(np.isnan(is_s), -np.inf, is_s), kind="stable")[:top_k]
+        order = np.argsort(-np.where(np.isnan(is_s), -np.inf, is_s), kind="stable")
+        ruined = ruined_columns(r[train.start : train.stop])
+        order = order[~ruined[order]][:top_k]
         for rank, col in enumerate(order, start=1):
             rows.append(
                 (fold, rank, int(col), train.start, train.stop, test.start, test.stop,
@@ -436,5 +481,6 @@ __all__ = [
     "plateau_score",
     "probabilistic_sharpe_ratio",
     "return_moments",
+    "ruined_columns",
     "sharpe_per_period",
 ]

@@ -88,6 +88,7 @@ def chunk_frame(
     position = {name: i for i, name in enumerate(METRIC_ORDER)}
     for name in METRIC_NAMES:
         frame[name] = metrics[:, position[name]]
+    frame["ruined"] = frame["ruined"] != 0.0  # the ruin flag is a boolean column (H2, ruin)
     return frame
 
 

@@ -20,6 +20,12 @@ statistic needs one time axis:
   or ``pbo_skipped_reason``;
 - plateau score of Sharpe around the best over the swept parameters' axes;
 - with ``spec.split``: in-sample vs out-of-sample Sharpe of the top combinations.
+
+Ruined combinations (the boolean ``ruined`` column: equity reached 0, DESIGN.md "Ruin") are
+never the best nor a top run: :func:`ranked` leaves them out. They stay trials (n_trials, the
+PBO matrix); robustness.json says how many there were (``n_ruined``). When every combination
+was ruined there is no best: ``best`` is null, no top run is made and the statistics that need
+a best are null with ``best_skipped_reason``.
 """
 
 from __future__ import annotations
@@ -69,6 +75,7 @@ from engine.sweep_results import (
 from engine.sweep_spec import COMBO_ID
 
 METRIC = "sharpe"
+RUINED = "ruined"
 PBO_SPLITS = 16
 PBO_MAX_COMBINATIONS = 250_000  # T x N float64 for CSCV stays under ~130 MB at 64 periods
 PBO_CELL_BUDGET = 200_000_000  # splits x combinations evaluated (all 12,870 up to ~15,000)
@@ -80,10 +87,19 @@ def top_run_id(sweep_id: str, k: int) -> str:
 
 
 def ranked(summary: pd.DataFrame, metric: str = METRIC) -> np.ndarray:
-    """Row positions by ``metric``, best first, NaN last, ties in summary order."""
+    """Row positions by ``metric``, best first, NaN last, ties in summary order; ruined rows
+    (``ruined`` true) are left out: a ruined combination is never a best."""
     values = summary[metric].to_numpy(dtype=np.float64)
     key = np.where(np.isnan(values), -np.inf, values)
-    return np.argsort(-key, kind="stable")
+    order = np.argsort(-key, kind="stable")
+    return order[~ruined_mask(summary)[order]]
+
+
+def ruined_mask(summary: pd.DataFrame) -> np.ndarray:
+    """The summary's ``ruined`` column as a boolean array (all False when it has none)."""
+    if RUINED not in summary.columns:
+        return np.zeros(len(summary), dtype=bool)
+    return summary[RUINED].fillna(False).to_numpy(dtype=bool)
 
 
 def _params(row: pd.Series, names: Sequence[str]) -> dict[str, Any]:
@@ -207,14 +223,38 @@ def oos_block(
     return out, None
 
 
+def _no_best(summary: pd.DataFrame, n_ruined: int) -> dict[str, Any]:
+    """robustness.json when no combination can be the best (every one was ruined)."""
+    reason = f"all {len(summary):,} combinations were ruined (equity reached zero); no best"
+    return {
+        "metric": METRIC,
+        "n_trials": len(summary),
+        "n_ruined": n_ruined,
+        "best_skipped_reason": reason,
+        "best": None,
+        "deflated_sharpe": None,
+        "probabilistic_sharpe": None,
+        "dsr_inputs": None,
+        "pbo": None,
+        "pbo_skipped_reason": reason,
+        "pbo_details": {},
+        "plateau_score": None,
+        "oos": [],
+        "oos_skipped_reason": reason,
+    }
+
+
 def robustness(
     summary: pd.DataFrame,
     returns: np.ndarray | None,
     doc: SweepDoc,
-    best_equity: np.ndarray,
+    best_equity: np.ndarray | None,
 ) -> dict[str, Any]:
     """The robustness.json statistics (chunk problems and top runs are added by collect)."""
     order = ranked(summary)
+    n_ruined = int(ruined_mask(summary).sum())
+    if order.size == 0 or best_equity is None:
+        return _no_best(summary, n_ruined)
     best_pos = int(order[0])
     best = summary.iloc[best_pos]
     names = [p.name for p in get_strategy(doc.spec.base.strategy).params]
@@ -241,6 +281,8 @@ def robustness(
     return {
         "metric": METRIC,
         "n_trials": n_trials,
+        "n_ruined": n_ruined,
+        "best_skipped_reason": None,
         "best": {
             COMBO_ID: int(best[COMBO_ID]),
             SOURCE_KEY: str(best[SOURCE_KEY]),
@@ -296,8 +338,11 @@ def run_top(
     *,
     top_n: int,
     env: Mapping[str, str],
-) -> tuple[list[dict[str, Any]], np.ndarray]:
-    """Re-run the ``top_n`` best rows as runs/<id>-top<k>/; return (entries, best's equity)."""
+) -> tuple[list[dict[str, Any]], np.ndarray | None]:
+    """Re-run the ``top_n`` best rows as runs/<id>-top<k>/; return (entries, best's equity).
+
+    Only rows that were not ruined are candidates; with none, (``[]``, None).
+    """
     from engine.api import run_backtest
 
     spec = doc.spec
@@ -340,6 +385,8 @@ def run_top(
                 METRIC: row[METRIC],
             }
         )
+    if best_equity is None:
+        return entries, None
     return entries, np.asarray(best_equity, dtype=np.float64)
 
 

@@ -128,7 +128,9 @@ def test_prices_must_be_a_price_frame(prices: pd.DataFrame) -> None:
 
 def _check_result(res: BacktestResult, prices: pd.DataFrame, cash: float) -> None:
     assert isinstance(res, BacktestResult)
-    assert list(res.metrics) == list(METRIC_NAMES)
+    assert list(res.metrics) == [*METRIC_NAMES, "ruined_at"]
+    ruined = res.metrics["ruined"]
+    assert isinstance(ruined, bool) and (res.metrics["ruined_at"] is None) == (not ruined)
     assert list(res.equity.columns) == EQUITY_COLUMNS
     assert res.equity.index.equals(prices.index)
     assert list(res.trades.columns) == TRADE_COLUMNS
@@ -136,8 +138,9 @@ def _check_result(res: BacktestResult, prices: pd.DataFrame, cash: float) -> Non
     assert np.isfinite(eq).all()
     assert res.metrics["final_equity"] == eq[-1]
     assert res.metrics["n_trades"] == len(res.trades)
-    # accounting identity: every cash flow belongs to a trade
-    assert cash + res.trades["pnl"].sum() == pytest.approx(eq[-1], rel=1e-9)
+    assert (eq >= 0).all()  # limited liability: equity is floored at 0
+    if not ruined:  # accounting identity: every cash flow belongs to a trade
+        assert cash + res.trades["pnl"].sum() == pytest.approx(eq[-1], rel=1e-9)
     dd = res.equity["drawdown"].to_numpy()
     assert (dd >= 0).all() and (dd <= 1).all()
     close = prices["close"].to_numpy()
@@ -146,7 +149,7 @@ def _check_result(res: BacktestResult, prices: pd.DataFrame, cash: float) -> Non
     if len(t):
         assert (t["bars_held"] >= 0).all()
         assert set(t["side"]) <= {"long", "short"}
-        assert set(t["exit_reason"]) <= {"signal", "stop_loss", "take_profit", "open"}
+        assert set(t["exit_reason"]) <= {"signal", "stop_loss", "take_profit", "open", "ruin"}
         assert (t["exit_time"].isna() == (t["exit_reason"] == "open")).all()
         assert (t["entry_time"] <= t["exit_time"].fillna(prices.index[-1])).all()
         assert np.allclose(t["return"], t["pnl"] / (t["units"] * t["entry_price"]))

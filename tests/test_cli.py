@@ -41,6 +41,7 @@ METRIC_KEYS = {
     "final_equity",
     "buy_hold_return",
     "periods_per_year",
+    "ruined", "ruined_at",  # the ruin contract (engine/api.py, H2)
 }
 RUN_FILES = ["_SUCCESS", "equity.parquet", "metrics.json", "spec.json", "trades.parquet"]
 GOOD_CSV = random_walk(300, seed=3).to_csv().encode()

@@ -60,6 +60,7 @@ def test_keys_are_exactly_the_contract(main):
         "total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown",
         "max_drawdown_duration", "calmar", "n_trades", "win_rate", "profit_factor",
         "avg_trade_return", "exposure", "final_equity", "buy_hold_return", "periods_per_year",
+        "ruined",
     )  # fmt: skip
     assert all(isinstance(v, float) for v in main.values())
 
@@ -166,11 +167,47 @@ def test_all_wins_and_all_losses():
     assert math.isnan(m["profit_factor"])
 
 
-def test_wiped_out_equity_cagr_is_minus_one():
+def test_wiped_out_equity_is_ruined_and_growth_is_undefined():
+    # the cagr function alone says -1 for a final equity of 0, but across a ruin compute_metrics
+    # presents no growth rate, volatility, Sharpe, Sortino or Calmar (the contract: NaN/null)
+    assert metrics_module.cagr(0.0, 100.0, 1.0) == -1.0
     m = run([50, 0.0], (0, 365.25))
-    assert m["cagr"] == -1.0
+    assert m["ruined"] == 1.0
+    assert m["total_return"] == -1.0 and m["final_equity"] == 0.0
     assert m["max_drawdown"] == 1.0
-    assert m["calmar"] == -1.0
+    for key in ("cagr", "volatility", "sharpe", "sortino", "calmar"):
+        assert math.isnan(m[key]), key
+    assert set(metrics_module.RUIN_UNDEFINED) == {"cagr", "volatility", "sharpe", "sortino",
+                                                  "calmar"}  # fmt: skip
+
+
+def test_ruined_curve_by_hand():
+    # cash 100: 120, 60, then ruined (0) and flat at 0 for two more bars; 1 year, ppy 5 given.
+    m = run(
+        [120, 60, 0, 0, 0],
+        (0, 91.3125, 182.625, 273.9375, 365.25),
+        pnl=[20.0, -120.0],
+        ret=[0.2, -1.0],
+        position=[1, 1, 0, 0, 0],
+        periods_per_year=5,
+    )
+    assert m["ruined"] == 1.0
+    assert m["total_return"] == -1.0
+    # peaks 120 from bar 0; under water from bar 1 to the end: 4 bars; deepest 1 - 0/120 = 1
+    assert m["max_drawdown"] == 1.0 and m["max_drawdown_duration"] == 4.0
+    assert m["n_trades"] == 2.0 and m["win_rate"] == 0.5 and m["profit_factor"] == 20 / 120
+    assert m["exposure"] == pytest.approx(2 / 5)
+    for key in metrics_module.RUIN_UNDEFINED:
+        assert math.isnan(m[key]), key
+    # the returns after the ruin are 0 (an empty account does not move), not 0/0
+    r = metrics_module.returns(np.array([120.0, 60.0, 0.0, 0.0, 0.0]), 100.0)
+    assert r.tolist() == pytest.approx([0.2, -0.5, -1.0, 0.0, 0.0])
+
+
+def test_not_ruined_curves_say_so(main):
+    assert main["ruined"] == 0.0
+    assert run([100, 0.01], (0, 1))["ruined"] == 0.0  # close to zero is not zero
+    assert metrics_module.ruin_index(np.array([5.0, -1.0, 3.0])) == 1  # below zero counts too
 
 
 def test_short_exposure_and_datetime_index():
@@ -199,4 +236,4 @@ def test_empty_equity_is_a_clean_error():
 def test_docstring_examples():
     result = doctest.testmod(metrics_module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
-    assert result.attempted >= 18  # every metric function carries an example
+    assert result.attempted >= 21  # every metric function carries an example

@@ -21,6 +21,7 @@ from engine.robustness import (
     plateau_score,
     probabilistic_sharpe_ratio,
     return_moments,
+    ruined_columns,
     sharpe_per_period,
 )
 
@@ -165,14 +166,14 @@ def test_pbo_dominant_column_is_zero():
 def test_pbo_noise_is_about_one_half():
     # identically distributed noise: the IS winner's OOS rank is uniform, PBO ~ 0.5 on average
     values = [
-        pbo_cscv(np.random.default_rng(seed).normal(size=(160, 10)), n_splits=8).pbo
+        pbo_cscv(np.random.default_rng(seed).normal(scale=0.01, size=(160, 10)), n_splits=8).pbo
         for seed in range(40)
     ]
     assert np.mean(values) == pytest.approx(0.5, abs=0.1)
 
 
 def test_pbo_sampling_is_bounded_and_seeded():
-    r = np.random.default_rng(1).normal(size=(200, 6))
+    r = np.random.default_rng(1).normal(scale=0.01, size=(200, 6))
     a = pbo_cscv(r, n_splits=16, max_splits=300, seed=3)
     b = pbo_cscv(r, n_splits=16, max_splits=300, seed=3)
     assert a.n_used == 300 and a.n_total == 12_870 and len(a.logits) == 300
@@ -294,7 +295,8 @@ def test_walk_forward_windows_and_folds():
         (range(0, 4), range(4, 6)),
         (range(0, 6), range(6, 8)),
     ]
-    r = np.random.default_rng(0).normal(size=(8, 4))
+    # period returns > -1 (a return of -1 or less is a ruin, never chosen in-sample)
+    r = np.random.default_rng(0).normal(scale=0.01, size=(8, 4))
     out = in_out_of_sample(r, spec, top_k=4)
     assert out["fold"].tolist() == [0] * 4 + [1] * 4 + [2] * 4
     fold1 = out[out["fold"] == 1]
@@ -320,3 +322,63 @@ def test_split_spec_rejects_bad_values(bad):
 def test_split_too_short_is_an_error():
     with pytest.raises(ParamError, match="too few"):
         SplitSpec("walk_forward", folds=4).windows(6)
+
+
+# --- ruin: a ruined combination is never the one chosen --------------------------------------
+
+
+def test_ruined_columns_are_returns_of_minus_one_or_less():
+    r = np.array([[0.1, 0.0, -0.99], [-1.0, 0.2, 0.0], [0.0, -0.5, 0.0]])
+    assert ruined_columns(r).tolist() == [True, False, False]
+
+
+def test_pbo_never_picks_a_combination_ruined_in_sample():
+    # 2 blocks, 3 combinations, metric = mean. A has the best mean in block 0 (2, against B 1
+    # and C 0) but holds a ruin (-1) there: without the rule it is split 0's in-sample best.
+    r = np.array(
+        [
+            [5.0, 1.0, 0.0],  # block 0, period 0
+            [-1.0, 1.0, 0.0],  # block 0, period 1: A ruined (mean 2 vs B 1 vs C 0)
+            [0.0, 0.0, 0.0],  # block 1 (A flat at 0 after its ruin)
+            [0.0, 2.0, 1.0],  # block 1
+        ]
+    )
+    res = pbo_cscv(r, n_splits=2, metric="mean")
+    # split 0: IS = block 0 -> A is ruined, B (1) is chosen; OOS block 1 means A 0, B 1, C 0.5:
+    # B ranks 3 of 3 -> w = 3/4, logit ln 3. Split 1: IS = block 1 -> B (1); OOS block 0: A 2,
+    # B 1, C 0 -> rank 2 -> w = 1/2, logit 0.
+    assert res.is_metric.tolist() == [1.0, 1.0]
+    assert res.logits == pytest.approx([math.log(3), 0.0])
+    # the same with a user metric function
+    res2 = pbo_cscv(r, n_splits=2, metric=lambda block: block.mean(axis=0))
+    assert res2.logits == pytest.approx(res.logits)
+
+
+def test_in_out_of_sample_skips_columns_ruined_in_sample():
+    # column 0 is ruined in the training half (the best Sharpe otherwise: it has a +50% period)
+    r = np.array(
+        [[0.5, 0.01, 0.02], [-1.0, 0.02, 0.01], [0.0, 0.03, 0.01], [0.0, 0.01, 0.03],
+         [0.0, 0.02, 0.01], [0.0, 0.01, 0.02]]
+    )  # fmt: skip
+    out = in_out_of_sample(r, {"kind": "train_test", "train_fraction": 0.5}, top_k=3)
+    assert 0 not in out["column"].tolist()
+    assert sorted(out["column"].tolist()) == [1, 2]
+
+
+def test_plateau_default_best_skips_ruined_rows():
+    grid = pd.DataFrame(
+        {
+            "fast": [1, 2, 3, 1, 2, 3],
+            "slow": [10, 10, 10, 20, 20, 20],
+            "sharpe": [0.5, 2.0, 0.4, 0.3, 1.0, 0.9],
+            "ruined": [False, True, False, False, False, False],
+        }
+    )
+    res = plateau_score(grid, ["fast", "slow"], "sharpe")
+    # (2, 10) is ruined (a real one has a NaN Sharpe; 2.0 here shows the flag decides): the
+    # best is (2, 20) = 1.0, its neighbours (1, 20) 0.3 and (3, 20) 0.9 (not the ruined one)
+    assert res.best == 1.0 and res.n_neighbours == 2
+    assert res.neighbour_median == pytest.approx(0.6)
+    assert res.score == pytest.approx(0.6)
+    with pytest.raises(ParamError, match="ruined"):
+        plateau_score(grid.assign(ruined=True), ["fast", "slow"], "sharpe")
