@@ -1,17 +1,24 @@
-"""Fargate Spot and Fargate compute environments and the job queue preferring Spot."""
+"""Fargate Spot and Fargate compute environments and the job queue preferring Spot.
+
+No ``serviceRole`` is passed: Batch then uses (or creates) its service-linked role
+AWSServiceRoleForBatch; passing a role IAM has not yet made visible everywhere fails. A resource
+that goes INVALID stops `up` at once with Batch's statusReason, and a later `up` plans to re-send
+its settings rather than take it as fine; `down` disables and deletes INVALID resources too.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from engine.errors import InfraError
 from infra.actions import Action, Waiter, noop
 from infra.clients import Clients
 from infra.config import StackConfig
-from infra.iam import batch_service_role
-from infra.network import Network
+from infra.network import Network, security_group_ids
 
 QUEUE_PRIORITY = 1
+DISABLED_OK = ("VALID", "INVALID")  # a disabled INVALID resource can be deleted as well
 
 
 def environments(cfg: StackConfig) -> list[tuple[str, str]]:
@@ -33,11 +40,13 @@ def describe_queue(batch: Any, name: str) -> dict[str, Any] | None:
     return dict(queues[0]) if queues else None
 
 
-def _resources(cfg: StackConfig, net: Network, kind: str | None = None) -> dict[str, Any]:
+def _resources(
+    cfg: StackConfig, net: Network, groups: tuple[str, ...], kind: str | None = None
+) -> dict[str, Any]:
     res: dict[str, Any] = {
         "maxvCpus": cfg.max_vcpus,
         "subnets": list(net.subnets),
-        "securityGroupIds": list(net.security_groups),
+        "securityGroupIds": list(groups),
     }
     if kind:
         res["type"] = kind
@@ -47,23 +56,60 @@ def _resources(cfg: StackConfig, net: Network, kind: str | None = None) -> dict[
 def _env_diff(env: dict[str, Any], cfg: StackConfig, net: Network) -> list[str]:
     res = env.get("computeResources", {})
     parts = []
+    if env.get("status") == "INVALID":
+        parts.append(f"INVALID ({_reason(env)}): re-send its settings")
     if env.get("state") != "ENABLED":
         parts.append("state ENABLED")
     if res.get("maxvCpus") != cfg.max_vcpus:
         parts.append(f"maxvCpus {res.get('maxvCpus')} -> {cfg.max_vcpus}")
     if sorted(res.get("subnets", [])) != sorted(net.subnets):
         parts.append("subnets")
-    if sorted(res.get("securityGroupIds", [])) != sorted(net.security_groups):
+    if not net.security_groups or sorted(res.get("securityGroupIds", [])) != sorted(
+        net.security_groups
+    ):
         parts.append("security groups")
     return parts
 
 
-def _is_valid(batch: Any, name: str) -> Callable[[], bool]:
+def _reason(resource: dict[str, Any]) -> str:
+    return str(resource.get("statusReason") or "no reason given")
+
+
+def settled(
+    describe: Callable[[], dict[str, Any] | None], what: str, want: Callable[[dict[str, Any]], bool]
+) -> Callable[[], bool]:
+    """A waiter check: true once ``want(resource)``; InfraError at once when it is INVALID."""
+
     def check() -> bool:
-        env = describe_environment(batch, name)
-        return env is not None and env.get("status") == "VALID"
+        found = describe()
+        if found is None:
+            return False
+        if want(found):
+            return True
+        if found.get("status") == "INVALID":
+            raise InfraError(
+                f"{what} is INVALID: {_reason(found)}; fix the cause, then run "
+                "python -m infra up again (or python -m infra down)"
+            )
+        return False
 
     return check
+
+
+def _is_valid(batch: Any, name: str) -> Callable[[], bool]:
+    return settled(
+        lambda: describe_environment(batch, name),
+        f"compute environment {name}",
+        lambda env: env.get("status") == "VALID",
+    )
+
+
+def _queue_valid(batch: Any, name: str) -> Callable[[], bool]:
+    return settled(
+        lambda: describe_queue(batch, name),
+        f"job queue {name}",
+        lambda queue: queue.get("status") == "VALID",
+    )
 
 
 def plan_environments(
@@ -81,8 +127,7 @@ def plan_environments(
                     computeEnvironmentName=n,
                     type="MANAGED",
                     state="ENABLED",
-                    computeResources=_resources(cfg, net, k),
-                    serviceRole=batch_service_role(clients.iam),
+                    computeResources=_resources(cfg, net, security_group_ids(clients.ec2, net), k),
                     tags={"project": "batch-backtest", "prefix": cfg.prefix},
                 )
                 waiter.until(f"compute environment {n} to become VALID", _is_valid(batch, n))
@@ -96,8 +141,9 @@ def plan_environments(
             continue
 
         def update(n: str = name) -> None:
+            groups = security_group_ids(clients.ec2, net)
             batch.update_compute_environment(
-                computeEnvironment=n, state="ENABLED", computeResources=_resources(cfg, net)
+                computeEnvironment=n, state="ENABLED", computeResources=_resources(cfg, net, groups)
             )
             waiter.until(f"compute environment {n} to become VALID", _is_valid(batch, n))
 
@@ -118,7 +164,7 @@ def _order_names(order: list[dict[str, Any]]) -> list[str]:
     return [str(item["computeEnvironment"]).rsplit("/", 1)[-1] for item in ranked]
 
 
-def plan_queue(clients: Clients, cfg: StackConfig) -> list[Action]:
+def plan_queue(clients: Clients, cfg: StackConfig, waiter: Waiter) -> list[Action]:
     """Create the job queue or fix its order, priority or state."""
     batch = clients.batch
     queue = describe_queue(batch, cfg.job_queue)
@@ -133,9 +179,14 @@ def plan_queue(clients: Clients, cfg: StackConfig) -> list[Action]:
                 computeEnvironmentOrder=order,
                 tags={"project": "batch-backtest", "prefix": cfg.prefix},
             )
+            waiter.until(
+                f"job queue {cfg.job_queue} to become VALID", _queue_valid(batch, cfg.job_queue)
+            )
 
         return [Action("create", "job queue", cfg.job_queue, "Spot first, then on-demand", create)]
     parts = []
+    if queue.get("status") == "INVALID":
+        parts.append(f"INVALID ({_reason(queue)}): re-send its settings")
     if _order_names(queue.get("computeEnvironmentOrder", [])) != _order_names(order):
         parts.append("compute environment order")
     if queue.get("state") != "ENABLED":
@@ -152,6 +203,9 @@ def plan_queue(clients: Clients, cfg: StackConfig) -> list[Action]:
             priority=QUEUE_PRIORITY,
             computeEnvironmentOrder=order,
         )
+        waiter.until(
+            f"job queue {cfg.job_queue} to become VALID", _queue_valid(batch, cfg.job_queue)
+        )
 
     return [Action("update", "job queue", cfg.job_queue, "set " + ", ".join(parts), update)]
 
@@ -166,13 +220,18 @@ def status(clients: Clients, cfg: StackConfig) -> list[tuple[str, str, str]]:
             continue
         res = env.get("computeResources", {})
         state = f"{env.get('state')}/{env.get('status')}, {kind}, max {res.get('maxvCpus')} vCPUs"
+        if env.get("status") == "INVALID":
+            state += f" ({_reason(env)})"
         rows.append(("compute env", name, state))
     queue = describe_queue(clients.batch, cfg.job_queue)
     if queue is None:
         rows.append(("job queue", cfg.job_queue, "absent"))
     else:
         order = " > ".join(_order_names(queue.get("computeEnvironmentOrder", [])))
-        rows.append(("job queue", cfg.job_queue, f"{queue['state']}/{queue['status']}, {order}"))
+        state = f"{queue['state']}/{queue['status']}, {order}"
+        if queue.get("status") == "INVALID":
+            state += f" ({_reason(queue)})"
+        rows.append(("job queue", cfg.job_queue, state))
     return rows
 
 
@@ -188,7 +247,7 @@ def teardown(clients: Clients, cfg: StackConfig, waiter: Waiter) -> list[Action]
 
             def disabled() -> bool:
                 q = describe_queue(batch, name)
-                return q is None or (q["state"] == "DISABLED" and q["status"] == "VALID")
+                return q is None or (q["state"] == "DISABLED" and q["status"] in DISABLED_OK)
 
             waiter.until(f"job queue {name} to be disabled", disabled)
             batch.delete_job_queue(jobQueue=name)
@@ -207,7 +266,9 @@ def teardown(clients: Clients, cfg: StackConfig, waiter: Waiter) -> list[Action]
 
                 def disabled(n: str = name) -> bool:
                     env = describe_environment(batch, n)
-                    return env is None or (env["state"] == "DISABLED" and env["status"] == "VALID")
+                    return env is None or (
+                        env["state"] == "DISABLED" and env["status"] in DISABLED_OK
+                    )
 
                 waiter.until(f"compute environment {name} to be disabled", disabled)
                 batch.delete_compute_environment(computeEnvironment=name)

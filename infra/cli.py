@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
@@ -16,17 +16,39 @@ from infra.actions import Action, Waiter, apply
 from infra.clients import Clients, make_clients
 from infra.config import DEFAULT_SIZES, StackConfig, parse_size
 from infra.outputs import config_path, write_settings
+from infra.regions import partition_for
 from jobs.settings import load_settings
 
-COMMANDS = ("plan", "up", "status", "down", "policy", "push-image")
+COMMANDS = {
+    "plan": "print every change `up` would make (read-only)",
+    "up": "create or update the stack, then write its settings to the config file",
+    "status": "show each resource and its state",
+    "down": "delete the stack (buckets only with --delete-data)",
+    "policy": "print the IAM policy the dashboard's user or role needs",
+    "push-image": "build engine/Dockerfile for linux/amd64, push it, pin its digest",
+}
+STACK_OPTIONS = ("plan", "up", "push-image")  # commands that (re)register resources
+DEFAULTS = {
+    "max_vcpus": 16,
+    "size": [],
+    "subnets": "",
+    "security_group": "",
+    "versioning": False,
+    "expire_days": 90,
+    "log_retention_days": 30,
+    "keep_images": 10,
+    "attempts": None,
+    "delete_data": False,
+    "remote": False,
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The CLI's arguments (shared by every command)."""
-    p = argparse.ArgumentParser(prog="python -m infra", description=__doc__)
-    p.add_argument("command", choices=COMMANDS)
+def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--region", help="AWS region (default: settings' region, us-east-1)")
     p.add_argument("--prefix", default="backtest", help="names every resource (default backtest)")
+
+
+def _stack_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-vcpus", type=int, default=16, help="per compute environment")
     p.add_argument(
         "--size",
@@ -36,35 +58,63 @@ def build_parser() -> argparse.ArgumentParser:
         help="job size, KIND run|sweep|collect (defaults run=1:2048 sweep=1:2048 collect=1:4096)",
     )
     p.add_argument("--subnets", default="", help="comma-separated subnet ids (default VPC's)")
-    p.add_argument("--security-group", default="", help="security group id (default VPC's)")
+    p.add_argument(
+        "--security-group", default="", help="security group id (default: one `up` creates)"
+    )
     p.add_argument("--versioning", action="store_true", help="turn on bucket versioning")
     p.add_argument("--expire-days", type=int, default=90, help="expire runs/ sweeps/ (0: never)")
     p.add_argument("--log-retention-days", type=int, default=30)
     p.add_argument("--keep-images", type=int, default=10, help="ECR images kept")
     p.add_argument("--attempts", type=int, help="attempts per job (default: max(3, settings))")
-    p.add_argument("--delete-data", action="store_true", help="down: delete the buckets too")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI: one subcommand each, with its own options and --help."""
+    p = argparse.ArgumentParser(prog="python -m infra", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in COMMANDS.items():
+        cmd = sub.add_parser(name, help=text, description=text)
+        _common(cmd)
+        if name in STACK_OPTIONS:
+            _stack_options(cmd)
+        if name == "down":
+            cmd.add_argument("--delete-data", action="store_true", help="delete the buckets too")
+        if name == "push-image":
+            cmd.add_argument(
+                "--remote",
+                action="store_true",
+                help="build in AWS CodeBuild instead of the local docker daemon",
+            )
     return p
 
 
-def stack_config(args: argparse.Namespace, account: str) -> StackConfig:
-    """Combine arguments and settings into a validated StackConfig."""
+def _opt(args: argparse.Namespace, name: str) -> Any:
+    return getattr(args, name, DEFAULTS.get(name))
+
+
+def stack_config(args: argparse.Namespace, account: str, region: str) -> StackConfig:
+    """Combine arguments and settings into a validated StackConfig for ``region``."""
     settings, _ = load_settings()
+    partition = partition_for(region)
     sizes = dict(DEFAULT_SIZES)
-    sizes.update(parse_size(text) for text in args.size)
+    sizes.update(parse_size(text) for text in _opt(args, "size"))
+    group = _opt(args, "security_group")
     cfg = StackConfig(
         prefix=args.prefix,
-        region=args.region or settings.region,
+        region=region,
         account=account,
-        max_vcpus=args.max_vcpus,
+        max_vcpus=_opt(args, "max_vcpus"),
         sizes=sizes,
-        subnets=tuple(s for s in args.subnets.split(",") if s),
-        security_groups=(args.security_group,) if args.security_group else (),
-        versioning=args.versioning,
-        expire_days=args.expire_days,
-        log_retention_days=args.log_retention_days,
-        keep_images=args.keep_images,
+        subnets=tuple(s for s in _opt(args, "subnets").split(",") if s),
+        security_groups=(group,) if group else (),
+        versioning=_opt(args, "versioning"),
+        expire_days=_opt(args, "expire_days"),
+        log_retention_days=_opt(args, "log_retention_days"),
+        keep_images=_opt(args, "keep_images"),
         job_timeout=settings.job_timeout,
-        attempts=args.attempts or max(3, settings.attempts),
+        attempts=_opt(args, "attempts") or max(3, settings.attempts),
+        partition=partition.name,
+        dns_suffix=partition.dns_suffix,
     )
     return cfg.validate()
 
@@ -102,7 +152,7 @@ def run_command(args: argparse.Namespace, clients: Clients, cfg: StackConfig) ->
         for kind, name, state in rows:
             print(f"{kind:<{width}}  {name}  {state}")
     elif args.command == "down":
-        actions = stack.teardown(clients, cfg, waiter, args.delete_data)
+        actions = stack.teardown(clients, cfg, waiter, _opt(args, "delete_data"))
         ran = apply(actions, print)
         for action in actions:
             if not action.changes:
@@ -137,12 +187,12 @@ def main(argv: Sequence[str] | None = None, clients: Clients | None = None) -> i
     args = build_parser().parse_args(argv)
     try:
         try:
+            region = clients.region if clients else args.region or load_settings()[0].region
+            partition_for(region)  # an unsupported region is refused before any AWS call
             if clients is None:
-                region = args.region or load_settings()[0].region
                 clients = make_clients(region)
             account = str(clients.sts.get_caller_identity()["Account"])
-            cfg = replace(stack_config(args, account), region=clients.region)
-            return run_command(args, clients, cfg)
+            return run_command(args, clients, stack_config(args, account, region))
         except (ClientError, BotoCoreError) as exc:
             raise _aws_error(exc) from None
     except (BacktestError, InfraError) as exc:

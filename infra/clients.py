@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-SERVICES = ("s3", "ecr", "iam", "logs", "batch", "ec2", "sts")
+SERVICES = ("s3", "ecr", "iam", "logs", "batch", "ec2", "sts", "codebuild")
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class Clients:
     batch: Any
     ec2: Any
     sts: Any
+    codebuild: Any
 
     def all(self) -> list[Any]:
         """Every client (for event hooks, e.g. recording the API calls a command makes)."""

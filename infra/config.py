@@ -104,6 +104,8 @@ class StackConfig:
     job_timeout: int = 3600
     attempts: int = 3
     image_tag: str = "latest"
+    partition: str = "aws"  # from infra.regions.partition_for(region)
+    dns_suffix: str = "amazonaws.com"
 
     def validate(self) -> StackConfig:
         """Raise one actionable line for a bad prefix, size or count; return self."""
@@ -129,9 +131,10 @@ class StackConfig:
                 f"--log-retention-days {self.log_retention_days}: CloudWatch accepts "
                 f"{', '.join(map(str, LOG_RETENTION_DAYS))}"
             )
-        if bool(self.subnets) != bool(self.security_groups):
+        if self.security_groups and not self.subnets:
             raise BacktestError(
-                "give --subnets and --security-group together, or neither to use the default VPC"
+                "--security-group needs --subnets in its VPC (without both, `up` uses the "
+                "default VPC and creates its own security group)"
             )
         return self
 
@@ -150,7 +153,12 @@ class StackConfig:
 
     @property
     def repository_uri(self) -> str:
-        return f"{self.account}.dkr.ecr.{self.region}.amazonaws.com/{self.repository}"
+        return f"{self.registry}/{self.repository}"
+
+    @property
+    def registry(self) -> str:
+        """The ECR registry host of this account and region (the partition's DNS suffix)."""
+        return f"{self.account}.dkr.ecr.{self.region}.{self.dns_suffix}"
 
     @property
     def execution_role(self) -> str:
@@ -182,12 +190,12 @@ class StackConfig:
 
     # ---- ARNs ----------------------------------------------------------------------------
     def arn(self, service: str, resource: str, *, region: bool = True) -> str:
-        """An ARN in this account (and region unless the service is global)."""
+        """An ARN in this partition and account (and region unless the service is global)."""
         where = self.region if region else ""
-        return f"arn:aws:{service}:{where}:{self.account}:{resource}"
+        return f"arn:{self.partition}:{service}:{where}:{self.account}:{resource}"
 
     def bucket_arn(self, bucket: str) -> str:
-        return f"arn:aws:s3:::{bucket}"
+        return f"arn:{self.partition}:s3:::{bucket}"
 
     def role_arn(self, role: str) -> str:
         return self.arn("iam", f"role/{role}", region=False)

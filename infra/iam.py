@@ -137,32 +137,14 @@ def _writer(iam: Any, name: str, policy: dict[str, Any], parts: list[str]) -> Ca
     return run
 
 
-SLR_PATH = "/aws-service-role/batch.amazonaws.com/"
-
-
-def batch_service_role(iam: Any) -> str | None:
-    """ARN of AWS Batch's service-linked role (AWSServiceRoleForBatch), or None."""
-    for page in iam.get_paginator("list_roles").paginate(PathPrefix=SLR_PATH):
-        for role in page["Roles"]:
-            return str(role["Arn"])
-    return None
-
-
-def _plan_service_role(iam: Any) -> Action:
-    name = "AWSServiceRoleForBatch"
-    if batch_service_role(iam) is not None:
-        return noop("iam role", name, "service-linked, shared by the account")
-
-    def run() -> None:
-        iam.create_service_linked_role(AWSServiceName="batch.amazonaws.com")
-
-    return Action("create", "iam role", name, "AWS Batch service-linked role", run)
-
-
 def plan(clients: Clients, cfg: StackConfig) -> list[Action]:
-    """Create each role with its inline policy, or fix the trust or inline policy."""
+    """Create each role with its inline policy, or fix the trust or inline policy.
+
+    Batch's own service-linked role is not ours: Batch creates it with the first compute
+    environment (none is passed), and it stays, shared by the account.
+    """
     iam = clients.iam
-    actions = [_plan_service_role(iam)]
+    actions: list[Action] = []
     for name, policy in roles(cfg).items():
         role = _role(iam, name)
         if role is None:
@@ -198,7 +180,7 @@ def status(clients: Clients, cfg: StackConfig) -> list[tuple[str, str, str]]:
 def teardown(clients: Clients, cfg: StackConfig) -> list[Action]:
     """Delete the roles: inline policies and attachments first."""
     iam = clients.iam
-    actions = []
+    actions: list[Action] = []
     for name in roles(cfg):
         if _role(iam, name) is None:
             continue

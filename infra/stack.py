@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import fields
 
-from infra import batch, buckets, ecr, iam, jobdefs, logs
+from infra import batch, buckets, ecr, iam, jobdefs, logs, network
 from infra.actions import Action, Waiter, apply
 from infra.clients import Clients
 from infra.config import JOB_KINDS, StackConfig
@@ -22,8 +22,9 @@ def plan(clients: Clients, cfg: StackConfig, waiter: Waiter) -> list[Action]:
         *ecr.plan(clients, cfg),
         *logs.plan(clients, cfg),
         *iam.plan(clients, cfg),
+        *network.plan_security_group(clients, cfg, net),
         *batch.plan_environments(clients, cfg, net, waiter),
-        *batch.plan_queue(clients, cfg),
+        *batch.plan_queue(clients, cfg, waiter),
         *jobdefs.plan(clients, cfg, image, net),
     ]
 
@@ -57,6 +58,7 @@ def status(clients: Clients, cfg: StackConfig) -> list[tuple[str, str, str]]:
         *ecr.status(clients, cfg),
         *logs.status(clients, cfg),
         *iam.status(clients, cfg),
+        *network.status(clients, cfg),
         *batch.status(clients, cfg),
         *jobdefs.status(clients, cfg),
     ]
@@ -66,6 +68,7 @@ def teardown(clients: Clients, cfg: StackConfig, waiter: Waiter, delete_data: bo
     """Delete actions in the order AWS requires: queue before environments, and so on."""
     return [
         *batch.teardown(clients, cfg, waiter),
+        *network.teardown(clients, cfg, waiter),
         *jobdefs.teardown(clients, cfg),
         *iam.teardown(clients, cfg),
         *logs.teardown(clients, cfg),

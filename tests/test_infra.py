@@ -9,51 +9,19 @@ from pathlib import Path
 
 import parliament
 import pytest
-from moto import mock_aws
 
-from infra.cli import main
-from infra.clients import Clients, make_clients
 from infra.config import JobSize, StackConfig
 from infra.network import discover
 from jobs.settings import load_settings
+from tests._infra_helpers import ACCOUNT, REGION, Recorder, recorder_on_moto
 
-ACCOUNT = "123456789012"  # moto's default account
-REGION = "us-east-1"
-READ_PREFIXES = ("Describe", "List", "Get", "Head")
 INPUT = f"backtest-input-{ACCOUNT}-{REGION}"
 RESULTS = f"backtest-results-{ACCOUNT}-{REGION}"
 
 
-class Recorder:
-    """Clients plus the name of every API call they make (botocore before-call hook)."""
-
-    def __init__(self, clients: Clients) -> None:
-        self.clients = clients
-        self.calls: list[str] = []
-        for client in clients.all():
-            client.meta.events.register("before-call.*.*", self._record)
-
-    def _record(self, model: object, **_: object) -> None:
-        self.calls.append(str(getattr(model, "name", "")))
-
-    def mutating(self) -> list[str]:
-        return [c for c in self.calls if not c.startswith(READ_PREFIXES)]
-
-    def run(self, *argv: str) -> int:
-        self.calls.clear()
-        return main(list(argv), clients=self.clients)
-
-
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Recorder]:
-    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("BACKTEST_CONFIG", str(tmp_path / "backtest.toml"))
-    with mock_aws(config={"batch": {"use_docker": False}}):
-        yield Recorder(make_clients(REGION, {}))
+    yield from recorder_on_moto(monkeypatch, tmp_path)
 
 
 def _config(tmp_path: Path) -> Path:
@@ -164,7 +132,7 @@ def test_up_creates_everything_with_the_asserted_properties(aws, tmp_path):
         assert props["image"] == f"{repo['repositoryUri']}:latest"  # no image pushed yet
         assert props["jobRoleArn"].endswith(":role/backtest-batch-job")
         assert props["executionRoleArn"].endswith(":role/backtest-batch-execution")
-        assert props["command"][:3] == ["python", "-m", "engine.backtest"]
+        assert props["command"][:2] == ["python", "-m"]
 
     settings, where = load_settings(config_path=_config(tmp_path))
     assert settings.backend == "aws"
@@ -232,6 +200,7 @@ def test_down_removes_in_order_and_keeps_buckets(aws, capsys):
         "DeleteJobQueue",
         "UpdateComputeEnvironment",
         "DeleteComputeEnvironment",
+        "DeleteSecurityGroup",
         "DeregisterJobDefinition",
         "DeleteRole",
         "DeleteLogGroup",
@@ -249,7 +218,9 @@ def test_down_removes_in_order_and_keeps_buckets(aws, capsys):
     capsys.readouterr()
     assert aws.run("status") == 0
     out = capsys.readouterr().out
-    assert "job queue" in out and out.count("absent") == 10  # all but the two buckets
+    assert "job queue" in out and out.count("absent") == 11  # all but the two buckets
+    groups = aws.clients.ec2.describe_security_groups()["SecurityGroups"]
+    assert "backtest-batch" not in {g["GroupName"] for g in groups}
     # the AWS Batch service-linked role is shared by the account and stays
     assert aws.clients.iam.list_roles(PathPrefix="/aws-service-role/batch.amazonaws.com/")["Roles"]
 

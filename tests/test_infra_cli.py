@@ -13,6 +13,8 @@ from pathlib import Path
 import boto3
 import pytest
 
+from tests.realaws import batch_uses_its_service_linked_role
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -28,7 +30,8 @@ def _infra(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_through_aws_endpoint_url(aws_env, tmp_path):
+def test_cli_through_aws_endpoint_url(aws_env, tmp_path, monkeypatch):
+    batch_uses_its_service_linked_role(monkeypatch)  # the server runs in this process
     env = {**os.environ, "BACKTEST_CONFIG": str(tmp_path / "backtest.toml")}
     prefix = "clisrv"  # the moto server is shared by the session: a prefix of our own
     up = _infra(env, "up", "--prefix", prefix, "--max-vcpus", "8")
