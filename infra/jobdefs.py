@@ -12,38 +12,46 @@ from infra.actions import Action, noop
 from infra.clients import Clients
 from infra.config import JOB_KINDS, StackConfig
 from infra.network import Network
+from jobs.retry import retry_strategy
 
 ENGINE = ["python", "-m", "engine.backtest"]
-# DESIGN.md's engine CLI. Ref:: placeholders are filled from the job's parameters; the jobs
-# layer may override the command at submit time (containerOverrides.command).
+COLLECT = ["python", "-m", "engine.sweep_collect"]
+# DESIGN.md's engine CLI, the same commands the jobs layer submits (jobs/sweeps.py). Ref::
+# placeholders are filled from the job's parameters, each with a default below, so a console or
+# `aws batch submit-job --parameters ...` submit runs them as they are; the jobs layer overrides
+# the command at submit time (containerOverrides.command).
 COMMANDS = {
     "run": [*ENGINE, "Ref::source_bucket", "Ref::source_key", "Ref::result_bucket"],
     "sweep": [*ENGINE, "--sweep", "Ref::spec_uri"],
-    "collect": [*ENGINE, "--collect", "Ref::spec_uri"],
+    "collect": [*COLLECT, "Ref::spec_uri"],
 }
-# Retry what the platform did (Spot reclaimed the task, the host failed, the pull failed);
-# a failure of the engine itself (bad input, bad parameters) is not retried.
-RETRY_RULES = [
-    {"onStatusReason": "Your Spot Task was interrupted*", "action": "RETRY"},
-    {"onStatusReason": "Host EC2*", "action": "RETRY"},
-    {"onReason": "CannotPullContainerError*", "action": "RETRY"},
-    {"onReason": "*", "action": "EXIT"},
-]
+DEFAULT_SOURCE_KEY = "prices.csv"
+SPEC_URI_PLACEHOLDER = "s3://{bucket}/sweeps/SWEEP_ID/spec.json"
+
+
+def parameters(cfg: StackConfig, kind: str) -> dict[str, str]:
+    """Defaults for every Ref:: placeholder of ``kind``'s command."""
+    if kind == "run":
+        return {
+            "source_bucket": cfg.input_bucket,
+            "source_key": DEFAULT_SOURCE_KEY,
+            "result_bucket": cfg.result_bucket,
+        }
+    return {"spec_uri": SPEC_URI_PLACEHOLDER.format(bucket=cfg.result_bucket)}
 
 
 def desired(cfg: StackConfig, kind: str, image: str, net: Network) -> dict[str, Any]:
     """The register_job_definition arguments for one kind."""
     size = cfg.sizes[kind]
-    params = {"result_bucket": cfg.result_bucket}
-    if kind == "run":
-        params["source_bucket"] = cfg.input_bucket
+    params = parameters(cfg, kind)
     return {
         "jobDefinitionName": cfg.job_definition(kind),
         "type": "container",
         "platformCapabilities": ["FARGATE"],
         "parameters": params,
         "timeout": {"attemptDurationSeconds": cfg.job_timeout},
-        "retryStrategy": {"attempts": cfg.attempts, "evaluateOnExit": RETRY_RULES},
+        # the same rules as every SubmitJob sends (jobs/retry.py): Spot and start-up failures retry
+        "retryStrategy": retry_strategy(cfg.attempts),
         "propagateTags": True,
         "tags": {"project": "batch-backtest", "prefix": cfg.prefix},
         "containerProperties": {

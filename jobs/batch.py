@@ -12,12 +12,22 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 from engine.errors import BacktestError, InfraError, NotFoundError
 from engine.spec import RunSpec
 from jobs.base import default_user, submit_engine_run
+from jobs.batch_records import (
+    SPEC_ENV,
+    SPEC_URI,
+    TAG_PREFIX,
+    is_child_id,
+    spec_reference,
+    submitted_job,
+    to_record,
+)
 from jobs.model import (
     JobKind,
     JobRecord,
@@ -26,23 +36,18 @@ from jobs.model import (
     check_command,
     check_depends_on,
     check_job_name,
-    from_epoch_ms,
 )
+from jobs.retry import retry_strategy
 from jobs.settings import Settings
 from jobs.throttle import Backoff, retry_throttled
 
 DESCRIBE_LIMIT = 100
 MIN_TIMEOUT = 60
-SPEC_ENV = "BACKTEST_JOB_SPEC"
-TAG_PREFIX = "backtest:"
+# ECS allows 8,192 characters for a task's overrides, JSON included, and Batch adds its own
+# AWS_BATCH_* variables (~600 characters); ours must fit in the rest or every attempt fails.
+MAX_OVERRIDES = 7168
+RECENT_SECONDS = 120.0  # DescribeJobs may not show a new job for a few seconds after SubmitJob
 TAG_VALUE_BAD = re.compile(r"[^\w\s.:/=+\-@]", re.UNICODE)
-# Retry on host/Spot interruption and image/ENI start-up errors; exit on any application exit code.
-EVALUATE_ON_EXIT = (
-    {"onStatusReason": "Host EC2*", "action": "RETRY"},
-    {"onReason": "CannotPullContainerError*", "action": "RETRY"},
-    {"onReason": "ResourceInitializationError*", "action": "RETRY"},
-    {"onExitCode": "*", "action": "EXIT"},
-)
 T = TypeVar("T")
 Summaries = list[dict[str, Any]]  # aliases: the `list` method shadows the builtin in the class
 Page = tuple[list[str], str | None]
@@ -98,6 +103,8 @@ class BatchExecutor:
         self.backoff = backoff or Backoff()
         self.sleep = sleep or time.sleep
         self.throttled = 0  # throttled read calls retried so far (shown by benchmarks)
+        self._recent: dict[str, tuple[float, JobRecord]] = {}  # submitted here, maybe not visible
+        self._specs: dict[str, dict[str, Any]] = {}  # spec.json by URI (see _full_spec)
 
     def _read(self, what: str, fn: Callable[..., T], **kwargs: Any) -> T:
         """A read-only call (describe/list): throttling backs off and retries (jobs.throttle)."""
@@ -145,7 +152,11 @@ class BatchExecutor:
             tags=tags,
         )
         out = aws_call("SubmitJob", self.batch.submit_job, **request)
-        return self.get(out["jobId"])
+        # Built from the request and the response: DescribeJobs is eventually consistent and may
+        # not show the new job yet, and nothing here needs more than what was sent.
+        record = to_record(submitted_job(request, out))
+        self._recent[record.id] = (time.monotonic(), record)
+        return record
 
     def submit_request(
         self,
@@ -164,18 +175,22 @@ class BatchExecutor:
     ) -> dict[str, Any]:
         """The validated SubmitJob parameters, exactly as sent."""
         job_kind = JobKind.parse(kind)
+        overrides = {
+            "command": list(check_command(command)),
+            "environment": self._environment(env, spec),
+        }
+        length = len(json.dumps(overrides, separators=(",", ":")))
+        if length > MAX_OVERRIDES:
+            raise BacktestError(
+                f"job {name!r}: its command and environment are {length} characters; AWS Batch "
+                f"(ECS) starts a task only when they fit in {MAX_OVERRIDES}"
+            )
         request: dict[str, Any] = {
             "jobName": check_job_name(name),
             "jobQueue": self._queue(),
             "jobDefinition": self._definition(job_kind),
-            "containerOverrides": {
-                "command": list(check_command(command)),
-                "environment": self._environment(env, spec),
-            },
-            "retryStrategy": {
-                "attempts": self._attempts(attempts),
-                "evaluateOnExit": [dict(rule) for rule in EVALUATE_ON_EXIT],
-            },
+            "containerOverrides": overrides,
+            "retryStrategy": retry_strategy(self._attempts(attempts)),  # replaces the definition's
             "tags": self._tags(job_kind, result_prefix, tags),
             "propagateTags": True,
         }
@@ -229,13 +244,15 @@ class BatchExecutor:
             if key.startswith("AWS_BATCH"):
                 raise BacktestError(f"environment variable {key} is reserved by AWS Batch")
         if spec is not None:
-            merged[SPEC_ENV] = json.dumps(dict(spec), sort_keys=True, separators=(",", ":"))
+            merged[SPEC_ENV] = json.dumps(
+                spec_reference(spec), sort_keys=True, separators=(",", ":")
+            )
         return [{"name": k, "value": merged[k]} for k in sorted(merged)]
 
     def _tags(
         self, kind: JobKind, result_prefix: str | None, extra: Mapping[str, str] | None
     ) -> dict[str, str]:
-        tags = {"kind": kind.value, "user": self.user}
+        tags = {"kind": kind.value, "user": self.user, "queue": self._queue()}
         if result_prefix:
             tags["result-prefix"] = result_prefix
         tags.update({str(k): str(v) for k, v in (extra or {}).items() if v})
@@ -257,13 +274,40 @@ class BatchExecutor:
         return [to_record(job) for job in self.describe_raw(ids)]
 
     def get(self, job_id: str) -> JobRecord:
-        """One job; NotFoundError when Batch does not know it."""
+        """One job, its spec read from spec.json when it travelled as a reference.
+
+        A job this executor submitted less than RECENT_SECONDS ago that DescribeJobs does not
+        show yet is returned as submitted (SUBMITTED); NotFoundError otherwise."""
         jobs = self.describe_raw([job_id])
         if not jobs:
+            when, record = self._recent.get(job_id, (-RECENT_SECONDS, None))
+            if record is not None and time.monotonic() - when < RECENT_SECONDS:
+                return record
             raise NotFoundError(
                 f"no job {job_id!r} in AWS Batch (finished jobs expire after ~7 days)"
             )
-        return to_record(jobs[0])
+        self._recent.pop(job_id, None)
+        record = to_record(jobs[0])
+        return replace(record, spec=self._full_spec(record.spec))
+
+    def _full_spec(self, spec: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A reference {sweep_id, spec_uri} completed from spec.json (cached), else as it is."""
+        uri = str((spec or {}).get(SPEC_URI) or "")
+        if not uri or spec is None:
+            return spec
+        if uri not in self._specs:
+            from engine.sweep_results import parse_uri, read_json
+            from jobs.sweeps import store_for
+
+            try:
+                bucket, key = parse_uri(uri)
+                stored = read_json(store_for(self.settings), bucket, key)
+            except (BacktestError, InfraError):
+                return spec
+            if not isinstance(stored, dict):
+                return spec
+            self._specs[uri] = {k: v for k, v in stored.items() if k != "jobs"}
+        return {**self._specs[uri], **spec}
 
     def list(
         self,
@@ -431,55 +475,3 @@ class BatchExecutor:
             if record.is_terminal:
                 return
             time.sleep(poll)
-
-
-def is_child_id(job_id: str) -> bool:
-    """Array children have ids <parent id>:<index>."""
-    parent, _, suffix = job_id.rpartition(":")
-    return bool(parent) and suffix.isdigit()
-
-
-def to_record(job: Mapping[str, Any]) -> JobRecord:
-    """A DescribeJobs entry as a JobRecord."""
-    tags = {
-        k[len(TAG_PREFIX) :]: v for k, v in job.get("tags", {}).items() if k.startswith(TAG_PREFIX)
-    }
-    container = job.get("container", {}) or {}
-    env = {e["name"]: e["value"] for e in container.get("environment", [])}
-    array = job.get("arrayProperties", {}) or {}
-    job_id = job["jobId"]
-    index = array.get("index")
-    parent, _, suffix = job_id.rpartition(":")
-    if index is None and parent and suffix.isdigit():  # Batch child ids are <parent>:<index>
-        index = int(suffix)
-    is_child = index is not None and bool(parent)
-    kind = JobKind.CHILD if is_child else JobKind.parse(tags.get("kind", "run"))
-    attempts = job.get("attempts", []) or []
-    stream = container.get("logStreamName")
-    if not stream and attempts:
-        stream = (attempts[-1].get("container") or {}).get("logStreamName")
-    spec = json.loads(env[SPEC_ENV]) if SPEC_ENV in env else None
-    return JobRecord(
-        id=job_id,
-        name=job["jobName"],
-        kind=kind,
-        status=JobStatus.parse(job["status"]),
-        status_reason=job.get("statusReason", "") or "",
-        created_at=from_epoch_ms(job.get("createdAt")),
-        started_at=from_epoch_ms(job.get("startedAt")),
-        stopped_at=from_epoch_ms(job.get("stoppedAt")),
-        attempts=len(attempts),
-        max_attempts=int((job.get("retryStrategy") or {}).get("attempts", 1)),
-        array_size=None if is_child else array.get("size"),
-        status_counts={k: int(v) for k, v in (array.get("statusSummary") or {}).items() if v},
-        result_prefix=tags.get("result-prefix"),
-        spec=spec,
-        parent_id=parent if is_child else None,
-        array_index=index if is_child else None,
-        depends_on=tuple(d["jobId"] for d in job.get("dependsOn", []) or []),
-        user=tags.get("user", ""),
-        command=tuple(container.get("command", []) or []),
-        exit_code=container.get("exitCode"),
-        log=stream,
-        backend="aws",
-    )

@@ -21,12 +21,13 @@ import math
 import os
 import secrets
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import NotFoundError, ParamError
+from engine.errors import BacktestError, InfraError, NotFoundError, ParamError
 from engine.results import to_json_bytes, utc_now
 from engine.spec import RunSpec, check_run_id
 from engine.store import Store, open_store
@@ -53,6 +54,7 @@ COST_PER_BAR_COMBINATION_S = 1e-8
 CHILD_MODULE = "engine.backtest"
 COLLECT_MODULE = "engine.sweep_collect"
 MAX_SWEEP_ID = 120  # leaves room for the "-top<k>" run ids of the top combinations
+COLLECT_RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds between the collect job's submit attempts
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,7 @@ def submit_sweep_jobs(
     *,
     n_children: int | None = None,
     cost_s: float | None = None,
+    retry_delays: Sequence[float] = COLLECT_RETRY_DELAYS,
 ) -> SweepSubmission:
     """Write spec.json, submit the children and the collect job; return both records."""
     user = spec.base.user or str(getattr(executor, "user", "") or default_user(""))
@@ -157,7 +160,8 @@ def submit_sweep_jobs(
     uri = store.uri(bucket, key)
     python = sys.executable if executor.backend == "local" else "python"
     common: dict[str, Any] = {
-        "spec": spec.to_dict(),
+        # with its address, so AWS Batch carries only the address (jobs.batch.spec_reference)
+        "spec": {**spec.to_dict(), "spec_uri": uri},
         "result_prefix": store.uri(bucket, sweep_prefix(spec.sweep_id)),
     }
     array = executor.submit_command(
@@ -168,8 +172,11 @@ def submit_sweep_jobs(
         tags={"sweep-id": spec.sweep_id, "user": user},
         **common,
     )
-    collect = executor.submit_command(
-        [python, "-m", COLLECT_MODULE, uri],
+    collect = submit_collect(
+        executor,
+        array,
+        retry_delays,
+        command=[python, "-m", COLLECT_MODULE, uri],
         name=safe_job_name(f"collect-{spec.sweep_id}"),
         kind=JobKind.COLLECT,
         depends_on=(array.id,),
@@ -180,6 +187,32 @@ def submit_sweep_jobs(
     store.put_bytes(bucket, key, to_json_bytes(record))
     n_files = len(spec.source_keys)
     return SweepSubmission(spec.sweep_id, uri, n_combinations, n_files, plan, array, collect)
+
+
+def submit_collect(
+    executor: Executor, array: JobRecord, retry_delays: Sequence[float], **kwargs: Any
+) -> JobRecord:
+    """Submit the collect job, retrying briefly (a dependency Batch does not show yet, a
+    throttled or failed request); if it still fails, terminate the array so no sweep runs
+    without its collect, and say so in one line."""
+    command = kwargs.pop("command")
+    failure: BacktestError | InfraError | None = None
+    for delay in (*retry_delays, None):
+        try:
+            return executor.submit_command(command, **kwargs)
+        except (BacktestError, InfraError) as exc:
+            failure = exc
+        if delay is not None:
+            time.sleep(delay)
+    try:
+        executor.terminate(array.id, reason="its collect job could not be submitted")
+        stopped = f"its array job {array.id} was terminated"
+    except (BacktestError, InfraError) as exc:
+        stopped = f"terminate its array job {array.id} by hand ({exc})"
+    raise InfraError(
+        f"the sweep's collect job could not be submitted ({failure}); {stopped}; "
+        "submit the sweep again"
+    )
 
 
 def submit_sweep(

@@ -26,9 +26,10 @@ from jobs.model import JobKind, JobStatus
 from jobs.settings import Settings
 
 RETRY_RULES = [
-    {"onStatusReason": "Host EC2*", "action": "RETRY"},
+    {"onStatusReason": "Your Spot Task was interrupted*", "action": "RETRY"},
     {"onReason": "CannotPullContainerError*", "action": "RETRY"},
     {"onReason": "ResourceInitializationError*", "action": "RETRY"},
+    {"onReason": "CannotStartContainerError*", "action": "RETRY"},
     {"onExitCode": "*", "action": "EXIT"},
 ]
 
@@ -145,6 +146,7 @@ def test_submit_run_sends_exactly_what_batch_needs(moto_batch: Any) -> None:
             "retryStrategy": {"attempts": 3, "evaluateOnExit": RETRY_RULES},
             "tags": {
                 "backtest:kind": "run",
+                "backtest:queue": ex.settings.job_queue,
                 "backtest:result-prefix": "s3://results/runs/r1/",
                 "backtest:run-id": "r1",
                 "backtest:user": "alice",
@@ -157,8 +159,9 @@ def test_submit_run_sends_exactly_what_batch_needs(moto_batch: Any) -> None:
     assert job.spec == expected_spec
     assert job.result_prefix == "s3://results/runs/r1/"
     assert job.user == "alice"
-    assert job.status is JobStatus.SUCCEEDED  # moto without Docker finishes at once
+    assert job.status is JobStatus.SUBMITTED  # as submitted; DescribeJobs may not show it yet
     assert job.command[:3] == ("python", "-m", "engine.backtest")
+    assert ex.get(job.id).status is JobStatus.SUCCEEDED  # moto without Docker finishes at once
 
 
 def test_array_and_dependent_collect_payloads(moto_batch: Any) -> None:
@@ -188,6 +191,7 @@ def test_array_and_dependent_collect_payloads(moto_batch: Any) -> None:
     assert first["timeout"] == {"attemptDurationSeconds": 600}
     assert first["tags"] == {
         "backtest:kind": "sweep",
+        "backtest:queue": ex.settings.job_queue,
         "backtest:sweep-id": "s1",
         "backtest:user": "alice",
     }
@@ -278,7 +282,7 @@ def test_list_follows_next_tokens(moto_batch: Any) -> None:
 def test_statuses_parsed_from_failed_jobs(moto_batch: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     ex, _ = moto_batch
     monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")
-    job = ex.submit_command(["false"], name="fails", kind="run")
+    job = ex.get(ex.submit_command(["false"], name="fails", kind="run").id)
     assert job.status is JobStatus.FAILED and job.is_terminal
     assert ex.wait(job.id, timeout=5).status is JobStatus.FAILED
     assert [r.id for r in ex.list(status="FAILED")] == [job.id]
