@@ -245,3 +245,32 @@ def batch_uses_its_service_linked_role(monkeypatch: Any) -> None:
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(BatchBackend, "create_compute_environment", create)
+
+
+class InvalidBatchResources:
+    """Batch resources that went INVALID (a subnet deleted, a role without permissions, ...):
+    DescribeComputeEnvironments / DescribeJobQueues answer ``status: INVALID`` with a
+    ``statusReason`` for the named ones, whatever their state, until they are deleted; moto
+    makes everything VALID at once. ``names`` may be changed while the test runs."""
+
+    def __init__(self, client: Any, names: Sequence[str], reason: str) -> None:
+        self.names = set(names)
+        self.reason = reason
+        self.answers = 0
+        events = client.meta.events
+        events.register("after-call.batch.DescribeComputeEnvironments", self._envs)
+        events.register("after-call.batch.DescribeJobQueues", self._queues)
+
+    def _mark(self, items: list[dict[str, Any]], name_key: str) -> None:
+        for item in items:
+            gone = item.get("status") in ("DELETED", "DELETING")
+            if item.get(name_key) in self.names and not gone:
+                item["status"] = "INVALID"
+                item["statusReason"] = self.reason
+                self.answers += 1
+
+    def _envs(self, parsed: dict[str, Any], **_: Any) -> None:
+        self._mark(parsed.get("computeEnvironments", []), "computeEnvironmentName")
+
+    def _queues(self, parsed: dict[str, Any], **_: Any) -> None:
+        self._mark(parsed.get("jobQueues", []), "jobQueueName")
