@@ -10,6 +10,7 @@ the exact command and environment Batch would start, in this process, against mo
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,9 +21,11 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from botocore.exceptions import ClientError
 
 import engine.backtest
 import engine.sweep_collect
+from engine.errors import InfraError
 from engine.synthetic import random_walk
 from infra.cli import main as infra_main
 from infra.clients import make_clients
@@ -32,6 +35,7 @@ from jobs.factory import aws_clients
 from jobs.model import JobStatus
 from jobs.settings import Settings, load_settings
 from tests.realaws import (
+    HiddenJobs,
     SubmitLog,
     batch_uses_its_service_linked_role,
     limit_container_overrides,
@@ -247,3 +251,91 @@ def test_the_documented_cli_submits_run_each_definitions_own_command(
     listed = aws.s3.list_objects_v2(Bucket=dst, Prefix=f"sweeps/{sweep_id}/")["Contents"]
     keys = {o["Key"].split(f"{sweep_id}/", 1)[1] for o in listed}
     assert {"chunks/0.parquet", "summary.parquet", "_SUCCESS"} <= keys
+
+
+# --- 5. eventual consistency -------------------------------------------------------------------
+
+
+def test_submit_and_sweep_survive_jobs_missing_from_describe_jobs(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each new job is missing from the first 3 DescribeJobs/ListJobs answers that would show it."""
+    hidden = HiddenJobs(aws.executor.batch, describes=3)
+    put_prices(aws, ["consistency/a.csv"])
+    src, dst = aws.settings.input_bucket, aws.settings.result_bucket
+    assert jobs_cli(aws, "submit", src, "consistency/a.csv", dst) == 0
+    run_id = capsys.readouterr().out.split()[-1]
+    shown = aws.executor.get(run_id)  # Batch does not show it yet: the job as submitted
+    assert (shown.id, shown.status, shown.kind.value) == (run_id, JobStatus.SUBMITTED, "run")
+    assert shown.result_prefix and shown.result_prefix.startswith(f"s3://{dst}/runs/")
+
+    sweep_id = f"consistency-{uuid.uuid4().hex[:6]}"
+    assert jobs_cli(aws, "sweep", src, "consistency/a.csv", dst, "--range", "fast=5:10:5",
+                    "--range", "slow=20:30:10", "--children", "2",
+                    "--sweep-id", sweep_id) == 0  # fmt: skip
+    collect_id = capsys.readouterr().out.split()[-1]
+    array_submit, collect_submit = aws.submits.params[-2:]
+    assert collect_submit["jobName"] == f"collect-{sweep_id}"
+    array_id = collect_submit["dependsOn"][0]["jobId"]
+    assert array_submit["arrayProperties"] == {"size": 2}
+    stored = aws.s3.get_object(Bucket=dst, Key=f"sweeps/{sweep_id}/spec.json")["Body"].read()
+    assert json.loads(stored)["jobs"] == {
+        "array": array_id,
+        "collect": collect_id,
+        "backend": "aws",
+    }
+    assert hidden.hidden_answers >= 1  # the layer did hide them from this executor
+    for job_id in (run_id, array_id, collect_id):  # once Batch shows them, Batch's state
+        for _ in range(4):
+            record = aws.executor.get(job_id)
+        assert record.status is JobStatus.SUCCEEDED, job_id
+
+
+def failing_collect_submits(client: Any, failures: int) -> list[str]:
+    """The first ``failures`` collect SubmitJobs answer ClientException (every one when < 0)."""
+    seen: list[str] = []
+
+    def refuse(params: dict[str, Any], **_: Any) -> None:
+        if params["jobName"].startswith("collect-"):
+            seen.append(params["jobName"])
+            if failures < 0 or len(seen) <= failures:
+                raise ClientError(
+                    {"Error": {"Code": "ClientException", "Message": "dependent job not found"}},
+                    "SubmitJob",
+                )
+
+    client.meta.events.register("provide-client-params.batch.SubmitJob", refuse)
+    return seen
+
+
+def test_a_sweep_gets_its_collect_job_after_refused_submits(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen = failing_collect_submits(aws.executor.batch, failures=2)
+    put_prices(aws, ["consistency/b.csv"])
+    src, dst = aws.settings.input_bucket, aws.settings.result_bucket
+    assert jobs_cli(aws, "sweep", src, "consistency/b.csv", dst, "--range", "fast=5:10:5",
+                    "--range", "slow=20:30:10", "--children", "2") == 0  # fmt: skip
+    collect_id = capsys.readouterr().out.split()[-1]
+    assert len(seen) == 3
+    assert aws.executor.get(collect_id).depends_on  # submitted, after its array
+
+
+def test_a_sweep_whose_collect_cannot_be_submitted_is_stopped(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    failing_collect_submits(aws.executor.batch, failures=-1)
+    terminated: list[str] = []
+    aws.executor.batch.meta.events.register(
+        "provide-client-params.batch.TerminateJob",
+        lambda params, **_: terminated.append(params["jobId"]),
+    )
+    put_prices(aws, ["consistency/c.csv"])
+    src, dst = aws.settings.input_bucket, aws.settings.result_bucket
+    with pytest.raises(InfraError) as failed:  # the CLI prints it as one line, exit 1
+        jobs_cli(aws, "sweep", src, "consistency/c.csv", dst, "--range", "fast=5:10:5",
+                 "--range", "slow=20:30:10", "--children", "2")  # fmt: skip
+    message = str(failed.value)
+    assert "\n" not in message and failed.value.exit_code == 1
+    assert "collect job could not be submitted" in message and "terminated" in message
+    assert len(terminated) == 1 and terminated[0] in message
