@@ -305,7 +305,8 @@ def aggregate_returns(returns: np.ndarray, n_periods: int) -> np.ndarray:
     if r.shape[0] <= n_periods:
         return r.copy()
     edges = np.linspace(0, r.shape[0], n_periods + 1).astype(np.int64)
-    growth = np.log1p(np.maximum(r, -1.0 + 1e-300))
+    with np.errstate(divide="ignore"):  # a ruin's -1 -> log 0 = -inf -> the period's -1
+        growth = np.log1p(np.maximum(r, -1.0))
     sums = np.add.reduceat(growth, edges[:-1], axis=0)
     return np.expm1(sums)
 
