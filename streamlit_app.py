@@ -10,7 +10,7 @@ from app import auth
 from app.loaders import get_context
 from engine.errors import BacktestError
 
-st.set_page_config(page_title="batch-backtest", page_icon=":material/query_stats:", layout="wide")
+st.set_page_config(page_title="batch-backtest", page_icon="📈", layout="wide")
 
 PAGES = [
     st.Page("views/home.py", title="Start here", icon=":material/home:", default=True),
