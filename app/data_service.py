@@ -6,9 +6,11 @@ Every failure is one of the project's errors with a one-line message.
 
 from __future__ import annotations
 
+import json
 import math
 import posixpath
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +18,9 @@ from typing import Any
 import pandas as pd
 
 from app.context import AppContext
+from app.run_picker import RunBrief, runs_using
 from engine.data import describe_prices, load_prices
-from engine.errors import DataError, ParamError
+from engine.errors import BacktestError, DataError, ParamError
 from engine.store import TEMP_PREFIX, validate_key
 
 UPLOAD_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -71,6 +74,32 @@ def list_objects(ctx: AppContext, bucket: str, prefix: str = "") -> Listing:
     ]
     frame = pd.DataFrame(rows, columns=OBJECT_COLUMNS)
     return Listing(bucket, prefix, store.list_dirs(bucket, prefix), frame)
+
+
+ENTRY_COLUMNS = ["name", "kind", "size", "modified", "key"]
+
+
+def entries(listing: Listing) -> pd.DataFrame:
+    """One table of a folder level: its sub-folders first (name 'x/', kind 'folder', key the
+    prefix to open), then its objects (kind 'file'), so a level holding only folders is
+    never shown as empty."""
+    folders = pd.DataFrame(
+        {
+            "name": [posixpath.basename(d.rstrip("/")) + "/" for d in listing.dirs],
+            "kind": "folder",
+            "size": pd.array([pd.NA] * len(listing.dirs), dtype="Int64"),
+            "modified": pd.NaT,
+            "key": list(listing.dirs),
+        }
+    )
+    files = listing.objects.assign(kind="file")
+    files["size"] = files["size"].astype("Int64")
+    parts = [f for f in (folders, files[ENTRY_COLUMNS]) if not f.empty]
+    if not parts:
+        return pd.DataFrame(columns=ENTRY_COLUMNS)
+    out = pd.concat(parts, ignore_index=True)[ENTRY_COLUMNS]
+    out["modified"] = pd.to_datetime(out["modified"], utc=True)
+    return out
 
 
 def filter_objects(objects: pd.DataFrame, text: str) -> pd.DataFrame:
@@ -167,13 +196,132 @@ def validate_upload(filename: str, data: bytes, max_mb: int) -> pd.DataFrame:
     return check_prices(data, filename)
 
 
-def upload_file(ctx: AppContext, filename: str, data: bytes, prefix: str = "") -> str:
-    """Validate, then write to the input bucket; return the key. Nothing is written if refused."""
+class UploadConflict(ParamError):
+    """The key already holds other bytes and the upload did not say to replace them."""
+
+    kind = "conflict"
+
+
+@dataclass
+class UploadCheck:
+    """What an upload would do: the key, and whether it replaces different bytes there.
+
+    ``runs`` / ``sweeps``: ids of the runs and sweeps whose spec names this input key, i.e.
+    the results that were computed from the bytes a replacement would overwrite.
+    """
+
+    key: str
+    exists: bool = False
+    same_bytes: bool = False
+    old_size: int = 0
+    old_modified: Any = None
+    runs: list[str] = field(default_factory=list)
+    sweeps: list[str] = field(default_factory=list)
+
+    @property
+    def replaces(self) -> bool:
+        """True when writing would overwrite different bytes (needs the user's confirmation)."""
+        return self.exists and not self.same_bytes
+
+
+def check_upload(
+    ctx: AppContext,
+    filename: str,
+    data: bytes,
+    prefix: str = "",
+    briefs: Iterable[RunBrief] = (),
+) -> UploadCheck:
+    """Validate like :func:`upload_file` (DataError when refused), then say what writing would
+    replace; ``briefs`` (the run pickers' list) name the runs that used the key."""
+    key = upload_key(filename, prefix)
+    validate_upload(posixpath.basename(key), data, ctx.settings.upload_max_mb)
+    bucket = ctx.settings.input_bucket
+    if not ctx.store.bucket_exists(bucket) or not ctx.store.exists(bucket, key):
+        return UploadCheck(key)
+    info = ctx.store.head(bucket, key)
+    same = info.size == len(data) and ctx.store.get_bytes(bucket, key) == data
+    return UploadCheck(
+        key,
+        exists=True,
+        same_bytes=same,
+        old_size=int(info.size),
+        old_modified=info.modified,
+        runs=runs_using(briefs, bucket, key),
+        sweeps=sweeps_using(ctx, bucket, key),
+    )
+
+
+def _names(ids: list[str], limit: int = 10) -> str:
+    shown = ", ".join(ids[:limit])
+    return shown + (f" and {len(ids) - limit:,} more" if len(ids) > limit else "")
+
+
+def replace_question(uri: str, check: UploadCheck) -> str:
+    """The confirmation text: what is there now, and which results were computed from it."""
+    when = pd.Timestamp(check.old_modified).strftime("%Y-%m-%d %H:%M UTC") if (
+        check.old_modified is not None
+    ) else "an unknown time"  # fmt: skip
+    text = (
+        f"{uri} already exists ({check.old_size:,} bytes, modified {when}) with other "
+        "contents. Replace it?"
+    )
+    used = []
+    if check.runs:
+        used.append(f"{len(check.runs):,} run(s): {_names(check.runs)}")
+    if check.sweeps:
+        used.append(f"{len(check.sweeps):,} sweep(s): {_names(check.sweeps)}")
+    if used:
+        text += (
+            " These results were computed from the file at this key: " + "; ".join(used)
+            + ". They keep their figures and the sha256 of the bytes they read, but a rerun "
+            "would read the new file."
+        )  # fmt: skip
+    else:
+        text += " No run or sweep in the result bucket used this key."
+    return text
+
+
+def sweeps_using(ctx: AppContext, bucket: str, key: str, limit: int = 500) -> list[str]:
+    """Ids of the sweeps whose spec.json reads ``bucket/key`` (base file or an extra file)."""
+    results = ctx.settings.result_bucket
+    if not ctx.store.bucket_exists(results):
+        return []
+    out = []
+    for folder in sorted(ctx.store.list_dirs(results, "sweeps/"), reverse=True)[:limit]:
+        try:
+            spec = json.loads(ctx.store.get_bytes(results, folder + "spec.json"))
+        except (BacktestError, ValueError):
+            continue
+        base = spec.get("base") if isinstance(spec, dict) else None
+        if not isinstance(base, dict) or base.get("source_bucket") != bucket:
+            continue
+        extra = spec.get("extra_keys") if isinstance(spec.get("extra_keys"), list) else []
+        if key in [base.get("source_key"), *extra]:
+            out.append(folder[len("sweeps/") :].rstrip("/"))
+    return out
+
+
+def upload_file(
+    ctx: AppContext, filename: str, data: bytes, prefix: str = "", *, replace: bool = False
+) -> str:
+    """Validate, then write to the input bucket; return the key. Nothing is written if refused.
+
+    A key that already holds different bytes is an :class:`UploadConflict` unless ``replace``
+    (the page asks first); the same bytes again are not rewritten.
+    """
     key = upload_key(filename, prefix)
     validate_upload(posixpath.basename(key), data, ctx.settings.upload_max_mb)
     bucket = ctx.settings.input_bucket
     if not ctx.store.bucket_exists(bucket):
         ctx.store.create_bucket(bucket)
+    elif ctx.store.exists(bucket, key):
+        if ctx.store.get_bytes(bucket, key) == data:
+            return key
+        if not replace:
+            raise UploadConflict(
+                f"{ctx.store.uri(bucket, key)} already exists with other contents; "
+                "confirm to replace it"
+            )
     ctx.store.put_bytes(bucket, key, data)
     return key
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -27,11 +28,23 @@ def _open_samples(at):
     return at
 
 
-def test_folders_are_navigable_and_filter_narrows_the_table(app_root: Path) -> None:
+def _click_row(at, name: str):
+    """Select the table row called ``name`` the way a click does (the selection state)."""
+    table = at.dataframe[0]
+    row = list(table.value["name"]).index(name)
+    at.session_state[table.key] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    return at.run()
+
+
+def test_root_shows_folders_as_rows_and_a_click_opens_one(app_root: Path) -> None:
     at = app_test(PAGE)
     assert at.selectbox(key="data_bucket").value == INPUT
-    assert at.selectbox(key="data_open").options == ["samples/"]
-    at.selectbox(key="data_open").set_value("samples/").run()
+    table = at.dataframe[0].value
+    assert list(table["name"]) == ["samples/"] and list(table["kind"]) == ["folder"]
+    assert "1 folder(s) · 0 of 0 object(s)" in texts(at, ("caption",))
+    assert "No objects here." not in texts(at)
+    _click_row(at, "samples/")
+    assert not at.exception
     assert at.text_input(key="data_prefix").value == "samples/"
     names = list(at.dataframe[0].value["name"])
     assert sorted(names) == [
@@ -39,11 +52,27 @@ def test_folders_are_navigable_and_filter_narrows_the_table(app_root: Path) -> N
         "crash_and_recovery_daily.csv",
         "trend_up_daily.csv",
     ]
+    at.button(key="data_up").click().run()
+    assert at.text_input(key="data_prefix").value == ""
+
+
+def test_filter_narrows_the_table(app_root: Path) -> None:
+    at = _open_samples(app_test(PAGE))
     at.text_input(key="data_filter").set_value("TREND").run()
     assert list(at.dataframe[0].value["name"]) == ["trend_up_daily.csv"]
     at.text_input(key="data_filter").set_value("nothing-like-this").run()
     assert at.dataframe[0].value.empty
     assert "No object matches the filter." in texts(at)
+
+
+def test_clicking_a_file_row_previews_it(app_root: Path) -> None:
+    at = _click_row(_open_samples(app_test(PAGE)), "trend_up_daily.csv")
+    assert not at.exception
+    assert at.selectbox(key="data_file").value == TREND
+    assert at.subheader[0].value == TREND
+    assert "Valid: the engine accepts this file." in texts(at)
+    at.selectbox(key="data_file").set_value("samples/choppy_range_daily.csv").run()
+    assert at.subheader[0].value == "samples/choppy_range_daily.csv"  # the picker still rules
 
 
 def test_bucket_list_hides_underscore_folders(app_root: Path) -> None:
@@ -63,10 +92,13 @@ def test_preview_of_a_valid_file_shows_bars_dates_and_chart(app_root: Path) -> N
     prices = load_prices(app_root / INPUT / TREND)
     cards = {m.label: m.value for m in at.metric}
     assert cards["Bars"] == f"{len(prices):,}"
-    assert cards["First"] == str(prices.index[0])
-    assert cards["Last"] == str(prices.index[-1])
+    assert cards["First"] == prices.index[0].strftime("%Y-%m-%d")  # daily: no 00:00:00
+    assert cards["Last"] == prices.index[-1].strftime("%Y-%m-%d")
     assert len(at.get("plotly_chart")) == 1
-    assert len(at.dataframe[1].value) == 20  # first rows
+    head = at.dataframe[1]
+    assert len(head.value) == 20  # first rows
+    config = json.loads(head.proto.columns)
+    assert config["timestamp"]["type_config"]["format"] == "YYYY-MM-DD"
 
 
 def test_preview_of_a_bad_file_shows_the_engines_message(app_root: Path) -> None:
@@ -89,7 +121,76 @@ def test_upload_of_a_valid_file_lands_in_the_input_bucket(app_root: Path) -> Non
     assert not at.exception
     assert LocalStore(app_root).get_bytes(INPUT, "uploads/mine.csv") == data
     assert "Uploaded s3://backtest-input/uploads/mine.csv" in texts(at)
-    assert "uploads/" in at.selectbox(key="data_open").options  # listing refreshed
+    assert "uploads/" in list(at.dataframe[0].value["name"])  # listing refreshed
+
+
+def _run_on(root: Path, run_id: str, key: str) -> None:
+    from engine.backtest import execute
+    from engine.spec import RunSpec
+
+    execute(RunSpec(INPUT, key, "backtest-results", run_id=run_id), LocalStore(root), {})
+
+
+def _upload(at, name: str, data: bytes, folder: str = ""):
+    at.file_uploader(key="data_upload_file").set_value((name, data, "text/csv"))
+    at.text_input(key="data_upload_prefix").set_value(folder).run()
+    return at.button(key="data_upload_go").click().run()
+
+
+def test_upload_over_an_existing_key_asks_first_and_names_the_runs_that_used_it(
+    app_root: Path,
+) -> None:
+    store = LocalStore(app_root)
+    old = store.get_bytes(INPUT, TREND)
+    _run_on(app_root, "used-trend-1", TREND)
+    _run_on(app_root, "used-trend-2", TREND)
+    _run_on(app_root, "other-file", "samples/choppy_range_daily.csv")
+    new = csv_bytes(400)
+    at = _upload(app_test(PAGE), "trend_up_daily.csv", new, "samples")
+    assert not at.exception
+    assert store.get_bytes(INPUT, TREND) == old  # nothing written yet
+    question = [w.value for w in at.warning]
+    assert len(question) == 1
+    assert question[0].startswith(
+        f"s3://{INPUT}/{TREND} already exists ({len(old):,} bytes, modified "
+    )
+    assert "2 run(s): used-trend-2, used-trend-1" in question[0] and "other-file" not in question[0]
+    at.button(key="data_replace_no").click().run()
+    assert store.get_bytes(INPUT, TREND) == old
+    assert "Nothing was written; the old file stays." in texts(at)
+    assert not at.warning
+
+    at.button(key="data_upload_go").click().run()
+    at.button(key="data_replace_yes").click().run()
+    assert not at.exception
+    assert store.get_bytes(INPUT, TREND) == new
+    assert f"Replaced s3://{INPUT}/{TREND}" in texts(at)
+
+
+def test_uploading_the_same_bytes_again_writes_nothing(app_root: Path) -> None:
+    store = LocalStore(app_root)
+    path = app_root / INPUT / TREND
+    before = path.stat().st_mtime_ns
+    at = _upload(app_test(PAGE), "trend_up_daily.csv", store.get_bytes(INPUT, TREND), "samples")
+    assert f"s3://{INPUT}/{TREND} already holds exactly these bytes" in texts(at)
+    assert not at.warning and path.stat().st_mtime_ns == before
+
+
+def test_a_refused_file_with_many_bad_rows_says_how_many(app_root: Path) -> None:
+    lines = ["date,open,high,low,close,volume"]
+    for i in range(1, 61):
+        high = "8" if i % 2 == 0 else "11"  # 30 rows with high < low
+        lines.append(f"2024-03-{1 + (i - 1) % 28:02d},10,{high},9,10,1".replace(
+            "2024-03-", f"2024-{1 + (i - 1) // 28:02d}-"
+        ))  # fmt: skip
+    data = ("\n".join(lines) + "\n").encode()
+    at = _upload(app_test(PAGE), "many.csv", data)
+    errors = [e.value for e in at.error]
+    assert errors == [
+        "Not uploaded: many.csv: 30 rows have high < low (first: row 2 (2024-01-02): "
+        "high=8.0, low=9.0); fix all 30 rows and load the file again"
+    ]
+    assert not (app_root / INPUT / "many.csv").exists()
 
 
 def test_upload_of_an_invalid_file_is_refused_and_nothing_written(app_root: Path) -> None:

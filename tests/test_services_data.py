@@ -131,3 +131,83 @@ def test_seeded_samples_look_like_their_names(tmp_path: Path) -> None:
     assert abs(chop.iloc[-1] / chop.iloc[0] - 1) < 0.15
     crash = closes["crash_and_recovery_daily.csv"]
     assert (1 - crash / crash.cummax()).max() > 0.5 and crash.iloc[-1] > crash.iloc[0]
+
+
+# -- folders as rows, and no silent overwrite ------------------------------------------------
+
+
+def test_entries_put_folders_first_as_rows(ctx: AppContext) -> None:
+    ctx.store.put_bytes(INPUT, "top.csv", b"x")
+    ctx.store.put_bytes(INPUT, "b/one.csv", b"xy")
+    ctx.store.put_bytes(INPUT, "a/two.csv", b"xyz")
+    rows = ds.entries(ds.list_objects(ctx, INPUT))
+    assert list(rows["name"]) == ["a/", "b/", "top.csv"]
+    assert list(rows["kind"]) == ["folder", "folder", "file"]
+    assert list(rows["key"]) == ["a/", "b/", "top.csv"]
+    assert rows["size"].isna().tolist() == [True, True, False]
+    only_folders = ds.entries(ds.Listing(INPUT, "", ["x/"]))
+    assert list(only_folders["name"]) == ["x/"]
+    assert ds.entries(ds.list_objects(ctx, INPUT, "empty/")).empty
+
+
+def _real_run(ctx: AppContext, run_id: str, key: str) -> None:
+    from engine.backtest import execute
+    from engine.spec import RunSpec
+
+    execute(RunSpec(INPUT, key, ctx.settings.result_bucket, run_id=run_id), ctx.store, {})
+
+
+def _briefs(ctx: AppContext) -> list:
+    from app import results_service, run_picker
+
+    frame = results_service.list_runs(ctx)
+    items = list(zip(frame["run_id"], frame["finished_at"], strict=True))
+    return run_picker.read_briefs(ctx.store, ctx.settings.result_bucket, items)
+
+
+def test_upload_never_replaces_other_bytes_without_being_told(ctx: AppContext) -> None:
+    old, new = csv_bytes(300, seed_value=1), csv_bytes(300, seed_value=2)
+    assert ds.upload_file(ctx, "p.csv", old, "mine") == "mine/p.csv"
+    with pytest.raises(ds.UploadConflict, match=r"mine/p\.csv already exists with other"):
+        ds.upload_file(ctx, "p.csv", new, "mine")
+    assert ctx.store.get_bytes(INPUT, "mine/p.csv") == old
+    assert ds.upload_file(ctx, "p.csv", old, "mine") == "mine/p.csv"  # same bytes: fine
+    assert ds.upload_file(ctx, "p.csv", new, "mine", replace=True) == "mine/p.csv"
+    assert ctx.store.get_bytes(INPUT, "mine/p.csv") == new
+
+
+def test_check_upload_names_the_runs_and_sweeps_that_read_the_key(ctx: AppContext) -> None:
+    from engine.results import to_json_bytes
+    from engine.spec import RunSpec
+    from engine.sweep_spec import SweepSpec
+
+    ctx.store.create_bucket(ctx.settings.result_bucket)
+    old = csv_bytes(300, seed_value=1)
+    ds.upload_file(ctx, "p.csv", old, "mine")
+    ds.upload_file(ctx, "q.csv", csv_bytes(300, seed_value=3), "mine")
+    _real_run(ctx, "r-old", "mine/p.csv")
+    _real_run(ctx, "r-other", "mine/q.csv")
+    results = ctx.settings.result_bucket
+    for sweep_id, key in (("sw-p", "mine/p.csv"), ("sw-q", "mine/q.csv")):
+        base = RunSpec(INPUT, key, results)
+        spec = SweepSpec(sweep_id, base, {"fast": [5, 10], "slow": [30]}).to_dict()
+        ctx.store.put_bytes(results, f"sweeps/{sweep_id}/spec.json", to_json_bytes(spec))
+
+    fresh = ds.check_upload(ctx, "new.csv", old, "mine", _briefs(ctx))
+    assert (fresh.key, fresh.exists, fresh.replaces) == ("mine/new.csv", False, False)
+    same = ds.check_upload(ctx, "p.csv", old, "mine", _briefs(ctx))
+    assert same.exists and same.same_bytes and not same.replaces
+    other = ds.check_upload(ctx, "p.csv", csv_bytes(300, seed_value=2), "mine", _briefs(ctx))
+    assert other.replaces and other.old_size == len(old)
+    assert other.runs == ["r-old"] and other.sweeps == ["sw-p"]
+    question = ds.replace_question("s3://backtest-input/mine/p.csv", other)
+    assert question.startswith(
+        f"s3://backtest-input/mine/p.csv already exists ({len(old):,} bytes, modified "
+    )
+    assert "1 run(s): r-old; 1 sweep(s): sw-p." in question
+    with pytest.raises(DataError):
+        ds.check_upload(ctx, "p.csv", bad_csv_bytes(), "mine", [])  # validated first
+    nobody = ds.UploadCheck("k.csv", exists=True, old_size=3)
+    assert ds.replace_question("u", nobody).endswith(
+        "No run or sweep in the result bucket used this key."
+    )

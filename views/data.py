@@ -3,6 +3,8 @@
 import streamlit as st
 
 from app import charts, data_service, loaders
+from app.results_service import date_format
+from app.run_format import format_time
 from engine.errors import BacktestError, InfraError
 
 st.title("Data")
@@ -14,22 +16,42 @@ def _flash(kind: str, text: str) -> None:
     ss["data_flash"] = (kind, text)
 
 
+def _fresh_table() -> None:
+    """A new table key after navigation or a write: no selection carries over."""
+    ss["data_rows_gen"] = ss.get("data_rows_gen", 0) + 1
+
+
 def _reset_folder() -> None:
     ss["data_prefix"] = ""
     ss["data_file"] = None
+    _fresh_table()
 
 
-def _open_folder() -> None:
-    choice = ss.get("data_open")
-    if choice:
-        ss["data_prefix"] = choice
-        ss["data_file"] = None
-    ss["data_open"] = None
+def _replace(key: str, folder: str) -> None:
+    upload = ss.get("data_upload_file")
+    ss.pop("data_replace", None)
+    if upload is None:
+        _flash("error", "Not uploaded: the file is no longer selected")
+        return
+    try:
+        data_service.upload_file(ctx, upload.name, upload.getvalue(), folder, replace=True)
+    except (BacktestError, InfraError) as exc:
+        _flash("error", f"Not uploaded: {exc}")
+        return
+    loaders.invalidate()
+    _fresh_table()
+    _flash("success", f"Replaced {ctx.store.uri(ctx.settings.input_bucket, key)}")
+
+
+def _keep() -> None:
+    ss.pop("data_replace", None)
+    _flash("info", "Nothing was written; the old file stays.")
 
 
 def _up() -> None:
     ss["data_prefix"] = data_service.parent_prefix(ss.get("data_prefix", ""))
     ss["data_file"] = None
+    _fresh_table()
 
 
 def _ask_delete(key: str) -> None:
@@ -49,12 +71,19 @@ def _delete(bucket: str, key: str) -> None:
         return
     loaders.invalidate()
     ss["data_file"] = None
+    _fresh_table()
     _flash("success", f"Deleted {ctx.store.uri(bucket, key)}")
 
 
+goto = ss.pop("data_goto", None)  # a folder row was clicked on the previous run
+if goto is not None:
+    ss["data_prefix"] = goto
+    ss["data_file"] = None
+    _fresh_table()
+
 flash = ss.pop("data_flash", None)
 if flash:
-    (st.success if flash[0] == "success" else st.error)(flash[1])
+    {"success": st.success, "info": st.info}.get(flash[0], st.error)(flash[1])
 
 try:
     buckets = loaders.buckets()
@@ -74,13 +103,38 @@ with st.expander("Upload a price file", icon=":material/upload:"):
     upload = st.file_uploader("Price file", type=["csv", "parquet", "pq"], key="data_upload_file")
     target = st.text_input("Into folder", key="data_upload_prefix", placeholder="e.g. mine/")
     if st.button("Validate and upload", key="data_upload_go", disabled=upload is None) and upload:
+        ss.pop("data_replace", None)
         try:
-            key = data_service.upload_file(ctx, upload.name, upload.getvalue(), target)
+            check = data_service.check_upload(
+                ctx, upload.name, upload.getvalue(), target, loaders.run_briefs()
+            )
+            if not check.replaces:
+                data_service.upload_file(ctx, upload.name, upload.getvalue(), target)
         except (BacktestError, InfraError) as exc:
             st.error(f"Not uploaded: {exc}")
         else:
-            loaders.invalidate()
-            st.success(f"Uploaded {ctx.store.uri(ctx.settings.input_bucket, key)}")
+            uri = ctx.store.uri(ctx.settings.input_bucket, check.key)
+            if check.replaces:
+                ss["data_replace"] = (check, upload.file_id)
+            elif check.same_bytes:
+                st.info(f"{uri} already holds exactly these bytes; nothing was written.")
+            else:
+                loaders.invalidate()
+                st.success(f"Uploaded {uri}")
+    pending = ss.get("data_replace")
+    if pending and upload is not None and pending[1] == upload.file_id:
+        check = pending[0]
+        st.warning(
+            data_service.replace_question(
+                ctx.store.uri(ctx.settings.input_bucket, check.key), check
+            )
+        )
+        yes, no = st.columns(2)
+        yes.button("Replace it", key="data_replace_yes", type="primary", on_click=_replace,
+                   args=(check.key, target))  # fmt: skip
+        no.button("Keep the old file", key="data_replace_no", on_click=_keep)
+    elif pending:
+        ss.pop("data_replace", None)  # another file was chosen: the question is void
 
 prefix = ss.get("data_prefix", "") or ""
 try:
@@ -93,46 +147,58 @@ if not listing.exists:
     st.info(f"Bucket {bucket!r} does not exist yet in {ctx.store.describe()}.")
     st.stop()
 
-nav = st.columns([1, 3])
-nav[0].button(
+st.button(
     "Up", key="data_up", on_click=_up, disabled=not listing.prefix, icon=":material/arrow_upward:"
 )
-if listing.dirs:
-    nav[1].selectbox(
-        "Open folder",
-        listing.dirs,
-        index=None,
-        key="data_open",
-        on_change=_open_folder,
-        placeholder=f"{len(listing.dirs)} folder(s) here",
-    )
 st.caption(f"{ctx.store.uri(bucket, listing.prefix)}")
 
 text = st.text_input("Filter by name", key="data_filter", placeholder="part of a file name")
-objects = data_service.filter_objects(listing.objects, text)
-n_pages = data_service.page_count(len(objects))
+rows = data_service.filter_objects(data_service.entries(listing), text)
+n_pages = data_service.page_count(len(rows))
 page = st.pagination(n_pages, key="data_page") if n_pages > 1 else 1
-shown = data_service.page_slice(objects, page)
+shown = data_service.page_slice(rows, page).reset_index(drop=True)
+n_files = int((rows["kind"] == "file").sum())
+n_dirs = len(rows) - n_files
 st.caption(
-    f"{len(objects):,} of {len(listing.objects):,} object(s)"
+    (f"{n_dirs:,} folder(s) · " if n_dirs else "")
+    + f"{n_files:,} of {len(listing.objects):,} object(s)"
     + (f" · page {page} of {n_pages}" if n_pages > 1 else "")
+    + " · click a row to open a folder or preview a file"
 )
-st.dataframe(
-    shown[["name", "size", "modified"]],
+event = st.dataframe(
+    shown[["name", "kind", "size", "modified"]],
     hide_index=True,
     width="stretch",
+    on_select="rerun",
+    selection_mode="single-row",
+    key=f"data_rows:{ss.get('data_rows_gen', 0)}:{bucket}:{listing.prefix}:{page}:{text}",
     column_config={
         "size": st.column_config.NumberColumn("size (bytes)", format="%d"),
-        "modified": st.column_config.DatetimeColumn("modified"),
+        "modified": st.column_config.DatetimeColumn("modified", format="YYYY-MM-DD HH:mm:ss"),
     },
 )
 if shown.empty:
     st.info("No objects here." if not text else "No object matches the filter.")
     st.stop()
 
+picked = list(event.selection.rows) if event is not None else []
+if picked and 0 <= picked[0] < len(shown):
+    row = shown.iloc[picked[0]]
+    if row["kind"] == "folder":
+        ss["data_goto"] = str(row["key"])
+        st.rerun()
+    if ss.get("data_row_applied") != (bucket, str(row["key"])):
+        ss["data_row_applied"] = (bucket, str(row["key"]))
+        ss["data_file"] = str(row["key"])  # the file picker below follows the click
+
+files = list(shown.loc[shown["kind"] == "file", "key"])
+if not files:
+    st.stop()
+if ss.get("data_file") not in files:
+    ss["data_file"] = None
 chosen = st.selectbox(
     "Preview a file",
-    list(shown["key"]),
+    files,
     index=None,
     key="data_file",
     placeholder="select a file",
@@ -175,10 +241,22 @@ else:
 summary = preview.summary
 cols = st.columns(4)
 cols[0].metric("Bars", f"{summary['bars']:,}")
-cols[1].metric("First", str(summary["first"]))
-cols[2].metric("Last", str(summary["last"]))
+cols[1].metric("First", format_time(summary["first"]), help=str(summary["first"]))
+cols[2].metric("Last", format_time(summary["last"]), help=str(summary["last"]))
 cols[3].metric("Format", str(summary["format"]))
-st.dataframe(preview.head, width="stretch")
+if preview.head is not None:
+    head = preview.head.reset_index()
+    st.dataframe(
+        head,
+        width="stretch",
+        hide_index=True,
+        column_config={
+            "timestamp": st.column_config.DatetimeColumn(
+                "timestamp", format=date_format(preview.prices.index if preview.prices is not
+                                                None else head["timestamp"])
+            )
+        },
+    )  # fmt: skip
 if preview.prices is not None:
     st.plotly_chart(charts.price_chart(preview.prices), width="stretch")
 if bucket == ctx.settings.input_bucket:
