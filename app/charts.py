@@ -50,9 +50,17 @@ TEMPLATE = "plotly_white"
 STRATEGY_COLOUR = "#1f77b4"
 BENCHMARK_COLOUR = "#7f7f7f"
 DRAWDOWN_COLOUR = "#d62728"
-SIDE_COLOURS = {"long": "#1f77b4", "short": "#ff7f0e"}
-ENTRY_SYMBOLS = {"long": "triangle-up", "short": "triangle-down"}
-MARKERS_GL_ABOVE = 2000  # more trade markers than this are drawn with WebGL
+# (side, kind) -> (symbol, colour): entries are filled triangles pointing the position's way,
+# exits are crosses; each of the four has its own colour.
+MARKER_STYLE = {
+    ("long", "entry"): ("triangle-up", "#2ca02c"),
+    ("long", "exit"): ("x-thin", "#d62728"),
+    ("short", "entry"): ("triangle-down", "#9467bd"),
+    ("short", "exit"): ("x-thin", "#ff7f0e"),
+}
+MARKERS_FEW, MARKERS_SOME = 200, 1000  # marker size/opacity steps (total markers shown)
+MARKERS_MAX = 2000  # per trace; more are thinned evenly, and the title says so
+MARKERS_GL_ABOVE = 1000  # more trade markers than this in one trace are drawn with WebGL
 TRADE_MARKER_COLUMNS = ["entry_time", "exit_time", "side", "entry_price", "exit_price"]
 
 
@@ -95,6 +103,14 @@ def _too_short(equity: pd.DataFrame, what: str) -> str | None:
     return None
 
 
+def _date_hover(fig: go.Figure, index: Any) -> None:
+    """Hover dates without a time of day when every stamp is midnight (daily bars)."""
+    if not isinstance(index, pd.DatetimeIndex) or index.empty:
+        return
+    daily = bool((index == index.normalize()).all())
+    fig.update_xaxes(hoverformat="%Y-%m-%d" if daily else "%Y-%m-%d %H:%M")
+
+
 def equity_chart(equity: pd.DataFrame, n_buckets: int = DEFAULT_BUCKETS) -> go.Figure:
     """Strategy equity against buy & hold (the ``benchmark`` column, when present)."""
     title = "Equity"
@@ -106,6 +122,7 @@ def equity_chart(equity: pd.DataFrame, n_buckets: int = DEFAULT_BUCKETS) -> go.F
         style = {"line": {"color": BENCHMARK_COLOUR, "dash": "dot"}}
         fig.add_trace(_line(equity["benchmark"], "Buy & hold", n_buckets, **style))
     fig.update_layout(title=title, template=TEMPLATE, hovermode="x unified", yaxis_title="Equity")
+    _date_hover(fig, equity.index)
     return fig
 
 
@@ -126,6 +143,7 @@ def drawdown_chart(equity: pd.DataFrame, n_buckets: int = DEFAULT_BUCKETS) -> go
         )
     )
     fig.update_layout(title=title, template=TEMPLATE, yaxis_tickformat=".0%")
+    _date_hover(fig, equity.index)
     return fig
 
 
@@ -165,9 +183,28 @@ def monthly_returns_heatmap(equity: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def _trade_markers(trades: pd.DataFrame, start: Any, end: Any) -> list[go.Scatter]:
-    """Entry and exit markers, one trace per (side, kind), for trades inside [start, end]."""
-    traces: list[go.Scatter] = []
+def _marker_size(n: int) -> tuple[int, float]:
+    """(size, opacity) for ``n`` markers: smaller and translucent when many, so the candles
+    stay visible under ~1,800 trades."""
+    if n <= MARKERS_FEW:
+        return 10, 1.0
+    if n <= MARKERS_SOME:
+        return 7, 0.8
+    return 5, 0.6
+
+
+def _thin(rows: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """At most ``limit`` rows, evenly spaced (first and last kept)."""
+    if len(rows) <= limit:
+        return rows
+    return rows.iloc[np.unique(np.linspace(0, len(rows) - 1, limit).round().astype(int))]
+
+
+def _trade_markers(trades: pd.DataFrame, start: Any, end: Any) -> tuple[list[go.Scatter], str]:
+    """Entry and exit markers, one trace per (side, kind), for trades inside [start, end];
+    entries and exits have their own colours and symbols. Above MARKERS_MAX per trace the
+    markers are thinned evenly; the returned note says so (empty otherwise)."""
+    picked: list[tuple[str, str, pd.DataFrame, str, str]] = []
     for side in ("long", "short"):
         rows = trades[trades["side"].astype(str).str.lower() == side]
         for kind, time_col, price_col in (
@@ -176,20 +213,33 @@ def _trade_markers(trades: pd.DataFrame, start: Any, end: Any) -> list[go.Scatte
         ):
             when = pd.to_datetime(rows[time_col])
             inside = rows[when.notna() & (when >= start) & (when <= end)]
-            if inside.empty:
-                continue
-            symbol = ENTRY_SYMBOLS[side] if kind == "entry" else "x"
-            scatter = go.Scattergl if len(inside) > MARKERS_GL_ABOVE else go.Scatter
-            traces.append(
-                scatter(
-                    x=pd.to_datetime(inside[time_col]).to_numpy(),
-                    y=inside[price_col].to_numpy(dtype=float),
-                    name=f"{side} {kind}",
-                    mode="markers",
-                    marker={"symbol": symbol, "size": 10, "color": SIDE_COLOURS[side]},
-                )
+            if not inside.empty:
+                picked.append((side, kind, inside, time_col, price_col))
+    total = sum(len(p[2]) for p in picked)
+    size, opacity = _marker_size(total)
+    traces: list[go.Scatter] = []
+    thinned = []
+    for side, kind, inside, time_col, price_col in picked:
+        shown = _thin(inside, MARKERS_MAX)
+        if len(shown) < len(inside):
+            plural = "entries" if kind == "entry" else "exits"
+            thinned.append(f"{side} {plural} {len(shown):,} of {len(inside):,}")
+        symbol, colour = MARKER_STYLE[(side, kind)]
+        scatter = go.Scattergl if len(shown) > MARKERS_GL_ABOVE else go.Scatter
+        line = {"width": 1.5, "color": colour} if symbol.startswith("x") else {"width": 0}
+        traces.append(
+            scatter(
+                x=pd.to_datetime(shown[time_col]).to_numpy(),
+                y=shown[price_col].to_numpy(dtype=float),
+                name=f"{side} {kind}",
+                mode="markers",
+                marker={"symbol": symbol, "size": size, "color": colour, "line": line},
+                opacity=opacity,
+                hovertemplate=f"{side} {kind}<br>%{{x}}<br>price %{{y:.6g}}<extra></extra>",
             )
-    return traces
+        )
+    note = f"markers thinned evenly: {', '.join(thinned)}" if thinned else ""
+    return traces, note
 
 
 def price_chart(
@@ -227,7 +277,9 @@ def price_chart(
     markers: list[go.Scatter] = []
     if trades is not None and not trades.empty:
         require_columns(trades, TRADE_MARKER_COLUMNS, "trades frame")
-        markers = _trade_markers(trades, prices.index[0], prices.index[-1])
+        markers, thinned = _trade_markers(trades, prices.index[0], prices.index[-1])
+        if thinned:
+            title += f"<br><sup>{html.escape(thinned)}</sup>"
     for trace in markers:
         fig.add_trace(trace, row=1, col=1)
     if not markers:
@@ -236,6 +288,7 @@ def price_chart(
             showarrow=False, xanchor="left", yanchor="top",
         )  # fmt: skip
     fig.update_layout(title=title, template=TEMPLATE, xaxis_rangeslider_visible=False, height=600)
+    _date_hover(fig, prices.index)
     return fig
 
 
@@ -385,6 +438,8 @@ def _compare(
             text=html.escape(text), xref="paper", yref="paper", x=0, y=1.08, showarrow=False
         )
     fig.update_layout(title=title, template=TEMPLATE, hovermode="x unified")
+    stamps = [f.index for f in runs.values() if isinstance(f.index, pd.DatetimeIndex)]
+    _date_hover(fig, stamps[0].append(stamps[1:]) if stamps else None)
     if column != "equity":
         fig.update_layout(yaxis_tickformat=".0%")
     return fig

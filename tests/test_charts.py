@@ -8,7 +8,14 @@ import plotly.graph_objects as go
 import pytest
 
 from app import charts
-from app.chart_data import monthly_returns, sweep_pivot
+from app.chart_data import (
+    axis_bins,
+    best_order,
+    monthly_returns,
+    parcoords_sample,
+    sorted_values,
+    sweep_pivot,
+)
 from engine.errors import DataError, ParamError
 
 NAN = float("nan")
@@ -240,6 +247,55 @@ def test_price_chart_downsamples_candles_but_keeps_exact_marker_times() -> None:
     assert list(_xs(traces["short exit"])) == [idx[5678]]
 
 
+def _many_trades(bars: pd.DataFrame, n: int) -> pd.DataFrame:
+    idx = bars.index
+    entries = np.arange(0, 2 * n, 2)
+    rows = [(idx[i], idx[i + 1], "long", bars["close"].iloc[i], bars["close"].iloc[i + 1], 0.0)
+            for i in entries]  # fmt: skip
+    return _trades(rows)
+
+
+def _bars(n: int, freq: str = "D") -> pd.DataFrame:
+    idx = pd.date_range("2020-01-01", periods=n, freq=freq)
+    close = 100.0 + np.sin(np.arange(n) / 20.0)
+    return pd.DataFrame(
+        {"open": close, "high": close + 1, "low": close - 1, "close": close, "volume": 1.0},
+        index=idx,
+    )
+
+
+def test_price_chart_entries_and_exits_are_told_apart_and_small_when_many() -> None:
+    bars = _bars(4000)
+    fig = charts.price_chart(bars, _many_trades(bars, 1800))
+    traces = _by_name(fig)
+    entry, exit_ = traces["long entry"], traces["long exit"]
+    assert entry.marker.color != exit_.marker.color
+    assert entry.marker.symbol != exit_.marker.symbol
+    assert len(entry.x) == 1800 and len(exit_.x) == 1800  # all shown, none thinned
+    assert entry.marker.size < 10 and entry.opacity < 1.0  # the candles stay visible
+    assert "thinned" not in fig.layout.title.text
+    few = _by_name(charts.price_chart(bars, _many_trades(bars, 10)))["long entry"]
+    assert few.marker.size == 10 and few.opacity == 1.0
+
+
+def test_price_chart_thins_markers_above_the_limit_and_says_so() -> None:
+    bars = _bars(10_000, freq="h")
+    fig = charts.price_chart(bars, _many_trades(bars, 4500))
+    entry = _by_name(fig)["long entry"]
+    assert len(entry.x) == charts.MARKERS_MAX
+    assert _xs(entry)[0] == bars.index[0] and _xs(entry)[-1] == bars.index[2 * 4499]
+    assert f"long entries {charts.MARKERS_MAX:,} of 4,500" in fig.layout.title.text
+
+
+def test_daily_dates_hover_without_a_time_of_day(equity) -> None:
+    for fig in (charts.equity_chart(equity), charts.drawdown_chart(equity),
+                charts.compare_equity({"a": equity})):  # fmt: skip
+        assert fig.layout.xaxis.hoverformat == "%Y-%m-%d"
+    intraday = charts.price_chart(_bars(50, freq="h"))
+    assert intraday.layout.xaxis.hoverformat == "%Y-%m-%d %H:%M"
+    assert charts.price_chart(_bars(50)).layout.xaxis.hoverformat == "%Y-%m-%d"
+
+
 def test_price_chart_needs_ohlc() -> None:
     with pytest.raises(DataError, match="high"):
         charts.price_chart(pd.DataFrame({"open": [1.0], "low": [1.0], "close": [1.0]}))
@@ -320,6 +376,87 @@ def test_parallel_coordinates_dimensions(summary) -> None:
 def test_parallel_coordinates_with_no_values_is_annotated(summary) -> None:
     fig = charts.parallel_coordinates(summary.assign(sharpe=NAN), ["fast"], "sharpe")
     assert len(fig.data) == 0 and _annotations(fig)
+
+
+def _grid_summary(n_x: int, n_y: int) -> pd.DataFrame:
+    x, y = np.meshgrid(np.arange(1, n_x + 1), np.arange(1, n_y + 1))
+    frame = pd.DataFrame({"x": x.ravel(), "y": y.ravel()})
+    frame["sharpe"] = frame["x"] * 1000.0 + frame["y"]  # each cell's values known by hand
+    return frame
+
+
+def test_axis_bins_keep_small_axes_and_bin_large_ones_by_distinct_values() -> None:
+    small = axis_bins(pd.Series([30, 5, 10, 5]), max_cells=3)
+    assert small.labels == [5, 10, 30] and not small.binned
+    big = axis_bins(pd.Series(list(range(10, 0, -1)) * 3), max_cells=4)  # 10 values -> 4 cells
+    assert big.binned and big.per_cell == 3
+    assert big.labels == ["1–3", "4–6", "7–9", "10"]
+    assert list(big.codes(pd.Series([1, 3, 4, 10, 99]))) == [0, 0, 1, 3, -1]
+    floats = axis_bins(pd.Series([0.5, 1.5, 2.0, 2.5]), max_cells=2)
+    assert floats.labels == ["0.5–1.5", "2–2.5"]
+
+
+def test_sweep_pivot_bins_a_large_grid_to_at_most_max_cells() -> None:
+    summary = _grid_summary(1000, 7)
+    grid = sweep_pivot(summary, "x", "y", "sharpe", agg="max", max_cells=100)
+    assert grid.shape == (7, 100)  # y has 7 values (kept), x 1,000 values in 100 cells of 10
+    assert list(grid.index) == list(range(1, 8))
+    assert grid.columns[0] == "1–10" and grid.columns[-1] == "991–1000"
+    assert grid.loc[3, "1–10"] == 10 * 1000.0 + 3  # the max of x = 1..10 at y = 3
+    mean = sweep_pivot(summary, "x", "y", "sharpe", agg="mean", max_cells=100)
+    assert mean.loc[1, "11–20"] == pytest.approx(15.5 * 1000.0 + 1)
+
+
+def test_sweep_heatmap_of_a_million_rows_is_bounded() -> None:
+    summary = _grid_summary(1000, 1000)
+    fig = charts.sweep_heatmap(summary, "x", "y", "sharpe")
+    z = np.asarray(fig.data[0].z, dtype=float)
+    assert z.shape == (100, 100)
+    assert len(fig.to_json()) < 2_000_000
+    assert "binned x: 1,000 values in 100 cells of 10" in fig.layout.title.text
+    assert fig.layout.xaxis.nticks == 20  # thinned tick labels on a 100-cell axis
+
+
+def test_fixed_values_sort_numerically() -> None:
+    assert sorted_values(pd.Series([10, 5, 30, 15, 5, None])) == [5, 10, 15, 30]
+    assert sorted_values(pd.Series(["b", "a"])) == ["a", "b"]
+
+
+def test_best_order_puts_missing_then_ruined_rows_last() -> None:
+    frame = pd.DataFrame(
+        {
+            "sharpe": [1.0, 3.0, NAN, 2.0, 5.0, -1.0],
+            "max_drawdown": [0.5, 0.1, 0.2, 0.3, 0.05, 0.9],
+            "ruined": [False, False, False, False, True, False],
+        }
+    )
+    assert list(best_order(frame, "sharpe")) == [1, 3, 0, 5, 2, 4]
+    assert list(best_order(frame, "max_drawdown")) == [1, 2, 3, 0, 5, 4]
+    assert list(best_order(frame.drop(columns="ruined"), "sharpe")) == [4, 1, 3, 0, 5, 2]
+
+
+def test_parcoords_sample_is_the_top_plus_a_seeded_random_rest() -> None:
+    n = 10_000
+    frame = pd.DataFrame({"p": np.arange(n), "sharpe": np.arange(n, dtype=float)})
+    frame["ruined"] = frame["p"] >= n - 5  # the five highest values are ruined: never "top"
+    sample = parcoords_sample(frame, "sharpe", top=100, n_random=200, seed=0)
+    assert len(sample.rows) == 300
+    top = set(range(n - 105, n - 5))
+    assert top <= set(sample.rows["p"])
+    again = parcoords_sample(frame, "sharpe", top=100, n_random=200, seed=0)
+    assert list(again.rows["p"]) == list(sample.rows["p"])  # same rows on every rerun
+    assert "300 of 10,000 combinations: the top 100 by sharpe plus 200 others" in sample.note
+    small = parcoords_sample(frame.iloc[:250], "sharpe", top=100, n_random=200)
+    assert len(small.rows) == 250 and small.note == ""
+
+
+def test_parallel_coordinates_states_its_sample_and_leaves_room_for_titles() -> None:
+    frame = pd.DataFrame({"fast": np.arange(5000), "sharpe": np.linspace(-1, 1, 5000)})
+    sample = parcoords_sample(frame, "sharpe")
+    fig = charts.parallel_coordinates(sample.rows, ["fast"], "sharpe", note=sample.note)
+    assert len(fig.data[0].dimensions[0].values) == 3000
+    assert "the top 1,000 by sharpe plus 2,000 others" in fig.layout.title.text
+    assert fig.layout.margin.l >= 80 and fig.layout.margin.t >= 100
 
 
 # --- comparisons and trades ------------------------------------------------------------------
