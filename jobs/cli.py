@@ -115,8 +115,12 @@ def _option_type(f: Any) -> str:
 
 def add_engine_options(parser: argparse.ArgumentParser, *, single: bool = True) -> None:
     """The engine CLI's arguments, built from SimOptions so the two stay in sync."""
-    parser.add_argument("source_bucket", help="bucket holding the price file")
-    parser.add_argument("source_key", help="key of the price file (CSV or Parquet)")
+    parser.add_argument("source_bucket", help="bucket holding the price files")
+    what = "one run per file" if single else "one sweep over every file"
+    parser.add_argument(
+        "source_key", nargs="+", metavar="SOURCE_KEY",
+        help=f"key of a price file (CSV or Parquet); several: {what}",
+    )  # fmt: skip
     parser.add_argument("result_bucket", help="bucket the results are written to")
     parser.add_argument("--strategy", default="sma_cross", help="strategy name (sma_cross)")
     if single:
@@ -152,11 +156,37 @@ def options_from_args(ns: argparse.Namespace) -> SimOptions:
     return SimOptions().with_overrides(**given).validate()
 
 
-def spec_from_args(ns: argparse.Namespace, user: str | None = None) -> RunSpec:
-    """The RunSpec `python -m jobs submit` describes."""
+def source_keys(ns: argparse.Namespace) -> list[str]:
+    """The SOURCE_KEY arguments (each at most once)."""
+    keys = [ns.source_key] if isinstance(ns.source_key, str) else list(ns.source_key)
+    for i, key in enumerate(keys):
+        if key in keys[:i]:
+            raise ParamError(f"SOURCE_KEY {key!r} is given twice")
+    return keys
+
+
+def specs_from_args(ns: argparse.Namespace, user: str | None = None) -> list[RunSpec]:
+    """The RunSpecs `python -m jobs submit` describes: one per SOURCE_KEY."""
+    keys = source_keys(ns)
+    if len(keys) > 1:
+        for flag, value in (("--run-id", ns.run_id), ("--name", getattr(ns, "name", None))):
+            if value:
+                raise ParamError(
+                    f"{flag} names one job; with {len(keys)} files leave it out (each run gets "
+                    "its own)"
+                )
+    return [spec_from_args(ns, user, key) for key in keys]
+
+
+def spec_from_args(
+    ns: argparse.Namespace, user: str | None = None, key: str | None = None
+) -> RunSpec:
+    """The RunSpec `python -m jobs submit` describes for ``key`` (default: the first file)."""
+    if key is None:
+        (key,) = source_keys(ns)[:1]
     return RunSpec(
         source_bucket=ns.source_bucket,
-        source_key=ns.source_key,
+        source_key=key,
         result_bucket=ns.result_bucket,
         strategy=ns.strategy,
         params=parse_params(ns.param),
@@ -174,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The `python -m jobs` parser."""
     parser = _Parser(prog="python -m jobs", description="Submit and watch backtest jobs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    p = sub.add_parser("submit", help="submit one run; prints the job id last")
+    p = sub.add_parser("submit", help="submit one run per file; prints the job ids last")
     add_engine_options(p)
     p.add_argument("--name", help="job name (default: run-<run id>)")
     p = sub.add_parser("sweep", help="submit a parameter sweep (array job + collect)")
@@ -286,9 +316,11 @@ def cmd_sweep(executor: Executor, ns: argparse.Namespace, settings: Settings) ->
         grid[name] = values
     if not grid:
         raise ParamError("a sweep needs at least one --range or --values")
+    keys = source_keys(ns)
     request = SweepRequest(
         source_bucket=ns.source_bucket,
-        source_key=ns.source_key,
+        source_key=keys[0],
+        extra_keys=tuple(keys[1:]),
         result_bucket=ns.result_bucket,
         strategy=ns.strategy,
         grid=grid,
@@ -325,9 +357,13 @@ def cmd_resume(executor: Executor, ns: argparse.Namespace, settings: Settings) -
 def run_command(ns: argparse.Namespace, settings: Settings, executor: Executor) -> int:
     """Dispatch one parsed command that needs an executor."""
     if ns.command == "submit":
-        record = executor.submit_run(spec_from_args(ns), name=ns.name)
-        print(f"submitted {record.kind.value} {record.name} -> {record.result_prefix}")
-        print(record.id)
+        records = []
+        for spec in specs_from_args(ns):  # all parsed and checked before the first submit
+            record = executor.submit_run(spec, name=ns.name)
+            print(f"submitted {record.kind.value} {record.name} -> {record.result_prefix}")
+            records.append(record)
+        for record in records:
+            print(record.id)
     elif ns.command == "sweep":
         return cmd_sweep(executor, ns, settings)
     elif ns.command == "ls":

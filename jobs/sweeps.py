@@ -253,6 +253,7 @@ def spec_from_request(request: SweepRequest) -> SweepSpec:
         sweep_id=request.sweep_id or new_sweep_id(request.strategy),
         base=base,
         space=dict(request.grid),
+        extra_keys=tuple(request.extra_keys),
     )
     changes: dict[str, Any] = {}
     if request.target_child_seconds is not None:

@@ -41,6 +41,7 @@ class SweepRequest:
     children: int | None = None  # force this many chunks instead of the timed plan
     target_child_seconds: float | None = None
     top_n: int | None = None
+    extra_keys: tuple[str, ...] = ()  # more input files: the sweep runs on each (file-major)
 
 
 def submit_sweep(

@@ -10,6 +10,7 @@ the exact command and environment Batch would start, in this process, against mo
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import uuid
@@ -19,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pandas as pd
 import pytest
 import requests
 from botocore.exceptions import ClientError
 
 import engine.backtest
 import engine.sweep_collect
-from engine.errors import InfraError
+from engine.errors import BacktestError, InfraError
 from engine.synthetic import random_walk
 from infra.cli import main as infra_main
 from infra.clients import make_clients
@@ -339,3 +341,62 @@ def test_a_sweep_whose_collect_cannot_be_submitted_is_stopped(
     assert "\n" not in message and failed.value.exit_code == 1
     assert "collect job could not be submitted" in message and "terminated" in message
     assert len(terminated) == 1 and terminated[0] in message
+
+
+# --- 4. limits ---------------------------------------------------------------------------------
+
+
+def fanout_keys(n: int, tag: str) -> list[str]:
+    keys = [f"fanout/{tag}/{'k' * 55}-{i:03d}.csv" for i in range(n)]
+    keys = [k.replace("k" * 55, "k" * (55 + 80 - len(k))) for k in keys]
+    assert {len(k) for k in keys} == {80}
+    return keys
+
+
+def test_a_sweep_over_100_files_with_80_character_keys_submits_and_runs(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = fanout_keys(100, uuid.uuid4().hex[:6])
+    put_prices(aws, keys, n_bars=60)
+    src, dst = aws.settings.input_bucket, aws.settings.result_bucket
+    sweep_id = f"fanout-{uuid.uuid4().hex[:6]}"
+    assert jobs_cli(aws, "sweep", src, *keys, dst, "--range", "fast=5:10:5",
+                    "--range", "slow=20:30:10", "--children", "4",
+                    "--sweep-id", sweep_id) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "4 combinations x 100 file(s) in array of 4" in out
+    array, collect = aws.submits.params[-2:]
+    assert max(aws.submits.lengths[-2:]) < 2000  # the overrides do not grow with the files
+
+    for index in range(array["arrayProperties"]["size"]):  # each child, as Batch starts it
+        command = array["containerOverrides"]["command"]
+        batch_env = {"AWS_BATCH_JOB_ARRAY_INDEX": str(index), "AWS_BATCH_JOB_ATTEMPT": "1"}
+        assert run_in_container(command, container_env(array), batch_env) == 0
+    assert run_in_container(collect["containerOverrides"]["command"], container_env(collect)) == 0
+    summary = aws.s3.get_object(Bucket=dst, Key=f"sweeps/{sweep_id}/summary.parquet")
+    frame = pd.read_parquet(io.BytesIO(summary["Body"].read()))
+    assert len(frame) == 400 and set(frame["source_key"]) == set(keys)
+
+
+def test_submit_takes_several_files_one_run_each(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = fanout_keys(3, uuid.uuid4().hex[:6])
+    put_prices(aws, keys)
+    src, dst = aws.settings.input_bucket, aws.settings.result_bucket
+    assert jobs_cli(aws, "submit", src, *keys, dst, "--param", "fast=5") == 0
+    ids = capsys.readouterr().out.split()[-3:]
+    sent = aws.submits.params[-3:]
+    assert [p["containerOverrides"]["command"][4] for p in sent] == keys
+    assert [aws.executor.get(i).spec["source_key"] for i in ids] == keys
+    for params in sent:
+        assert run_in_container(params["containerOverrides"]["command"], container_env(params)) == 0
+    prefixes = capsys.readouterr().out.split()
+    assert len(set(prefixes)) == 3 and all(p.startswith(f"s3://{dst}/runs/") for p in prefixes)
+
+
+def test_overrides_longer_than_ecs_allows_are_refused_before_submitting(aws: Aws) -> None:
+    before = len(aws.submits.params)
+    with pytest.raises(BacktestError, match="7168"):
+        aws.executor.submit_command(["true"], name="big", kind="run", env={"X": "x" * 8000})
+    assert len(aws.submits.params) == before  # nothing sent

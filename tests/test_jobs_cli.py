@@ -101,11 +101,15 @@ def test_bad_input_is_one_line_exit_2(env: dict[str, str]) -> None:
         ("show", "no-such-job"),
         ("ls", "--status", "DONE"),
         ("sweep", "input", "prices.csv", "results", "--range", "fast=5:1:1"),
+        ("submit", "input", "prices.csv", "prices.csv", "results"),
+        ("submit", "input", "prices.csv", "other.csv", "results", "--run-id", "one"),
+        ("sweep", "input", "prices.csv", "prices.csv", "results", "--range", "fast=5:10:5"),
     ):
         out = cli(*args, env=env)
         assert out.returncode == 2, (args, out.stderr)
         assert len(out.stderr.strip().splitlines()) == 1, (args, out.stderr)
         assert out.stderr.startswith("error: ")
+    assert cli("ls", "--json", env=env).stdout == ""  # nothing was submitted
 
 
 def test_sweep_hook_is_a_clean_error_until_the_sweeps_module_exists(tmp_path: Path) -> None:
