@@ -183,13 +183,17 @@ class JobDetail:
 
     @property
     def can_cancel(self) -> bool:
-        """Cancel is offered only while the job has not started."""
-        return self.record.status.is_queued
+        """Cancel is offered while a job has not started (a sweep offers terminate instead,
+        which also stops its collect job)."""
+        return self.record.status.is_queued and self.sweep is None
 
     @property
     def can_terminate(self) -> bool:
-        """Terminate is offered only while the job runs (never once it has finished)."""
-        return not self.record.is_terminal and not self.record.status.is_queued
+        """Terminate is offered while the job runs, or a sweep has not ended (never once it
+        has finished)."""
+        if self.record.is_terminal:
+            return False
+        return self.sweep is not None or not self.record.status.is_queued
 
     @property
     def can_rerun(self) -> bool:

@@ -146,3 +146,129 @@ def test_array_job_shows_progress_counts_and_children(app_root: Path) -> None:
     children = at.dataframe[2].value
     assert list(children["id"]) == [f"{parent.id}:{i}" for i in range(3)]
     assert list(at.dataframe[0].value["progress"]) == ["3/3 done"]
+
+
+# -- live state, URL, sweeps (issue 10.3, 11.10) ----------------------------------------------
+
+
+def _links(at) -> dict[str, str]:
+    return {p.proto.label: p.proto.query_string for p in at.get("page_link")}
+
+
+def _buttons(at) -> set[str]:
+    return {str(b.key) for b in at.button}
+
+
+def test_a_job_that_finishes_while_watched_offers_results_and_keeps_its_url(
+    app_root: Path,
+) -> None:
+    executor = app_context().executor
+    blocker = executor.submit_command(sleep_command(), name="blocker", kind="run")
+    _wait_running(blocker.id)
+    run = executor.submit_run(RunSpec(INPUT, TREND, RESULTS, params={"fast": 10, "slow": 40}))
+    at = app_test(PAGE)
+    at.selectbox(key="jobs_selected").set_value(run.id).run()
+    assert at.query_params["job"] == run.id
+    assert at.subheader[0].value.endswith("· RUNNABLE")
+    assert "Run results" not in _links(at) and "jobs_rerun" not in _buttons(at)
+    executor.terminate(blocker.id)
+    done = executor.wait(run.id, timeout=300)
+    assert done.status is JobStatus.SUCCEEDED, executor.logs(run.id)
+    at.run()  # what the live fragment's state change triggers: the page redrawn
+    assert not at.exception
+    assert at.selectbox(key="jobs_selected").value == run.id
+    assert at.query_params["job"] == run.id
+    assert at.subheader[0].value.endswith("· SUCCEEDED")
+    assert _links(at)["Run results"] == f"run={done.spec['run_id']}"  # type: ignore[index]
+    buttons = _buttons(at)
+    assert "jobs_rerun" in buttons
+    assert not {"jobs_cancel", "jobs_terminate"} & buttons
+    at.button(key="jobs_refresh").click().run()  # any click: the URL keeps the id
+    assert at.query_params["job"] == run.id
+
+
+def test_a_stale_terminate_on_a_finished_job_says_so(app_root: Path) -> None:
+    executor = app_context().executor
+    blocker = executor.submit_command(sleep_command(), name="blocker", kind="run")
+    _wait_running(blocker.id)
+    at = app_test(PAGE, job=blocker.id)
+    at.button(key="jobs_terminate").click().run()
+    assert "jobs_yes" in _buttons(at)
+    executor.terminate(blocker.id, reason="stopped elsewhere")
+    assert executor.wait(blocker.id, timeout=60).is_terminal
+    at.run()  # the job moved on: the confirmation is withdrawn, no Terminate any more
+    assert not {"jobs_yes", "jobs_terminate"} & _buttons(at)
+
+
+def _sweep(sweep_id: str, n_children: int = 4):
+    from engine.sweep_spec import SweepSpec
+    from jobs.sweeps import submit_sweep_jobs
+
+    ctx = app_context()
+    spec = SweepSpec(
+        sweep_id=sweep_id,
+        base=RunSpec(INPUT, TREND, RESULTS),
+        space={"fast": [5, 10, 15, 20], "slow": [30, 40, 60]},
+    )
+    return submit_sweep_jobs(ctx.executor, ctx.store, spec, n_children=n_children)
+
+
+def test_terminating_a_sweep_stops_children_and_collect_and_says_so(app_root: Path) -> None:
+    executor = app_context().executor
+    blocker = executor.submit_command(sleep_command(), name="blocker", kind="run")
+    _wait_running(blocker.id)
+    sub = _sweep("sw-term")  # its children wait behind the blocker
+    at = app_test(PAGE, job=sub.array.id)
+    assert (
+        "0/4 chunks done · 0 running · 0 failed · 4 waiting · 0 of 12 rows"
+        in at.progress[-1].proto.text
+    )
+    at.button(key="jobs_terminate").click().run()
+    assert f"Terminate sweep (its children and collect job) sweep-sw-term ({sub.array.id})?" in (
+        texts(at)
+    )
+    at.button(key="jobs_yes").click().run()
+    assert (
+        "Terminate requested for sweep sw-term: 4 unfinished child job(s) and collect; "
+        "now children FAILED, collect FAILED"
+    ) in texts(at)
+    assert executor.get(sub.array.id).status is JobStatus.FAILED
+    assert executor.get(sub.collect.id).status is JobStatus.FAILED
+    assert at.query_params["job"] == sub.array.id
+    assert not {"jobs_terminate", "jobs_cancel"} & _buttons(at)
+
+
+def test_a_failed_sweep_shows_chunks_child_logs_and_resumes(app_root: Path) -> None:
+    executor = app_context().executor
+    blocker = executor.submit_command(sleep_command(), name="blocker", kind="run")
+    _wait_running(blocker.id)
+    sub = _sweep("sw-page")
+    for index in (1, 3):
+        executor.terminate(f"{sub.array.id}:{index}", reason="lost (test)")
+    executor.terminate(blocker.id)
+    assert executor.wait(sub.collect.id, timeout=300).status is JobStatus.FAILED
+    at = app_test(PAGE, job=sub.array.id)
+    assert not at.exception
+    assert (
+        "2/4 chunks done · 0 running · 2 failed · 0 waiting · 6 of 12 rows"
+        in at.progress[-1].proto.text
+    )
+    best = at.dataframe[-1].value  # best rows so far: the 6 rows of chunks 0 and 2
+    assert len(best) == 6 and list(best["sharpe"]) == sorted(best["sharpe"], reverse=True)
+    assert _links(at)["Partial sweep results"] == "sweep=sw-page"
+    at.number_input(key="jobs_child").set_value(2).run()
+    assert "chunk 2: 3 backtests" in at.code[-1].value
+    assert at.button(key="jobs_resume").label == "Resume (2 chunk(s), then collect)"
+    at.button(key="jobs_resume").click().run()
+    assert not at.exception
+    new = executor.list(name_prefix="resume1-sw-page")
+    assert len(new) == 1 and new[0].array_size == 2
+    assert at.query_params["job"] == new[0].id
+    assert f"Resumed sweep sw-page: 2 missing chunk(s) (1, 3) as job {new[0].id}" in texts(at)
+    collect = executor.list(name_prefix="collect-sw-page")[0]  # newest first: the new one
+    assert collect.depends_on == (new[0].id,)
+    assert executor.wait(collect.id, timeout=300).status is JobStatus.SUCCEEDED
+    at.run()
+    assert "4/4 chunks done" in at.progress[-1].proto.text
+    assert _links(at)["Sweep results"] == "sweep=sw-page"
+    assert "jobs_resume" not in _buttons(at)
