@@ -7,12 +7,15 @@ cleared by :func:`invalidate` after a submit, upload or delete.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from app import data_service, jobs_service, results_service, run_picker, sweep_service
 from app.context import AppContext, build_context
+from engine.sweep_spec import ExpansionStats, SweepSpec, expansion_stats
 from jobs.settings import Settings, load_settings
 
 
@@ -316,3 +319,17 @@ def sweep_chunk(bucket: str, sweep_id: str, index: int) -> pd.DataFrame:
     """The rows of one finished sweep chunk (written once, so cached)."""
     ctx = get_context()
     return _sweep_chunk(_scope(ctx), ctx, bucket, sweep_id, index)
+
+
+# -- New run: a sweep's combination count (counting a 1,000,000 grid takes seconds) -----------
+
+
+@st.cache_data(ttl=PREVIEW_TTL, show_spinner="Counting combinations ...", max_entries=32)
+def _sweep_stats(spec_key: str, _spec: SweepSpec) -> ExpansionStats:
+    return expansion_stats(_spec)
+
+
+def sweep_stats(spec: SweepSpec) -> ExpansionStats:
+    """expansion_stats of a sweep, cached per content (its fresh sweep id is not part of it)."""
+    key = replace(spec, sweep_id="form").to_json()
+    return ExpansionStats(*_sweep_stats(key, spec))

@@ -18,7 +18,13 @@ from app.context import AppContext
 from engine.errors import BacktestError, NotFoundError, ParamError
 from engine.spec import RunSpec, SimOptions, check_run_id
 from engine.strategies import get_strategy
-from engine.sweep_spec import ParamSpace, SweepSpec, expansion_stats, plan_chunks
+from engine.sweep_spec import (
+    ExpansionStats,
+    ParamSpace,
+    SweepSpec,
+    expansion_stats,
+    plan_chunks,
+)
 from jobs.model import JobRecord, safe_job_name
 
 # Assumed when no measured cost is available (bench measures ~1 us per bar per combination).
@@ -178,9 +184,14 @@ def estimate_sweep(
     vcpu_hour: float = 0.0,
     gb_hour: float = 0.0,
     cost_s: float | None = None,
+    stats: ExpansionStats | None = None,
 ) -> SweepEstimate:
-    """Combination count, planned children and time (and Fargate cost on aws) of a sweep."""
-    stats = expansion_stats(spec)
+    """Combination count, planned children and time (and Fargate cost on aws) of a sweep.
+
+    ``stats`` (the sweep's :func:`expansion_stats`, counted once and cached by the page) saves
+    re-counting a large space on every rerun.
+    """
+    stats = expansion_stats(spec) if stats is None else stats
     n_files = len(spec.source_keys)
     bars = [max(1, int(b)) for b in bars_per_file] or [1]
     mean_bars = max(1, math.ceil(sum(bars) / len(bars)))

@@ -246,6 +246,11 @@ def test_sweep_step_has_its_own_bounds(app_root: Path) -> None:
     cards = {m.label: m.value for m in at.metric}
     assert cards["Combinations"] == "42"  # 2 x 21, every fast < slow
     assert _submit(at).label == "Submit sweep of 42 combinations"
+    # the count follows every change (it is cached per content, never per sweep id)
+    at.text_input(key="nr_s_sma_cross_slow_step").input("2").run()
+    assert {m.label: m.value for m in at.metric}["Combinations"] == "22"  # 2 x 40,42,..,60
+    at.text_input(key="nr_s_sma_cross_slow_step").input("1").run()
+    assert _submit(at).label == "Submit sweep of 42 combinations"
     _submit(at).click().run()
     assert not at.exception, [e.value for e in at.exception]
     (sweep_dir,) = (app_root / RESULTS / "sweeps").iterdir()

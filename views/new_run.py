@@ -185,7 +185,7 @@ with st.expander("Costs and simulation", icon=":material/tune:"):
         value = checked(form_checks.check_option, o, field_widget(o, f"nr_o_{o.name}"))
         if len(problems) == before:
             option_values[o.name] = value
-            if o.name in ("commission", "slippage_bps"):
+            if o.name in ("commission", "slippage_bps", *forms.OPTIONAL_ZERO_OFF):
                 st.caption(form_checks.describe_option(o.name, value))
 
 sample: dict[str, Any] = {}
@@ -241,6 +241,7 @@ if not problems:
                 backend=settings.backend,
                 vcpu_hour=settings.fargate_vcpu_hour,
                 gb_hour=settings.fargate_gb_hour,
+                stats=loaders.sweep_stats(sweep),
             )
     except (BacktestError, InfraError) as exc:
         problems.append(str(exc))
