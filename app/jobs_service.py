@@ -275,7 +275,7 @@ def sweep_progress(ctx: AppContext, record: JobRecord) -> SweepProgress | None:
         running = counts.get("STARTING", 0) + counts.get("RUNNING", 0)
         failed = counts.get("FAILED", 0)
     failed += len(state.failed)
-    why = resume.why_not_resumable(ctx.executor, state) or ""
+    why = resume.resume_blocker(state, array, collect) or ""
     return SweepProgress(state, array, collect, running, failed, not why, why)
 
 

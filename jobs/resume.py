@@ -130,12 +130,20 @@ def why_not_resumable(executor: Executor, state: SweepState) -> str | None:
     if state.collected:
         return f"sweep {state.sweep_id} is already collected; nothing to resume"
     array = _status(executor, state.array_id)
+    return resume_blocker(state, array, _status(executor, state.collect_id))
+
+
+def resume_blocker(
+    state: SweepState, array: JobRecord | None, collect: JobRecord | None
+) -> str | None:
+    """Why the sweep cannot be resumed with its current jobs in these states (None: it can)."""
+    if state.collected:
+        return f"sweep {state.sweep_id} is already collected; nothing to resume"
     if array is not None and not array.is_terminal:
         return (
             f"sweep {state.sweep_id}'s children ({array.id}) are still {array.status.value}; "
             "resume once they have ended"
         )
-    collect = _status(executor, state.collect_id)
     array_ok = array is not None and array.status is JobStatus.SUCCEEDED
     if collect is not None and not collect.is_terminal and array_ok:
         return (
@@ -178,6 +186,9 @@ def _write_manifest(
     store: Store, state: SweepState, n: int, record: dict[str, Any]
 ) -> tuple[str, str]:
     key = f"{sweep_prefix(state.sweep_id)}{RESUME_DIR}{n}.json"
+    if store.exists(state.bucket, key):
+        where = store.uri(state.bucket, key)
+        raise BacktestError(f"sweep {state.sweep_id} was just resumed by someone else ({where})")
     store.put_bytes(state.bucket, key, to_json_bytes(record))
     return key, store.uri(state.bucket, key)
 

@@ -164,6 +164,7 @@ except (BacktestError, InfraError) as exc:
     st.stop()
 record = detail.record
 ss["jobs_state_key"] = (job_id, detail.state_key)
+actions = st.container()  # filled below, shown above the detail
 
 
 def show_sweep(d: jobs_service.JobDetail) -> None:
@@ -261,52 +262,57 @@ tail_col.number_input("Log lines", min_value=10, max_value=10_000, value=200, ke
 refresh_col.button("Refresh log", key="jobs_refresh", icon=":material/refresh:")
 
 # -- actions (drawn for the state read above; a change of state reruns the page) ------------
-confirm = ss.get("jobs_confirm")
-allowed = {"cancel": detail.can_cancel, "terminate": detail.can_terminate}
-if confirm and (confirm[1] != job_id or not allowed.get(confirm[0], False)):
-    ss.pop("jobs_confirm", None)  # asked about another job, or one that has moved on
-    confirm = None
-if confirm:
-    action = confirm[0]
-    what = (
-        "sweep (its children and collect job)" if detail.sweep and action == "terminate" else "job"
-    )
-    st.warning(f"{action.title()} {what} {record.name} ({job_id})?")
-    yes, no = st.columns(2)
-    yes.button(
-        f"Yes, {action}", key="jobs_yes", type="primary", on_click=_do, args=(action, job_id)
-    )
-    no.button("No", key="jobs_no", on_click=_no)
+with actions:
+    confirm = ss.get("jobs_confirm")
+    allowed = {"cancel": detail.can_cancel, "terminate": detail.can_terminate}
+    if confirm and (confirm[1] != job_id or not allowed.get(confirm[0], False)):
+        ss.pop("jobs_confirm", None)  # asked about another job, or one that has moved on
+        confirm = None
+    if confirm:
+        action = confirm[0]
+        what = (
+            "sweep (its children and collect job)"
+            if detail.sweep and action == "terminate"
+            else "job"
+        )
+        st.warning(f"{action.title()} {what} {record.name} ({job_id})?")
+        yes, no = st.columns(2)
+        yes.button(
+            f"Yes, {action}", key="jobs_yes", type="primary", on_click=_do, args=(action, job_id)
+        )
+        no.button("No", key="jobs_no", on_click=_no)
 
-buttons = st.columns(5)
-if detail.can_cancel:
-    buttons[0].button("Cancel", key="jobs_cancel", on_click=_ask, args=("cancel", job_id))
-elif detail.can_terminate:
-    buttons[0].button("Terminate", key="jobs_terminate", on_click=_ask, args=("terminate", job_id))
-if detail.can_rerun:
-    buttons[1].button("Rerun", key="jobs_rerun", on_click=_do, args=("rerun", job_id))
-if detail.sweep is not None and detail.sweep.resumable and record.is_terminal:
-    missing = len(detail.sweep.state.to_rerun)
-    buttons[2].button(
-        f"Resume ({missing} chunk(s), then collect)" if missing else "Resume (collect)",
-        key="jobs_resume",
-        on_click=_do,
-        args=("resume", job_id),
-        help="Rerun only the chunks with no results, then collect the sweep",
-    )
-if detail.rerun_query and buttons[3].button("Rerun with changes", key="jobs_rerun_changes"):
-    st.switch_page("views/new_run.py", query_params=detail.rerun_query)
-if detail.result:
-    kind, result_id = detail.result
-    with buttons[4]:
-        if kind == "run":
-            st.page_link(
-                "views/run_results.py", label="Run results", query_params={"run": result_id}
-            )
-        else:
-            done = detail.sweep is None or detail.sweep.state.collected
-            st.page_link(
-                "views/sweep_results.py",
-                label="Sweep results" if done else "Partial sweep results",
-                query_params={"sweep": result_id},
-            )
+    buttons = st.columns(5)
+    if detail.can_cancel:
+        buttons[0].button("Cancel", key="jobs_cancel", on_click=_ask, args=("cancel", job_id))
+    elif detail.can_terminate:
+        buttons[0].button(
+            "Terminate", key="jobs_terminate", on_click=_ask, args=("terminate", job_id)
+        )
+    if detail.can_rerun:
+        buttons[1].button("Rerun", key="jobs_rerun", on_click=_do, args=("rerun", job_id))
+    if detail.sweep is not None and detail.sweep.resumable and record.is_terminal:
+        missing = len(detail.sweep.state.to_rerun)
+        buttons[2].button(
+            f"Resume ({missing} chunk(s), then collect)" if missing else "Resume (collect)",
+            key="jobs_resume",
+            on_click=_do,
+            args=("resume", job_id),
+            help="Rerun only the chunks with no results, then collect the sweep",
+        )
+    if detail.rerun_query and buttons[3].button("Rerun with changes", key="jobs_rerun_changes"):
+        st.switch_page("views/new_run.py", query_params=detail.rerun_query)
+    if detail.result:
+        kind, result_id = detail.result
+        with buttons[4]:
+            if kind == "run":
+                st.page_link(
+                    "views/run_results.py", label="Run results", query_params={"run": result_id}
+                )
+            else:
+                done = detail.sweep is None or detail.sweep.state.collected
+                st.page_link(
+                    "views/sweep_results.py",
+                    label="Sweep results" if done else "Partial sweep results",
+                    query_params={"sweep": result_id},
+                )
