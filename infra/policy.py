@@ -8,34 +8,52 @@ from engine.errors import BacktestError
 from infra import batch, buckets, jobdefs, logs
 from infra.clients import Clients
 from infra.config import JOB_KINDS, StackConfig
+from jobs.batch import TAG_PREFIX
+
+QUEUE_TAG = f"{TAG_PREFIX}queue"  # jobs/batch.py tags every job it submits with its queue
 
 
 def dashboard_policy(cfg: StackConfig) -> dict[str, Any]:
-    """Submit to this queue with these job definitions, watch and cancel jobs, use the buckets.
+    """Submit to this queue with these job definitions, watch and stop its jobs, use the buckets.
 
-    DescribeJobs and ListJobs do not support resource-level permissions, so they need "*".
-    PutObject on the result bucket is limited to sweeps/: the submitter writes the sweep spec
-    there before the array job starts.
+    - SubmitJob is authorized against the queue, the job definition revision and the new job;
+      its tags (tag-on-create) also need TagResource on the new job and on the revision, allowed
+      only for requests that carry this stack's ``backtest:queue`` tag.
+    - CancelJob/TerminateJob only for jobs tagged with this stack's queue (aws:ResourceTag), not
+      for every job in the account.
+    - DescribeJobs and ListJobs do not support resource-level permissions, so they need "*".
+    - PutObject on the result bucket is limited to sweeps/: the submitter writes the sweep spec
+      there before the array job starts.
     """
     queue = cfg.arn("batch", f"job-queue/{cfg.job_queue}")
-    defs = []
+    ours = {"StringEquals": {f"aws:RequestTag/{QUEUE_TAG}": [cfg.job_queue, queue]}}
+    tagged = {"StringEquals": {f"aws:ResourceTag/{QUEUE_TAG}": [cfg.job_queue, queue]}}
+    defs, revisions = [], []
     for kind in JOB_KINDS:
         base = cfg.arn("batch", f"job-definition/{cfg.job_definition(kind)}")
         defs += [base, f"{base}:*"]
+        revisions.append(f"{base}:*")
     inp, res = cfg.bucket_arn(cfg.input_bucket), cfg.bucket_arn(cfg.result_bucket)
     jobs = cfg.arn("batch", "job/*")  # SubmitJob also authorizes against the new job's ARN
     group = cfg.arn("logs", f"log-group:{cfg.log_group}:log-stream:*")
     statements: list[dict[str, Any]] = [
         {"Sid": "SubmitJobs", "Action": ["batch:SubmitJob"], "Resource": [queue, *defs, jobs]},
         {
+            "Sid": "TagJobsOnSubmit",
+            "Action": ["batch:TagResource"],
+            "Resource": [jobs, *revisions],
+            "Condition": ours,
+        },
+        {
             "Sid": "WatchJobs",
             "Action": ["batch:DescribeJobs", "batch:ListJobs"],
             "Resource": "*",
         },
         {
-            "Sid": "StopJobs",
+            "Sid": "StopThisStacksJobs",
             "Action": ["batch:CancelJob", "batch:TerminateJob"],
             "Resource": jobs,
+            "Condition": tagged,
         },
         {"Sid": "ListBuckets", "Action": ["s3:ListBucket"], "Resource": [inp, res]},
         {"Sid": "ReadObjects", "Action": ["s3:GetObject"], "Resource": [f"{inp}/*", f"{res}/*"]},
