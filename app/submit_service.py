@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from numpy import format_float_positional
+
 from app.context import AppContext
 from engine.errors import BacktestError, NotFoundError, ParamError
 from engine.spec import RunSpec, SimOptions, check_run_id
@@ -250,9 +252,18 @@ def read_back_sweep(ctx: AppContext, spec: SweepSpec) -> dict[str, Any]:
 
 
 def format_duration(seconds: float) -> str:
-    """'0.4 s', '3 min 20 s', '2 h 05 min'."""
+    """'4.2 ms', '0.4 s', '3 min 20 s', '2 h 05 min' (never a non-zero time as zero)."""
+    if 0 < seconds < 0.1:
+        return f"{seconds * 1000:.2g} ms"
     if seconds < 60:
         return f"{seconds:.1f} s"
     if seconds < 3600:
         return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
     return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
+def format_usd(usd: float) -> str:
+    """'$1,234.50', or two significant digits below a cent ('$0.00082'), never '$0.00'."""
+    if usd == 0 or abs(usd) >= 0.01:
+        return f"${usd:,.2f}"
+    return "$" + format_float_positional(float(f"{usd:.2g}"), trim="-")

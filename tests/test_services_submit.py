@@ -122,6 +122,8 @@ def test_submit_sweep_before_the_sweeps_work_lands(ctx: AppContext) -> None:
 
 def test_format_duration() -> None:
     assert sub.format_duration(0.42) == "0.4 s"
+    assert sub.format_duration(0.0042) == "4.2 ms"  # not "0.0 s"
+    assert sub.format_duration(0) == "0.0 s"
     assert sub.format_duration(200) == "3 min 20 s"
     assert sub.format_duration(7500) == "2 h 05 min"
 
@@ -146,3 +148,11 @@ def test_read_back_sweep_reads_the_written_spec_json(ctx: AppContext) -> None:
     assert {item["name"] for item in record["space"]} == {"fast", "slow"}
     with pytest.raises(NotFoundError):
         sub.read_back_sweep(ctx, _sweep(ctx, files=("a.csv",), sweep_id="never-submitted"))
+
+
+def test_format_usd_never_shows_a_cost_as_zero() -> None:
+    assert sub.format_usd(0.6) == "$0.60"
+    assert sub.format_usd(1234.5) == "$1,234.50"
+    assert sub.format_usd(0.00082) == "$0.00082"  # a one-minute child at list prices
+    assert sub.format_usd(0.0012345) == "$0.0012"
+    assert sub.format_usd(0.0) == "$0.00"

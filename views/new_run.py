@@ -284,7 +284,8 @@ metric_cols = st.columns(4)
 metric_cols[0].metric(
     "Combinations",
     f"{estimate.n_backtests:,}",
-    help=f"{estimate.n_combinations:,} valid per file x {estimate.n_files} file(s); "
+    help=f"{form_checks.plural(estimate.n_combinations, 'valid combination')} per file x "
+    f"{form_checks.plural(estimate.n_files, 'file')}; "
     f"{estimate.n_dropped:,} of {estimate.n_candidates:,} candidates break a rule",
 )
 metric_cols[1].metric(
@@ -298,7 +299,7 @@ metric_cols[2].metric(
 if estimate.fargate_usd is not None:
     metric_cols[3].metric(
         "Fargate cost",
-        f"${estimate.fargate_usd:,.2f}",
+        submit_service.format_usd(estimate.fargate_usd),
         help=f"list prices ${settings.fargate_vcpu_hour}/vCPU-h, ${settings.fargate_gb_hour}/GB-h",
     )
 label = form_checks.submit_label(mode, estimate.n_files, estimate.n_combinations)
