@@ -159,6 +159,20 @@ def sweep_pivot(
     labelled "lo–hi" and ``agg`` also runs over the values inside each cell, so the grid is
     never larger than ``max_cells`` squared whatever the sweep's size.
     """
+    return binned_pivot(summary, x, y, metric, agg=agg, fixed=fixed, max_cells=max_cells)[0]
+
+
+def binned_pivot(
+    summary: pd.DataFrame,
+    x: str,
+    y: str,
+    metric: str,
+    *,
+    agg: str = "median",
+    fixed: Mapping[str, Any] | None = None,
+    max_cells: int = MAX_AXIS_CELLS,
+) -> tuple[pd.DataFrame, dict[str, AxisBins]]:
+    """:func:`sweep_pivot` and the two axes' bins ({x: ..., y: ...})."""
     if x == y:
         raise ParamError(f"pick two different parameters for the heatmap (both are {x!r})")
     if agg not in AGGREGATIONS:
@@ -177,7 +191,7 @@ def sweep_pivot(
     grid = codes.groupby(["y", "x"])["v"].agg(agg).unstack("x")
     grid = grid.reindex(index=range(len(y_bins.labels)), columns=range(len(x_bins.labels)))
     grid.index, grid.columns = pd.Index(y_bins.labels, name=y), pd.Index(x_bins.labels, name=x)
-    return grid.astype(float)
+    return grid.astype(float), {x: x_bins, y: y_bins}
 
 
 def aggregated_parameters(
@@ -218,8 +232,11 @@ def best_order(summary: pd.DataFrame, metric: str) -> np.ndarray:
     without a value next, ruined rows last (never "best"); ties keep summary order."""
     values = pd.to_numeric(summary[metric], errors="coerce").to_numpy(dtype=float)
     key = values if metric in LOWER_IS_BETTER else -values
-    tier = np.where(ruined_mask(summary), 2, np.where(np.isnan(values), 1, 0))
-    return np.lexsort((np.nan_to_num(key, nan=0.0), tier))
+    ruined = ruined_mask(summary)
+    parts = []
+    for rows in (np.flatnonzero(~ruined), np.flatnonzero(ruined)):
+        parts.append(rows[np.argsort(key[rows], kind="stable")])  # NaN sorts last
+    return np.concatenate(parts)
 
 
 @dataclass(frozen=True)
@@ -242,23 +259,28 @@ def parcoords_sample(
     top: int = PARCOORDS_TOP,
     n_random: int = PARCOORDS_RANDOM,
     seed: int = SAMPLE_SEED,
+    order: np.ndarray | None = None,
 ) -> Sample:
     """Every row with a ``metric`` value when there are at most ``top + n_random``; otherwise
     the ``top`` best (ruined rows excluded) plus ``n_random`` of the others drawn with a
-    fixed ``seed`` (the same rows on every rerun), in summary order."""
+    fixed ``seed`` (the same rows on every rerun), in summary order. ``order`` is
+    :func:`best_order`'s result when the caller has it already."""
     values = pd.to_numeric(summary[metric], errors="coerce").to_numpy(dtype=float)
-    has = np.flatnonzero(~np.isnan(values))
-    if len(has) <= top + n_random:
-        return Sample(summary.iloc[has], "")
-    order = best_order(summary, metric)
-    ruined = ruined_mask(summary)
-    best = order[~ruined[order] & ~np.isnan(values[order])][:top]
-    rest = np.setdiff1d(has, best, assume_unique=True)
+    has = ~np.isnan(values)
+    n_has = int(has.sum())
+    if n_has <= top + n_random:
+        return Sample(summary.iloc[np.flatnonzero(has)], "")
+    order = best_order(summary, metric) if order is None else order
+    candidates = order[~ruined_mask(summary)[order] & has[order]]
+    best = candidates[:top]
+    rest = has.copy()
+    rest[best] = False
     rng = np.random.default_rng(seed)
-    picked = rng.choice(rest, size=min(n_random, len(rest)), replace=False)
+    others = np.flatnonzero(rest)
+    picked = rng.choice(others, size=min(n_random, len(others)), replace=False)
     chosen = np.sort(np.concatenate([best, picked]))
     note = (
-        f"{len(chosen):,} of {len(has):,} combinations: the top {len(best):,} by {metric} "
+        f"{len(chosen):,} of {n_has:,} combinations: the top {len(best):,} by {metric} "
         f"plus {len(picked):,} others drawn at random (seed {seed})"
     )
     return Sample(summary.iloc[chosen], note)

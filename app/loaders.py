@@ -186,7 +186,8 @@ def _sweep_heatmap(
 
 @st.cache_data(ttl=SWEEP_TTL, show_spinner=False, max_entries=32)
 def _sweep_sample(scope: str, _ctx: AppContext, sweep_id: str, metric: str) -> sweep_service.Sample:
-    return sweep_service.parcoords_rows(_finished_view(scope, _ctx, sweep_id), metric)
+    order = _sweep_ranking(scope, _ctx, sweep_id, metric)
+    return sweep_service.parcoords_rows(_finished_view(scope, _ctx, sweep_id), metric, order)
 
 
 @st.cache_data(ttl=SWEEP_TTL, show_spinner="Ranking the combinations ...", max_entries=32)

@@ -22,13 +22,11 @@ from app.chart_data import (
     NOT_PARAMETERS,
     AxisBins,
     Sample,
-    aggregated_parameters,
-    axis_bins,
     best_order,
+    binned_pivot,
     parcoords_sample,
     ruined_mask,
     sorted_values,
-    sweep_pivot,
 )
 from app.context import AppContext
 from engine.errors import NotFoundError, ParamError
@@ -367,15 +365,17 @@ def heatmap_data(
     """The (binned) pivot of ``metric`` by y rows and x columns, ``fixed`` held, ``agg`` over
     the rest; at most MAX_AXIS_CELLS cells per axis whatever the sweep's size."""
     check_heatmap_choice(view, metric, x, y)
-    frame = heatmap_frame(view, metric)
-    grid = sweep_pivot(frame, x, y, metric, agg=agg, fixed=fixed)
-    bins = {a: axis_bins(frame[a]) for a in (x, y)}
-    return HeatmapData(grid, aggregated_parameters(frame, x, y, fixed), bins)
+    grid, bins = binned_pivot(view.summary, x, y, metric, agg=agg, fixed=fixed)
+    others = [p for p in view.params if p not in (x, y, *fixed)]
+    if "source_key" in view.summary.columns and view.summary["source_key"].nunique() > 1:
+        others.append("source_key")
+    return HeatmapData(grid, others, bins)
 
 
-def parcoords_rows(view: SweepView, metric: str) -> Sample:
-    """The parameter and ``metric`` columns of a bounded sample (chart_data.parcoords_sample)."""
-    sample = parcoords_sample(view.summary, metric)
+def parcoords_rows(view: SweepView, metric: str, order: np.ndarray | None = None) -> Sample:
+    """The parameter and ``metric`` columns of a bounded sample (chart_data.parcoords_sample);
+    ``order`` is :func:`ranking`'s result when the caller has it."""
+    sample = parcoords_sample(view.summary, metric, order=order)
     return Sample(sample.rows[[*view.params, metric]].reset_index(drop=True), sample.note)
 
 
