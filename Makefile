@@ -1,12 +1,19 @@
-# batch-backtest: make run | make test | make bench | make lint
+# batch-backtest: make run | make dev | make test | make bench | make lint
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
-DATA ?= $(CURDIR)/.data
 PORT ?= 8501
+# Storage, backend and the job database come from the settings (jobs/settings.py): defaults,
+# then $(BACKTEST_CONFIG) (default ./backtest.toml), then BACKTEST_* variables. Without either,
+# the local backend keeps everything in the checkout's ./.data, the same folder the CLI
+# (`.venv/bin/python -m jobs ...`) uses. `make run DATA=/some/dir` picks another folder.
+ifdef DATA
+export BACKTEST_STORAGE_ROOT := $(abspath $(DATA))
+endif
+STREAMLIT := $(VENV)/bin/streamlit run streamlit_app.py --server.port $(PORT)
 
-.PHONY: venv run test lint fmt bench seed clean
+.PHONY: venv run dev test lint fmt bench seed clean
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -16,12 +23,16 @@ $(STAMP): requirements.txt
 venv: $(STAMP)
 
 seed: venv
-	BACKTEST_STORAGE_ROOT=$(DATA) $(PY) -m app.seed
+	$(PY) -m app.seed
 
+# Serving: .streamlit/config.toml (loopback, no file watcher, no Deploy menu, no usage stats).
 run: seed
-	BACKTEST_STORAGE_ROOT=$(DATA) $(VENV)/bin/streamlit run streamlit_app.py \
-		--server.address 127.0.0.1 --server.port $(PORT) --server.headless true \
-		--browser.gatherUsageStats false
+	$(STREAMLIT)
+
+# Developing the app: rerun on save, with the polling watcher (it polls the app's own source
+# files; the event watcher would watch the whole checkout, .venv and .data included).
+dev: seed
+	$(STREAMLIT) --server.fileWatcherType poll --server.runOnSave true
 
 lint: venv
 	$(VENV)/bin/ruff check .

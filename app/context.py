@@ -37,6 +37,8 @@ def store_env(settings: Settings, env: Mapping[str, str] | None = None) -> dict[
     out = dict(os.environ if env is None else env)
     if settings.storage_root:
         out["BACKTEST_STORAGE_ROOT"] = settings.storage_root
+    else:
+        out.pop("BACKTEST_STORAGE_ROOT", None)
     return out
 
 

@@ -4,6 +4,14 @@ Resolution order: field defaults, then the TOML file named by ``BACKTEST_CONFIG`
 ``./backtest.toml``), then ``BACKTEST_*`` environment variables. Each field's metadata names
 its environment variable and carries help text, so the CLI, the environment and the UI read
 the same source. :func:`load_settings` also reports where each value came from.
+
+Storage (``storage`` / ``BACKTEST_STORAGE``): ``local`` keeps the buckets as folders under
+``storage_root``, ``s3`` uses S3 (or ``AWS_ENDPOINT_URL_S3``). The default, ``auto``, is
+``local`` for the local backend and ``s3`` for ``aws``, and a local ``storage_root`` that no
+file or variable names is the checkout's ``.data`` folder (:data:`CHECKOUT_DATA`). So the
+dashboard (``make run``) and the CLI (``python -m jobs ...``) share the same buckets and the
+same job database (``<storage_root>/_jobs/jobs.db``) unless a config file or a variable
+chooses otherwise.
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from typing import Any
 from engine.errors import BacktestError
 
 DEFAULT_CONFIG = "backtest.toml"
+CHECKOUT_DATA = Path(__file__).resolve().parents[1] / ".data"
+STORAGE_KINDS = ("auto", "local", "s3")
 
 
 def _f(default: Any, env: str, help: str) -> Any:
@@ -30,8 +40,17 @@ class Settings:
         "local", "BACKTEST_BACKEND", "where jobs run: local (embedded) or aws (Batch)"
     )
     region: str = _f("us-east-1", "BACKTEST_REGION", "AWS region of the stack")
+    storage: str = _f(
+        "auto",
+        "BACKTEST_STORAGE",
+        "where buckets live: local (folders under storage_root) or s3; "
+        "auto = local for the local backend, s3 for aws",
+    )
     storage_root: str = _f(
-        "", "BACKTEST_STORAGE_ROOT", "folder standing in for S3 (empty: real S3 / endpoint)"
+        "",
+        "BACKTEST_STORAGE_ROOT",
+        "folder standing in for S3 (setting it means storage=local); "
+        "default for local storage: the checkout's .data",
     )
     input_bucket: str = _f("backtest-input", "BACKTEST_INPUT_BUCKET", "bucket with price files")
     result_bucket: str = _f("backtest-results", "BACKTEST_RESULT_BUCKET", "bucket for results")
@@ -60,7 +79,10 @@ class Settings:
         10, "BACKTEST_KILL_GRACE", "seconds between SIGTERM and SIGKILL on terminate/timeout"
     )
     worker_idle: int = _f(
-        60, "BACKTEST_WORKER_IDLE", "a CLI-started local worker exits after this many idle seconds"
+        600,
+        "BACKTEST_WORKER_IDLE",
+        "a CLI-started local worker exits after this many idle seconds "
+        "(and at once when its jobs folder is deleted)",
     )
     log_group: str = _f("/aws/batch/job", "BACKTEST_LOG_GROUP", "CloudWatch log group of jobs")
     upload_max_mb: int = _f(
@@ -122,7 +144,31 @@ def load_settings(
     settings = replace(Settings(), **values)
     if settings.backend not in ("local", "aws"):
         raise BacktestError(f"backend must be 'local' or 'aws', got {settings.backend!r}")
-    return settings, where
+    return resolve_storage(settings, where), where
+
+
+def resolve_storage(settings: Settings, where: dict[str, str]) -> Settings:
+    """Settle ``storage`` to local or s3 and give local storage its root (see module doc).
+
+    ``where`` is updated for the values decided here.
+    """
+    kind, root = settings.storage.strip().lower(), settings.storage_root.strip()
+    if kind not in STORAGE_KINDS:
+        raise BacktestError(f"storage must be one of {', '.join(STORAGE_KINDS)}, got {kind!r}")
+    if kind == "s3" and root:
+        raise BacktestError(
+            f"storage is s3 ({where['storage']}) but storage_root is set "
+            f"({where['storage_root']}); drop one of them"
+        )
+    if kind == "auto":
+        kind = "local" if root or settings.backend == "local" else "s3"
+        where["storage"] = f"default (auto: {kind} for backend {settings.backend})"
+    if kind == "s3":
+        return replace(settings, storage="s3", storage_root="")
+    if not root:
+        root = str(CHECKOUT_DATA)
+        where["storage_root"] = "default (the checkout's .data)"
+    return replace(settings, storage="local", storage_root=str(Path(root).expanduser().absolute()))
 
 
 def settings_help() -> list[tuple[str, str, str]]:

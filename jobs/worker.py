@@ -3,6 +3,10 @@
 Exactly one worker per jobs folder runs jobs at a time: the lease is an exclusive ``flock`` on
 ``<jobs dir>/worker.lock`` that the OS releases when the holder dies. A worker runs as a thread
 (inside the dashboard) or as a detached ``python -m jobs worker`` process (started by the CLI).
+
+A detached worker does not outlive its purpose: it exits after ``idle_exit`` seconds with
+nothing to run, and at once when its jobs folder is deleted or replaced (``rm -rf .data``):
+its jobs are killed and nothing is written.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class WorkerConfig:
     kill_grace: float = 10.0
     storage_root: str = ""
     idle_exit: float | None = None  # None: never exit when idle (the dashboard's thread)
+    exit_when_gone: bool = False  # stop when the jobs folder goes (always with idle_exit set)
 
 
 @dataclass
@@ -146,6 +151,8 @@ class Worker:
         self.procs: dict[str, _Proc] = {}
         self.wake = threading.Event()
         self._idle_since: float | None = None
+        self._watch_gone = config.exit_when_gone or config.idle_exit is not None
+        self._identity = _identity(store.dir, store.path)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -153,6 +160,13 @@ class Worker:
         """Loop until `stop` is set (or, with idle_exit, until idle that long)."""
         try:
             while not stop.is_set():
+                if self._folder_gone():
+                    print(
+                        f"jobs worker: jobs folder {self.store.dir} was deleted; stopping",
+                        file=sys.stderr,
+                    )
+                    self._abandon()
+                    return
                 if not self.lease.held:
                     if self.lease.acquire():
                         self.recover()
@@ -173,6 +187,20 @@ class Worker:
                 self.wake.clear()
         finally:
             self.shutdown()
+
+    def _folder_gone(self) -> bool:
+        """Whether the jobs folder or its database was deleted or replaced since the start."""
+        return self._watch_gone and _identity(self.store.dir, self.store.path) != self._identity
+
+    def _abandon(self) -> None:
+        """The folder is gone: kill what runs, record nothing (the records went with it)."""
+        for proc in list(self.procs.values()):
+            kill_group(proc.popen.pid, signal.SIGKILL)
+            proc.popen.wait()
+            proc.log.close()
+        self.procs.clear()
+        self.lease.release()
+        self.store.close()
 
     def _idle_too_long(self) -> bool:
         now = time.time()
@@ -440,6 +468,20 @@ class Worker:
         path = env.get("PYTHONPATH", "")
         env["PYTHONPATH"] = f"{REPO_ROOT}{os.pathsep}{path}" if path else str(REPO_ROOT)
         return env
+
+
+def _identity(*paths: Path) -> tuple[tuple[int, int] | None, ...]:
+    """(device, inode) of each path, None for a missing one: a deleted or replaced folder or
+    file changes it."""
+    out: list[tuple[int, int] | None] = []
+    for path in paths:
+        try:
+            st = path.stat()
+        except OSError:
+            out.append(None)
+        else:
+            out.append((st.st_dev, st.st_ino))
+    return tuple(out)
 
 
 def _create_time(pid: int) -> float | None:
