@@ -61,12 +61,13 @@ def _duration(record: JobRecord, now: datetime) -> float | None:
 
 
 def progress_text(record: JobRecord) -> str:
-    """'7/10 done' for array parents, '' otherwise."""
+    """'7/10 done' for array parents ('7/10 done (2 failed)' with failures), '' otherwise."""
     if not record.array_size:
         return ""
     counts = record.status_counts or {}
-    done = counts.get("SUCCEEDED", 0) + counts.get("FAILED", 0)
-    return f"{done}/{record.array_size} done"
+    failed = counts.get("FAILED", 0)
+    done = counts.get("SUCCEEDED", 0) + failed
+    return f"{done}/{record.array_size} done" + (f" ({failed} failed)" if failed else "")
 
 
 def jobs_frame(records: list[JobRecord], now: datetime | None = None) -> pd.DataFrame:
@@ -197,8 +198,9 @@ class JobDetail:
 
     @property
     def can_rerun(self) -> bool:
-        """A finished top-level job can be submitted again."""
-        return self.record.is_terminal and self.record.parent_id is None
+        """A finished top-level job can be submitted again; a sweep's jobs are resumed instead
+        (rerunning an array alone would rewrite its chunks and never collect them)."""
+        return self.record.is_terminal and self.record.parent_id is None and self.sweep is None
 
 
 def array_progress(record: JobRecord) -> tuple[dict[str, int], float | None]:

@@ -258,7 +258,7 @@ def test_a_failed_sweep_shows_chunks_child_logs_and_resumes(app_root: Path) -> N
     assert _links(at)["Partial sweep results"] == "sweep=sw-page"
     at.number_input(key="jobs_child").set_value(2).run()
     assert "chunk 2: 3 backtests" in at.code[-1].value
-    assert at.button(key="jobs_resume").label == "Resume (2 chunk(s), then collect)"
+    assert at.button(key="jobs_resume").label == "Resume 2 chunk(s)"
     at.button(key="jobs_resume").click().run()
     assert not at.exception
     new = executor.list(name_prefix="resume1-sw-page")

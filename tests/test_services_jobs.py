@@ -67,7 +67,7 @@ def test_array_progress_and_children(ctx: AppContext) -> None:
     )  # fmt: skip
     counts, fraction = js.array_progress(record)
     assert fraction == 0.4 and counts["RUNNABLE"] == 4 and counts["PENDING"] == 0
-    assert js.progress_text(record) == "4/10 done"
+    assert js.progress_text(record) == "4/10 done (1 failed)"
 
 
 def test_result_link_only_when_succeeded() -> None:

@@ -250,8 +250,10 @@ def show_detail(job_id: str) -> None:
             if size > len(d.children):
                 st.caption(f"First {len(d.children):,} of {size:,} children; counts cover all.")
     show_sweep(d)
-    st.code(log or "(no output yet)", language=None)
-    show_child_log(d)
+    if r.array_size:
+        show_child_log(d)  # an array parent has no output of its own
+    else:
+        st.code(log or "(no output yet)", language=None)
     now = datetime.now(UTC).strftime("%H:%M:%S")
     st.caption(f"Read {now} UTC" + (f", refreshing every {REFRESH_S} s" if d.live else ""))
 
@@ -294,11 +296,15 @@ with actions:
     if detail.sweep is not None and detail.sweep.resumable and record.is_terminal:
         missing = len(detail.sweep.state.to_rerun)
         buttons[2].button(
-            f"Resume ({missing} chunk(s), then collect)" if missing else "Resume (collect)",
+            f"Resume {missing} chunk(s)" if missing else "Resume: collect",
             key="jobs_resume",
             on_click=_do,
             args=("resume", job_id),
-            help="Rerun only the chunks with no results, then collect the sweep",
+            help=(
+                f"Rerun only the {missing} chunk(s) with no results, then collect the sweep"
+                if missing
+                else "Every chunk is there: submit the collect job again"
+            ),
         )
     if detail.rerun_query and buttons[3].button("Rerun with changes", key="jobs_rerun_changes"):
         st.switch_page("views/new_run.py", query_params=detail.rerun_query)
