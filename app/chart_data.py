@@ -280,7 +280,7 @@ def parcoords_sample(
     picked = rng.choice(others, size=min(n_random, len(others)), replace=False)
     chosen = np.sort(np.concatenate([best, picked]))
     note = (
-        f"{len(chosen):,} of {n_has:,} combinations: the top {len(best):,} by {metric} "
-        f"plus {len(picked):,} others drawn at random (seed {seed})"
+        f"{len(chosen):,} of the {n_has:,} combinations with a {metric}: the top {len(best):,} "
+        f"by {metric} plus {len(picked):,} others drawn at random (seed {seed})"
     )
     return Sample(summary.iloc[chosen], note)

@@ -385,20 +385,19 @@ def ranking(view: SweepView, metric: str) -> np.ndarray:
 
 
 def table_page(
-    view: SweepView, order: np.ndarray, page: int, rows: int = TABLE_PAGE_ROWS
+    view: SweepView, order: np.ndarray, page: int, metric: str, rows: int = TABLE_PAGE_ROWS
 ) -> pd.DataFrame:
-    """Page ``page`` (1-based) of the ranked rows: a rank column, then the summary's columns,
-    ``ruined`` shown as a marker column (rows of sweeps without the column are unmarked)."""
-    n_pages = max(1, -(-len(order) // rows))
-    page = min(max(1, int(page)), n_pages)
+    """Page ``page`` (1-based) of the ranked rows: rank, a ``ruined`` marker column ("RUINED"
+    or blank; absent for sweeps written without the column), the parameters, ``metric``, then
+    the other columns."""
+    page = min(max(1, int(page)), n_pages(len(order), rows))
     picked = order[(page - 1) * rows : page * rows]
     out = view.summary.iloc[picked].reset_index(drop=True)
     out.insert(0, "rank", np.arange((page - 1) * rows + 1, (page - 1) * rows + 1 + len(out)))
     if "ruined" in out.columns:
-        marks = np.where(ruined_mask(out), "RUINED", "")
-        out = out.drop(columns=["ruined"])
-        out.insert(1, "ruined", marks)
-    return out
+        out["ruined"] = np.where(ruined_mask(out), "RUINED", "")
+    lead = [c for c in ("rank", "ruined", *view.params, metric) if c in out.columns]
+    return out[lead + [c for c in out.columns if c not in lead]]
 
 
 def n_pages(n_rows: int, rows: int = TABLE_PAGE_ROWS) -> int:

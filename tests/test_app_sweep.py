@@ -4,6 +4,7 @@ rows from the real engine.api.run_sweep."""
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
@@ -144,3 +145,103 @@ def test_picker_without_sweep_in_url(swept: Lab) -> None:
     assert not at.exception and "No sweep chosen" in texts(at)
     at.selectbox[0].set_value("sw").run()
     assert at.query_params["sweep"] == "sw" and _heatmap(at)
+
+
+def test_fix_slice_and_tab_are_in_the_url_and_reopen(lab: Lab) -> None:
+    key = lab.add_file()
+    space = {"period": [5, 10, 15, 20, 25, 30], "lower": [20.0, 30.0], "upper": [70.0, 80.0]}
+    summary = lab.sweep("slice", key, space, strategy="rsi_reversion")
+    at = app_test(PAGE, sweep="slice", metric="total_return", x="lower", y="upper")
+    fix = next(s for s in at.selectbox if s.label == "Fix period")
+    assert fix.options == ["(aggregate)", "5", "10", "15", "20", "25", "30"]  # numeric order
+    assert "fix_period" not in at.query_params  # the aggregate is the clean default
+    fix.set_value(10).run()
+    assert at.query_params["fix_period"] == "10"
+
+    shared = app_test(PAGE, **{k: at.query_params[k] for k in at.query_params})
+    heat = _heatmap(shared)
+    assert "over period" not in heat["layout"]["title"]["text"]  # the slice, not the aggregate
+    row = summary[(summary.period == 10) & (summary.lower == 30.0) & (summary.upper == 80.0)]
+    assert plotly_array(heat["data"][0]["z"])[1][1] == pytest.approx(row["total_return"].iloc[0])
+    assert next(s for s in shared.selectbox if s.label == "Fix period").value == 10
+
+    top = app_test(PAGE, sweep="slice", tab="Top combinations")
+    assert not top.get("plotly_chart")  # only the open tab renders
+    assert any("combo_id" in d.value.columns for d in top.dataframe)
+
+
+def test_the_same_selectbox_can_be_changed_twice(swept: Lab) -> None:
+    at = app_test(PAGE, sweep="sw")
+    for metric in ("total_return", "max_drawdown", "sortino"):
+        next(s for s in at.selectbox if s.label == "Metric").set_value(metric).run()
+        assert at.query_params["metric"] == metric
+        assert f"{metric} by" in _heatmap(at)["layout"]["title"]["text"]
+
+
+def _ruin(lab: Lab, sweep_id: str, summary: Any, rows: list[int]) -> Any:
+    """Mark ``rows`` ruined as the ruin contract writes them, in summary.parquet."""
+    ruined = summary.copy()
+    ruined["ruined"] = False  # the engine's own rows (none ruined on this random walk)
+    ruined.loc[rows, "ruined"] = True
+    ruined.loc[rows, ["total_return", "max_drawdown", "final_equity"]] = [-1.0, 1.0, 0.0]
+    ruined.loc[rows, ["sharpe", "sortino", "volatility", "calmar", "cagr"]] = float("nan")
+    lab.put_frame(f"sweeps/{sweep_id}/summary.parquet", ruined)
+    return ruined
+
+
+def test_ruined_combinations_are_counted_marked_and_never_best(lab: Lab) -> None:
+    key = lab.add_file()
+    summary = lab.sweep("ru", key, {"fast": [5, 10, 15, 20], "slow": [30, 50, 70]})
+    worst = summary["max_drawdown"].idxmax()
+    best_dd = summary["max_drawdown"].idxmin()
+    ruined = _ruin(lab, "ru", summary, [int(best_dd), int(worst)])
+    at = app_test(PAGE, sweep="ru", metric="max_drawdown", tab="Top combinations")
+    assert not at.exception
+    assert "2 of 12 combinations were ruined" in texts(at)
+    table = next(d.value for d in at.dataframe if "combo_id" in d.value.columns)
+    assert list(table["ruined"])[-2:] == ["RUINED", "RUINED"] and set(table["ruined"][:-2]) == {""}
+    alive = ruined[~ruined["ruined"]]
+    assert table["max_drawdown"].iloc[0] == pytest.approx(alive["max_drawdown"].min())
+    assert list(table["rank"][:3]) == [1, 2, 3]
+
+
+def test_an_old_sweep_without_the_ruined_column_shows_no_ruin(lab: Lab) -> None:
+    summary = lab.sweep("old", lab.add_file())
+    lab.put_frame("sweeps/old/summary.parquet", summary.drop(columns="ruined", errors="ignore"))
+    at = app_test(PAGE, sweep="old", tab="Top combinations")
+    assert not at.exception and "were ruined" not in texts(at)
+    table = next(d.value for d in at.dataframe if "combo_id" in d.value.columns)
+    assert "ruined" not in table.columns
+
+
+def test_picker_shows_strategy_file_date_and_metric_newest_first(lab: Lab) -> None:
+    key = lab.add_file()
+    lab.sweep("older", key, robustness={"best": {"metrics": {"sharpe": 1.25}}})
+    lab.sweep("newer", key, robustness={"best": {"metrics": {"sharpe": -0.5}}})
+    spec = lab.json("sweeps/newer/spec.json")
+    lab.put_json("sweeps/newer/spec.json", {**spec, "created_at": "2024-02-03T04:05:06Z"})
+    lab.sweep("live", key, done=(0,))
+    spec = lab.json("sweeps/live/spec.json")
+    lab.put_json("sweeps/live/spec.json", {**spec, "created_at": "2024-03-01T00:00:00Z"})
+    at = app_test(PAGE)
+    picker = at.selectbox[0]
+    assert picker.options == [
+        f"2024-03-01 00:00 · sma_cross · {key} · running · live",
+        f"2024-02-03 04:05 · sma_cross · {key} · best sharpe -0.50 · newer",
+        f"2024-01-02 03:04 · sma_cross · {key} · best sharpe 1.25 · older",
+    ]
+
+
+def test_ranked_table_pages_lead_with_parameters_and_metric(lab: Lab) -> None:
+    key = lab.add_file()
+    space = {"fast": list(range(2, 14)), "slow": list(range(20, 30))}  # 120 combinations
+    summary = lab.sweep("paged", key, space)
+    at = app_test(PAGE, sweep="paged", metric="total_return", tab="Top combinations")
+    table = next(d.value for d in at.dataframe if "combo_id" in d.value.columns)
+    assert list(table.columns[:5]) == ["rank", "ruined", "fast", "slow", "total_return"]
+    assert len(table) == 50 and "Rows 1–50 of 120" in texts(at)
+    at.number_input[0].set_value(3).run()
+    last = next(d.value for d in at.dataframe if "combo_id" in d.value.columns)
+    assert list(last["rank"]) == list(range(101, 121)) and "Rows 101–120 of 120" in texts(at)
+    expected = summary.sort_values("total_return", ascending=False, kind="stable")
+    assert list(last["combo_id"]) == list(expected["combo_id"].iloc[100:])

@@ -445,7 +445,8 @@ def test_parcoords_sample_is_the_top_plus_a_seeded_random_rest() -> None:
     assert top <= set(sample.rows["p"])
     again = parcoords_sample(frame, "sharpe", top=100, n_random=200, seed=0)
     assert list(again.rows["p"]) == list(sample.rows["p"])  # same rows on every rerun
-    assert "300 of 10,000 combinations: the top 100 by sharpe plus 200 others" in sample.note
+    stated = "300 of the 10,000 combinations with a sharpe: the top 100 by sharpe plus 200 others"
+    assert stated in sample.note
     small = parcoords_sample(frame.iloc[:250], "sharpe", top=100, n_random=200)
     assert len(small.rows) == 250 and small.note == ""
 

@@ -25,6 +25,26 @@ AGGREGATE = "(aggregate)"
 TABS = ["Heatmap", "Parallel coordinates", "Top combinations", "Robustness"]
 
 
+def _synced(key: str, param: str, options: Sequence[Any], wanted: Any) -> None:
+    """Let the URL set a widget's value when it changed from outside (a link, back, first
+    visit) or the old value is no longer offered; a user's pick in the widget otherwise wins.
+
+    Widgets keep a fixed key: deriving their index from the URL would change their identity
+    on every pick, and Streamlit would then drop the user's next pick."""
+    url = st.query_params.get(param)
+    if st.session_state.get(f"{key}__url", "\0") != url or st.session_state.get(key) not in options:
+        st.session_state[key] = wanted
+
+
+def _write_url(key: str, param: str, value: str | None) -> None:
+    if value is None:
+        if param in st.query_params:
+            del st.query_params[param]
+    elif st.query_params.get(param) != value:
+        st.query_params[param] = value
+    st.session_state[f"{key}__url"] = value
+
+
 def choose(
     label: str, options: Sequence[Any], param: str, default: Any, *, keep_default: bool = True
 ) -> Any:
@@ -34,15 +54,11 @@ def choose(
     options = list(options)
     current = st.query_params.get(param)
     match = [o for o in options if str(o) == current]
-    value = match[0] if match else default
-    choice = st.selectbox(
-        label, options, index=options.index(value) if value in options else 0
-    )  # fmt: skip
-    if choice == default and not keep_default:
-        if param in st.query_params:
-            del st.query_params[param]
-    elif choice is not None and str(choice) != current:
-        st.query_params[param] = str(choice)
+    wanted = match[0] if match else (default if default in options else options[0])
+    key = f"sweep_q_{param}"
+    _synced(key, param, options, wanted)
+    choice = st.selectbox(label, options, key=key)
+    _write_url(key, param, None if choice == default and not keep_default else str(choice))
     return choice
 
 
@@ -60,12 +76,13 @@ def pick_sweep() -> str | None:
         ids.insert(0, current)
     if not ids:
         return None
+    key = "sweep_q_sweep"
+    _synced(key, "sweep", [*ids, None], current)
     choice = st.selectbox(
-        "Sweep", ids, index=ids.index(current) if current else None,
-        format_func=lambda i: labels.get(i, i), placeholder="Pick a sweep (newest first)",
+        "Sweep", ids, index=None, key=key, format_func=lambda i: labels.get(i, i),
+        placeholder="Pick a sweep (newest first)",
     )  # fmt: skip
-    if choice and choice != current:
-        st.query_params["sweep"] = choice
+    _write_url(key, "sweep", choice or None)
     return choice
 
 
@@ -119,7 +136,7 @@ def top_tab(view: ss.SweepView, metric: str) -> None:
     order = loaders.sweep_ranking(view, metric)
     pages = ss.n_pages(len(order))
     page = int(st.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, value=1))
-    table = ss.table_page(view, order, page)
+    table = ss.table_page(view, order, page, metric)
     first = (page - 1) * ss.TABLE_PAGE_ROWS + 1
     st.caption(
         f"Rows {first:,}–{first + len(table) - 1:,} of {len(order):,}, best {metric} first; "

@@ -1,0 +1,104 @@
+"""Drive and measure the Sweep results page in a real browser (Playwright's sync API).
+
+Shared by the browser benchmark (bench/browser_bench.py: times and payloads) and the
+sweep-scale e2e test (tests/e2e/test_sweep_scale_e2e.py: sizes only, never times). Every
+function takes a Playwright ``Page`` and waits for what it needs.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+RENDER_MS = 120_000  # generous upper bound for one render on a loaded 2-core machine
+
+# Per plotly figure on the page: its first trace's type, the JSON size of data + layout (as
+# sent: binary arrays stay base64), heatmap cells and parallel-coordinates rows as plotly
+# decoded them (_fullData), and the title text.
+FIGURE_STATS_JS = """
+() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => {
+  // figure JSON as sent: plotly keeps the decoded copy of a binary array in _inputArray
+  const plain = (k, v) => (k === '_inputArray' ? undefined
+                           : ArrayBuffer.isView(v) ? Array.from(v) : v);
+  const data = gd.data || [];
+  const layout = gd.layout || {};
+  const first = data[0] || {};
+  const full = (gd._fullData || [])[0] || {};
+  let cells = 0, rows = 0, width = 0, height = 0;
+  if (first.type === 'heatmap' && full.z) {
+    height = full.z.length;
+    width = height ? full.z[0].length : 0;
+    cells = width * height;
+  }
+  if (first.type === 'parcoords' && full.dimensions && full.dimensions.length) {
+    rows = full.dimensions[0].values.length;
+  }
+  const title = layout.title ? (layout.title.text || '') : '';
+  return {
+    type: first.type || '',
+    json_bytes: JSON.stringify({data: data, layout: layout}, plain).length,
+    cells: cells, width: width, height: height, rows: rows, title: title,
+  };
+})
+"""
+
+
+def figure_stats(page: Any) -> list[dict[str, Any]]:
+    """One dict per plotly figure on the page (see FIGURE_STATS_JS)."""
+    return list(page.evaluate(FIGURE_STATS_JS))
+
+
+def figure_of(page: Any, kind: str) -> dict[str, Any] | None:
+    """The first figure whose first trace is ``kind`` ('heatmap', 'parcoords'), or None."""
+    return next((f for f in figure_stats(page) if f["type"] == kind), None)
+
+
+def settled(page: Any) -> bool:
+    """True when the app is not running a script (no 'Running...' status)."""
+    text = page.evaluate(
+        "() => { const s = document.querySelector('[data-testid=\"stStatusWidget\"]');"
+        " return s ? s.textContent : ''; }"
+    )
+    return "Running" not in str(text or "")
+
+
+def wait_for_figure(page: Any, kind: str, title_part: str, timeout_ms: int = RENDER_MS) -> float:
+    """Wait until a ``kind`` figure whose title contains ``title_part`` is drawn and the
+    script run has finished; returns the seconds waited. TimeoutError when it never comes."""
+    started = time.perf_counter()
+    deadline = started + timeout_ms / 1000
+    while time.perf_counter() < deadline:
+        figure = figure_of(page, kind)
+        if figure and title_part in figure["title"] and settled(page):
+            return time.perf_counter() - started
+        page.wait_for_timeout(50)
+    raise TimeoutError(f"no {kind} titled {title_part!r} within {timeout_ms / 1000:.0f}s")
+
+
+def pick(page: Any, label: str, option: str) -> None:
+    """Choose ``option`` in the selectbox labelled ``label``."""
+    box = page.get_by_test_id("stSelectbox").filter(has_text=label).first
+    box.click()
+    page.get_by_role("option", name=option, exact=True).first.click()
+
+
+def open_tab(page: Any, name: str) -> None:
+    """Click the tab called ``name``."""
+    page.get_by_role("tab", name=name, exact=True).first.click()
+
+
+class FrameCounter:
+    """Bytes the page received over Streamlit's websocket since the last :meth:`reset`."""
+
+    def __init__(self, page: Any) -> None:
+        self.bytes = 0
+        page.on("websocket", self._attach)
+
+    def _attach(self, ws: Any) -> None:
+        ws.on("framereceived", self._count)
+
+    def _count(self, payload: Any) -> None:
+        self.bytes += len(payload)
+
+    def reset(self) -> None:
+        self.bytes = 0
