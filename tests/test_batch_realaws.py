@@ -367,6 +367,14 @@ def test_a_sweep_over_100_files_with_80_character_keys_submits_and_runs(
     assert "4 combinations x 100 file(s) in array of 4" in out
     array, collect = aws.submits.params[-2:]
     assert max(aws.submits.lengths[-2:]) < 2000  # the overrides do not grow with the files
+    uri = f"s3://{dst}/sweeps/{sweep_id}/spec.json"
+    for params in (array, collect):  # the spec travels as its address only
+        assert json.loads(container_env(params)["BACKTEST_JOB_SPEC"]) == {
+            "spec_uri": uri,
+            "sweep_id": sweep_id,
+        }
+    shown = aws.executor.get(collect["dependsOn"][0]["jobId"]).spec or {}  # the Jobs page view
+    assert shown["extra_keys"] == keys[1:] and shown["base"]["source_key"] == keys[0]
 
     for index in range(array["arrayProperties"]["size"]):  # each child, as Batch starts it
         command = array["containerOverrides"]["command"]
