@@ -243,6 +243,9 @@ def test_sweep_step_has_its_own_bounds(app_root: Path) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, texts(at, ("error",))
     assert "slow: 40..60 step 1 (21 values)" in texts(at, ("caption",))
+    assert (
+        "not bound by the parameter's range" in at.text_input(key="nr_s_sma_cross_slow_step").help
+    )
     cards = {m.label: m.value for m in at.metric}
     assert cards["Combinations"] == "42"  # 2 x 21, every fast < slow
     assert _submit(at).label == "Submit sweep of 42 combinations"

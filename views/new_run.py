@@ -22,6 +22,11 @@ from engine.errors import BacktestError, InfraError, ParamError
 from engine.strategies import STRATEGIES, Param, get_strategy
 from engine.sweep_spec import DEFAULT_MAX_COMBINATIONS, ParamSpace
 
+RANGE_HELP = {
+    "start": "first value (within the parameter's range)",
+    "stop": "last value at most (inclusive; within the parameter's range)",
+    "step": "a positive step, whole for int parameters; not bound by the parameter's range",
+}
 SAMPLE_N = Param("n (samples)", "int", 100, 1, DEFAULT_MAX_COMBINATIONS)
 SAMPLE_SEED = Param("seed", "int", 0, 0, 2**32 - 1)
 
@@ -72,10 +77,16 @@ def checked(check: Any, *args: Any) -> Any:
         return None
 
 
-def text_field(spec: FieldSpec, key: str, label: str | None = None, default: Any = None) -> str:
+def text_field(
+    spec: FieldSpec,
+    key: str,
+    label: str | None = None,
+    default: Any = None,
+    help_: str | None = None,
+) -> str:
     """A text input for a number: shows exactly what will be checked and sent."""
     ss.setdefault(key, format_number(spec.default if default is None else default))
-    return str(st.text_input(label or spec.label, key=key, help=spec.help or None))
+    return str(st.text_input(label or spec.label, key=key, help=help_ or spec.help or None))
 
 
 def field_widget(spec: FieldSpec, key: str) -> Any:
@@ -107,7 +118,9 @@ def axis_widget(spec: FieldSpec, prefix: str) -> AxisInput:
         for col, part, default in zip(cols, ("start", "stop", "step"), defaults, strict=True):
             with col:
                 key = f"{prefix}_{part}"
-                values.append(text_field(spec, key, f"{spec.name} {part}", default))
+                values.append(
+                    text_field(spec, key, f"{spec.name} {part}", default, RANGE_HELP[part])
+                )
         return AxisInput("range", start=values[0], stop=values[1], step=values[2])
     if mode == "range":
         st.caption(f"{spec.name} is {spec.kind}: use a list")
