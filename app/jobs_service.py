@@ -267,7 +267,7 @@ def sweep_progress(ctx: AppContext, record: JobRecord) -> SweepProgress | None:
         return None
     try:
         state = resume.read_state(ctx.store, *where)
-    except NotFoundError:
+    except BacktestError:  # no such sweep (deleted), or a damaged spec.json: the job alone
         return None
     array = record if record.id == state.array_id else _job(ctx, state.array_id)
     collect = record if record.id == state.collect_id else _job(ctx, state.collect_id)

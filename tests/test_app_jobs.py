@@ -272,3 +272,24 @@ def test_a_failed_sweep_shows_chunks_child_logs_and_resumes(app_root: Path) -> N
     assert "4/4 chunks done" in at.progress[-1].proto.text
     assert _links(at)["Sweep results"] == "sweep=sw-page"
     assert "jobs_resume" not in _buttons(at)
+
+
+def test_child_logs_follow_the_picked_index_across_arrays(app_root: Path) -> None:
+    executor = app_context().executor
+    code = "import os; print('child', os.environ['AWS_BATCH_JOB_ARRAY_INDEX'])"
+    big = executor.submit_command(
+        [sys.executable, "-c", code], name="big", kind="run", array_size=4
+    )
+    small = executor.submit_command(
+        [sys.executable, "-c", code], name="small", kind="run", array_size=2
+    )
+    for parent in (big, small):
+        assert executor.wait(parent.id, timeout=120).status is JobStatus.SUCCEEDED
+    at = app_test(PAGE, job=big.id)
+    at.number_input(key="jobs_child").set_value(3).run()
+    assert at.code[-1].value.strip() == "child 3"
+    at.selectbox(key="jobs_selected").set_value(small.id).run()
+    assert not at.exception
+    assert at.query_params["job"] == small.id
+    assert at.number_input(key="jobs_child").value == 0  # index 3 does not exist here
+    assert at.code[-1].value.strip() == "child 0"

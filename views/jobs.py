@@ -203,6 +203,8 @@ def show_child_log(d: jobs_service.JobDetail) -> None:
     size = d.record.array_size or 0
     if not size:
         return
+    if int(ss.get("jobs_child", 0)) >= size:
+        ss["jobs_child"] = 0  # picked on a larger array
     index = st.number_input(
         f"Child index (0..{size - 1}) for its log",
         min_value=0,
