@@ -102,6 +102,16 @@ def entries(listing: Listing) -> pd.DataFrame:
     return out
 
 
+def entry_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """The table as the page draws it: name, kind, size ('87,988'), modified (UTC, seconds);
+    blank, not 'None', where a folder has no size or time."""
+    size = rows["size"].map(lambda n: "" if pd.isna(n) else f"{int(n):,}")
+    when = pd.to_datetime(rows["modified"], utc=True).dt.strftime("%Y-%m-%d %H:%M:%S")
+    return pd.DataFrame(
+        {"name": rows["name"], "kind": rows["kind"], "size": size, "modified": when.fillna("")}
+    )
+
+
 def filter_objects(objects: pd.DataFrame, text: str) -> pd.DataFrame:
     """Rows whose name contains ``text`` (case-insensitive, plain text, not a pattern)."""
     text = (text or "").strip().lower()

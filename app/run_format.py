@@ -33,7 +33,7 @@ METRIC_FORMATS: dict[str, tuple[str, str]] = {
     "sortino": ("Sortino", "ratio"),
     "calmar": ("Calmar", "ratio"),
     "max_drawdown": ("Max drawdown", "pct"),
-    "max_drawdown_duration": ("Longest drawdown (bars)", "count"),
+    "max_drawdown_duration": ("Longest DD (bars)", "count"),
     "volatility": ("Volatility", "pct"),
     "n_trades": ("Trades", "count"),
     "win_rate": ("Win rate", "pct"),
@@ -174,6 +174,8 @@ def metric_help(name: str, metrics: Mapping[str, Any]) -> str:
     if _number(value) is None:
         reason = _UNDEFINED.get(name, "not defined for this run")
         return f"Not defined for this run: {reason}."
+    if name == "max_drawdown_duration":
+        return f"Longest drawdown, peak to recovery: {full_text(name, value)} bars"
     return full_text(name, value)
 
 

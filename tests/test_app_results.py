@@ -48,7 +48,7 @@ def test_metric_cards_show_metrics_json(one_run: tuple[Lab, str]) -> None:
     assert cards["Sharpe"] == f"{metrics['sharpe']:.2f}"
     assert cards["Trades"] == str(int(metrics["n_trades"]))
     assert cards["Final equity"] == _money(metrics["final_equity"])
-    assert cards["Longest drawdown (bars)"] == f"{metrics['max_drawdown_duration']:,.0f}"
+    assert cards["Longest DD (bars)"] == f"{metrics['max_drawdown_duration']:,.0f}"
     helps = {m.label: m.proto.help for m in at.metric}
     assert helps["Final equity"] == f"{metrics['final_equity']:,.2f}"
     assert at.query_params["run"] == run_id  # the URL can be shared

@@ -166,15 +166,15 @@ st.caption(
     + " · click a row to open a folder or preview a file"
 )
 event = st.dataframe(
-    shown[["name", "kind", "size", "modified"]],
+    data_service.entry_table(shown),
     hide_index=True,
     width="stretch",
     on_select="rerun",
     selection_mode="single-row",
     key=f"data_rows:{ss.get('data_rows_gen', 0)}:{bucket}:{listing.prefix}:{page}:{text}",
     column_config={
-        "size": st.column_config.NumberColumn("size (bytes)", format="%d"),
-        "modified": st.column_config.DatetimeColumn("modified", format="YYYY-MM-DD HH:mm:ss"),
+        "size": st.column_config.TextColumn("size (bytes)"),
+        "modified": st.column_config.TextColumn("modified (UTC)"),
     },
 )
 if shown.empty:
