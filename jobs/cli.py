@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("job_id")
     p.add_argument("--timeout", type=float, help="give up after this many seconds (exit 1)")
     p = sub.add_parser("resume", help="rerun a failed sweep's missing chunks, then collect")
-    p.add_argument("sweep_id")
+    p.add_argument("sweep_id", help="the sweep's id (its folder under sweeps/)")
     p.add_argument("--bucket", help="result bucket (default: the result_bucket setting)")
     sub.add_parser("config", help="resolved settings and where each came from")
     p = sub.add_parser("worker", help="run the local worker in the foreground")
