@@ -223,7 +223,7 @@ def test_bad_query_params_are_reported_not_fatal(app_root: Path) -> None:
     assert "Not in the input bucket: missing.csv" in shown
     assert at.selectbox(key="nr_strategy").value == "sma_cross"
     assert at.text_input(key="nr_p_sma_cross_fast").value == "10"
-    assert "pick at least one input file" in texts(at, ("error",))
+    assert "Submit is disabled until you pick at least one input file." in texts(at, ("info",))
     assert _submit(at).disabled
 
 

@@ -22,6 +22,7 @@ from engine.errors import BacktestError, InfraError, ParamError
 from engine.strategies import STRATEGIES, Param, get_strategy
 from engine.sweep_spec import DEFAULT_MAX_COMBINATIONS, ParamSpace
 
+NO_FILES = "pick at least one input file"
 RANGE_HELP = {
     "start": "first value (within the parameter's range)",
     "stop": "last value at most (inclusive; within the parameter's range)",
@@ -132,7 +133,10 @@ def submit_button(label: str) -> bool:
     if problems:
         st.button(label, key="nr_submit", type="primary", icon=":material/send:", disabled=True)
         reasons = "\n".join(f"- {p}" for p in dict.fromkeys(problems))
-        st.error(f"Submit is disabled until this is fixed:\n{reasons}", icon=":material/block:")
+        if problems == [NO_FILES]:  # nothing is wrong yet: the form only needs a file
+            st.info(f"Submit is disabled until you {NO_FILES}.", icon=":material/info:")
+        else:
+            st.error(f"Submit is disabled until this is fixed:\n{reasons}", icon=":material/block:")
         st.stop()
     return st.button(label, key="nr_submit", type="primary", icon=":material/send:")
 
@@ -220,7 +224,7 @@ if mode == "Sweep":
 
 # -- guard: everything checked before anything can be submitted --------------------------------
 if not files:
-    problems.append("pick at least one input file")
+    problems.append(NO_FILES)
 
 
 def bars_by_file() -> dict[str, int]:
