@@ -53,6 +53,10 @@ Summaries = list[dict[str, Any]]  # aliases: the `list` method shadows the built
 Page = tuple[list[str], str | None]
 
 
+def _epoch_ms(when: datetime | None) -> int:
+    return int(when.timestamp() * 1000) if when else 0
+
+
 def aws_call(what: str, fn: Callable[..., T], **kwargs: Any) -> T:
     """Call a boto3 method; ClientException -> BacktestError, anything else -> InfraError."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -155,8 +159,13 @@ class BatchExecutor:
         # Built from the request and the response: DescribeJobs is eventually consistent and may
         # not show the new job yet, and nothing here needs more than what was sent.
         record = to_record(submitted_job(request, out))
-        self._recent[record.id] = (time.monotonic(), record)
+        self._recent = {**self._fresh_recent(), record.id: (time.monotonic(), record)}
         return record
+
+    def _fresh_recent(self) -> dict[str, tuple[float, JobRecord]]:
+        """Jobs submitted here less than RECENT_SECONDS ago (shown even if Batch does not yet)."""
+        now = time.monotonic()
+        return {k: v for k, v in self._recent.items() if now - v[0] < RECENT_SECONDS}
 
     def submit_request(
         self,
@@ -270,8 +279,11 @@ class BatchExecutor:
         return [found[i] for i in ids if i in found]
 
     def describe(self, ids: Sequence[str]) -> list[JobRecord]:
-        """JobRecords for many ids (unknown ids are left out)."""
-        return [to_record(job) for job in self.describe_raw(ids)]
+        """JobRecords for many ids (unknown ids are left out, except jobs just submitted here)."""
+        found = {job["jobId"]: to_record(job) for job in self.describe_raw(ids)}
+        recent = self._fresh_recent()
+        out = [found.get(i) or recent.get(i, (0.0, None))[1] for i in ids]
+        return [r for r in out if r is not None]
 
     def get(self, job_id: str) -> JobRecord:
         """One job, its spec read from spec.json when it travelled as a reference.
@@ -327,6 +339,13 @@ class BatchExecutor:
         summaries: list[dict[str, Any]] = []
         for st in statuses:
             summaries += self._list_pages(where, st)
+        if not parent_id and JobStatus.SUBMITTED in statuses:  # ListJobs may not show them yet
+            listed = {s["jobId"] for s in summaries}
+            summaries += [
+                {"jobId": r.id, "jobName": r.name, "createdAt": _epoch_ms(r.created_at)}
+                for _, r in self._fresh_recent().values()
+                if r.id not in listed
+            ]
         low = since.timestamp() * 1000 if since else None
         high = until.timestamp() * 1000 if until else None
         keep = [

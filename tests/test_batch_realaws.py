@@ -270,6 +270,9 @@ def test_submit_and_sweep_survive_jobs_missing_from_describe_jobs(
     shown = aws.executor.get(run_id)  # Batch does not show it yet: the job as submitted
     assert (shown.id, shown.status, shown.kind.value) == (run_id, JobStatus.SUBMITTED, "run")
     assert shown.result_prefix and shown.result_prefix.startswith(f"s3://{dst}/runs/")
+    listed = aws.executor.list(limit=5)  # ListJobs does not show it yet either: still listed
+    assert listed[0].id == run_id and listed[0].status is JobStatus.SUBMITTED
+    assert [r.id for r in aws.executor.describe([run_id, "no-such-job"])] == [run_id]
 
     sweep_id = f"consistency-{uuid.uuid4().hex[:6]}"
     assert jobs_cli(aws, "sweep", src, "consistency/a.csv", dst, "--range", "fast=5:10:5",
