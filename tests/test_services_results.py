@@ -264,6 +264,30 @@ def test_compare_runs_reports_problems_and_keeps_good_runs(lab: Lab) -> None:
     assert [p.split(":")[0] for p in result.problems] == ["c", "zz"]
 
 
+def test_report_trades_in_percent_with_plain_dates(lab: Lab) -> None:
+    import re
+
+    key = lab.add_file()
+    lab.run("rt", key, fast=5, slow=30)
+    view = rs.load_run(ctx_for(lab), "rt")
+    doc = rs.report_html(view)
+    trades = lab.parquet("runs/rt/trades.parquet")
+    assert "<th>return (%)</th>" in doc and "<th>return</th>" not in doc
+    first = trades.iloc[0]
+    assert f"<td>{first['entry_time']:%Y-%m-%d}</td>" in doc
+    assert f"<td>{first['return'] * 100:.6g}</td>" in doc
+    assert not re.search(r"<td>\d{4}-\d\d-\d\d 00:00:00</td>", doc)
+    assert "Options: engine defaults (commission 0.1%" in doc
+    assert 'class="warning"' not in doc
+
+
+def test_date_format_drops_midnight_only_when_every_value_is_midnight() -> None:
+    daily = pd.Series(pd.date_range("2024-01-01", periods=3, freq="D"))
+    assert rs.date_format(daily) == "YYYY-MM-DD"
+    assert rs.date_format(daily + pd.Timedelta(hours=9, minutes=30)) == "YYYY-MM-DD HH:mm:ss"
+    assert rs.date_format(pd.Series([], dtype="datetime64[ns]")) == "YYYY-MM-DD HH:mm:ss"
+
+
 def test_report_html_escapes_user_text(lab: Lab) -> None:
     key = lab.add_file(key="samples/<b>x</b>.csv")
     lab.run("esc", key)
