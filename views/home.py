@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from app.cli_hints import start_page_block
 from app.loaders import get_context
 
 st.title("batch-backtest")
@@ -48,3 +49,11 @@ st.markdown(
     "trades on the price chart, and downloads."
 )
 st.page_link("views/run_results.py", label="Open Run results", icon=":material/monitoring:")
+
+st.subheader("From a terminal")
+st.markdown(
+    "The jobs CLI reads the same settings, so it sees the same files and the same jobs as "
+    "this dashboard (a job submitted there shows up on **Jobs**, and the other way round). "
+    "Paste these lines into a shell:"
+)
+st.code(start_page_block(settings, ctx.store), language="bash")
