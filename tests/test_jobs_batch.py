@@ -24,6 +24,7 @@ from jobs.batch import BatchExecutor, to_record
 from jobs.factory import aws_clients, make_executor
 from jobs.model import JobKind, JobStatus
 from jobs.settings import Settings
+from tests.realaws import limit_container_overrides
 
 RETRY_RULES = [
     {"onStatusReason": "Your Spot Task was interrupted*", "action": "RETRY"},
@@ -111,6 +112,7 @@ def moto_batch(aws_creds: None) -> Iterator[tuple[BatchExecutor, Calls]]:
         queue, definition = make_stack(batch, boto3.client("iam", region_name="us-east-1"))
         settings = Settings(backend="aws", user="alice", job_queue=queue, job_definition=definition)
         calls = Calls(batch, "SubmitJob", "DescribeJobs", "ListJobs", "TerminateJob", "CancelJob")
+        limit_container_overrides(batch)  # ECS's 8,192 characters, as a real task start
         yield BatchExecutor(settings, batch, logs, poll=0.01), calls
 
 
