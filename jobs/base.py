@@ -40,7 +40,10 @@ class Executor(Protocol):
         attempts: int | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> JobRecord:
-        """Submit any command (an array of children when array_size is given)."""
+        """Submit any command (an array of children when array_size is given).
+
+        ``spec`` is recorded with the job; a spec naming its ``spec_uri`` (a sweep's spec.json)
+        travels to AWS Batch as that address only, since container overrides are limited."""
         ...
 
     def get(self, job_id: str) -> JobRecord:

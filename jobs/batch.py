@@ -3,7 +3,10 @@
 boto3 clients (``batch`` and ``logs``) are passed in; :mod:`jobs.factory` creates them once with
 adaptive retries. The checks Batch performs server-side but botocore does not (array size
 2..10,000, job name rules, at most 100 ids per DescribeJobs, at most 20 dependencies, a
-timeout of at least 60 s) are done here, before any request.
+timeout of at least 60 s, ECS's limit on container overrides) are done here, before any
+request. Every job carries the retry strategy of :mod:`jobs.retry`. A submit returns the record
+built from its request and response (DescribeJobs is eventually consistent), and jobs submitted
+here in the last RECENT_SECONDS are shown as submitted until Batch lists them.
 """
 
 from __future__ import annotations
