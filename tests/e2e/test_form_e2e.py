@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from jobs.local import LocalExecutor
 from jobs.settings import load_settings
-from tests.e2e.test_dashboard_e2e import STEP_MS, heading, settle, shot
+from tests.e2e.test_dashboard_e2e import STEP_MS, heading, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -47,15 +47,16 @@ def open_new_run(page: Any, dashboard: str, **query: str) -> None:
 
 def idle(page: Any) -> None:
     """Wait until the script run an action caused has finished and no element is stale
-    (typing into a half-rendered form could land in a widget that is being replaced)."""
+    (typing into a half-rendered form could land in a widget that is being replaced).
+    Only non-waiting counts: the status widget may vanish between two looks."""
     page.wait_for_timeout(300)  # let the rerun start before waiting for it to finish
+    running = page.locator('[data-testid="stStatusWidget"]').filter(has_text="Running")
+    stale = page.locator('[data-stale="true"]')
     deadline = time.monotonic() + STEP_MS / 1000
     calm = 0
     while calm < 2 and time.monotonic() < deadline:
-        settle(page)
-        busy = page.locator('[data-stale="true"]').count() > 0
-        calm = 0 if busy else calm + 1
-        page.wait_for_timeout(200)
+        calm = 0 if running.count() or stale.count() else calm + 1
+        page.wait_for_timeout(250)
 
 
 def type_into(page: Any, label: str, text: str) -> None:
