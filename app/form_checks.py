@@ -298,10 +298,12 @@ def describe_sweep(record: Mapping[str, Any]) -> list[str]:
     base = dict(record.get("base") or {})
     keys = [str(base.get("source_key")), *[str(k) for k in record.get("extra_keys") or []]]
     n = int(record.get("n_combinations") or 0)
+    mode = str(record.get("mode", "grid"))
+    if mode == "random":
+        mode = f"random: n={record.get('n')}, seed={record.get('seed')}"
     lines = [
         f"{plural(n, 'combination')} x {plural(len(keys), 'file')} = "
-        f"{plural(n * len(keys), 'backtest')} of {base.get('strategy')} "
-        f"({record.get('mode', 'grid')})"
+        f"{plural(n * len(keys), 'backtest')} of {base.get('strategy')} ({mode})"
     ]
     for item in record.get("space") or []:
         rest = {k: v for k, v in item.items() if k != "name"}

@@ -335,6 +335,20 @@ def test_random_sweep_size_is_checked(app_root: Path) -> None:
     assert _submit(at).disabled
     at.text_input(key="nr_sweep_n").input("7").run()
     assert not at.error and _submit(at).label == "Submit sweep of 7 combinations"
+    at.text_input(key="nr_sweep_seed").input("3").run()
+    _submit(at).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (sweep_dir,) = (app_root / RESULTS / "sweeps").iterdir()
+    record = json.loads((sweep_dir / "spec.json").read_bytes())
+    assert (record["mode"], record["n"], record["seed"], record["n_combinations"]) == (
+        "random",
+        7,
+        3,
+        7,
+    )
+    assert "7 combinations x 1 file = 7 backtests of sma_cross (random: n=7, seed=3)" in texts(
+        at, ("text",)
+    )
 
 
 def test_sweep_with_no_valid_combination_is_refused(app_root: Path) -> None:
