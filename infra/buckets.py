@@ -25,6 +25,7 @@ ENCRYPTION = {
 EXPIRING_PREFIXES = ("runs/", "sweeps/")
 ABORT_UPLOADS_DAYS = 7
 NONCURRENT_DAYS = 30
+BUILD_SOURCE_DAYS = 7
 
 
 def _code(exc: ClientError) -> str:
@@ -54,6 +55,15 @@ def lifecycle_rules(cfg: StackConfig, bucket: str) -> list[dict[str, Any]]:
             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_UPLOADS_DAYS},
         }
     ]
+    if bucket == cfg.result_bucket:  # push-image --remote's build contexts
+        rules.append(
+            {
+                "ID": "expire-builds",
+                "Filter": {"Prefix": "builds/"},
+                "Status": "Enabled",
+                "Expiration": {"Days": BUILD_SOURCE_DAYS},
+            }
+        )
     if bucket == cfg.result_bucket and cfg.expire_days > 0:
         for prefix in EXPIRING_PREFIXES:
             rule: dict[str, Any] = {

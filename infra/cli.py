@@ -166,7 +166,7 @@ def run_command(args: argparse.Namespace, clients: Clients, cfg: StackConfig) ->
     else:
         from infra.image import push
 
-        push(clients, cfg, print)
+        push(clients, cfg, print, remote=_opt(args, "remote"))
     return 0
 
 

@@ -1,7 +1,9 @@
-"""push-image: build engine/Dockerfile, push it to the stack's ECR repository, pin the digest.
+"""push-image: build engine/Dockerfile for linux/amd64, push it to ECR, pin the digest.
 
-Where no docker daemon answers, nothing is built: the command exits 1 with the exact commands
-to run on a machine that has docker.
+Fargate Spot runs X86_64 only, so the image is always built for linux/amd64 (``docker buildx
+build --platform linux/amd64``; on an arm64 laptop buildx emulates). Where no docker daemon
+answers, ``--remote`` builds in AWS CodeBuild instead (infra/remote_build.py); without it the
+command exits 1 naming both ways.
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ from __future__ import annotations
 import base64
 import shlex
 import subprocess
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine.errors import BacktestError, InfraError
-from infra import ecr, jobdefs
+from infra import ecr, jobdefs, remote_build
 from infra.actions import apply
 from infra.clients import Clients
 from infra.config import StackConfig
@@ -31,15 +34,26 @@ def docker_answers() -> bool:
     return done.returncode == 0
 
 
+PLATFORM = "linux/amd64"  # Fargate Spot is X86_64 only
+
+
+def build_args(image: str) -> list[str]:
+    """docker arguments that build for linux/amd64 and push (a single-platform manifest)."""
+    dockerfile = str(REPO_ROOT / "engine" / "Dockerfile")
+    return [
+        "buildx", "build", "--platform", PLATFORM, "--provenance=false",
+        "-f", dockerfile, "-t", image, "--push", str(REPO_ROOT),
+    ]  # fmt: skip
+
+
 def manual_commands(cfg: StackConfig) -> str:
     """The one line a user runs where docker works (from the repository root)."""
     image = f"{cfg.repository_uri}:{cfg.image_tag}"
-    registry = cfg.repository_uri.split("/", 1)[0]
     return (
-        f"docker build -f engine/Dockerfile -t {image} . && "
         f"aws ecr get-login-password --region {cfg.region} | "
-        f"docker login --username AWS --password-stdin {registry} && "
-        f"docker push {image} && "
+        f"docker login --username AWS --password-stdin {cfg.registry} && "
+        f"docker buildx build --platform {PLATFORM} --provenance=false -f engine/Dockerfile "
+        f"-t {image} --push . && "
         f"python -m infra up --region {cfg.region} --prefix {cfg.prefix}"
     )
 
@@ -51,31 +65,63 @@ def _docker(args: Sequence[str], stdin: str | None = None) -> None:
         raise InfraError(f"docker {shown} failed with exit code {done.returncode}; see above")
 
 
-def push(clients: Clients, cfg: StackConfig, echo: Callable[[str], None]) -> str:
-    """Build, tag, log in, push; re-register the job definitions by digest; return the digest."""
+def _repository(clients: Clients, cfg: StackConfig) -> dict[str, object]:
     repo = ecr.describe(clients.ecr, cfg.repository)
     if repo is None:
         raise BacktestError(
             f"ECR repository {cfg.repository} does not exist in {cfg.region}; "
             f"run python -m infra up --region {cfg.region} --prefix {cfg.prefix} first"
         )
+    return repo
+
+
+def _pin(clients: Clients, cfg: StackConfig, digest: str, echo: Callable[[str], None]) -> str:
+    echo(f"pushed {cfg.repository_uri}@{digest}")
+    net = discover(clients.ec2, cfg)
+    apply(jobdefs.plan(clients, cfg, f"{cfg.repository_uri}@{digest}", net), echo)
+    return digest
+
+
+def push(
+    clients: Clients, cfg: StackConfig, echo: Callable[[str], None], *, remote: bool = False
+) -> str:
+    """Build for linux/amd64 and push (locally or in CodeBuild); re-register the job
+    definitions by digest; return the digest."""
+    _repository(clients, cfg)
+    if remote:
+        return push_remote(clients, cfg, echo)
     if not docker_answers():
         raise InfraError(
-            f"no docker daemon answers here; where docker runs: {manual_commands(cfg)}"
+            "no docker daemon answers here; build in AWS CodeBuild with "
+            f"python -m infra push-image --remote --region {cfg.region} --prefix {cfg.prefix}, "
+            f"or where docker runs: {manual_commands(cfg)}"
         )
-    image = f"{repo['repositoryUri']}:{cfg.image_tag}"
+    image = f"{cfg.repository_uri}:{cfg.image_tag}"
     auth = clients.ecr.get_authorization_token()["authorizationData"][0]
     user, _, password = base64.b64decode(auth["authorizationToken"]).decode().partition(":")
     registry = str(auth["proxyEndpoint"]).removeprefix("https://")
-    echo(f"building {image}")
-    _docker(["build", "-f", str(REPO_ROOT / "engine" / "Dockerfile"), "-t", image, str(REPO_ROOT)])
     _docker(["login", "--username", user, "--password-stdin", registry], stdin=password)
-    echo(f"pushing {image}")
-    _docker(["push", image])
+    echo(f"building {image} for {PLATFORM} and pushing it")
+    _docker(build_args(image))
     digest = ecr.image_digest(clients.ecr, cfg)
     if digest is None:
         raise InfraError(f"pushed {image} but ECR lists no image tagged {cfg.image_tag}; retry")
-    echo(f"pushed {repo['repositoryUri']}@{digest}")
-    net = discover(clients.ec2, cfg)
-    apply(jobdefs.plan(clients, cfg, f"{repo['repositoryUri']}@{digest}", net), echo)
-    return digest
+    return _pin(clients, cfg, digest, echo)
+
+
+def push_remote(
+    clients: Clients,
+    cfg: StackConfig,
+    echo: Callable[[str], None],
+    *,
+    poll: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """Upload the build context, build and push in CodeBuild (log streamed), pin the digest."""
+    data = remote_build.source_archive(REPO_ROOT)
+    key = remote_build.upload_source(clients, cfg, data)
+    location = f"{cfg.result_bucket}/{key}"
+    echo(f"uploaded the build context ({len(data):,} bytes) to s3://{location}")
+    apply(remote_build.plan(clients, cfg, location, sleep), echo)
+    digest = remote_build.run_build(clients, cfg, location, echo, poll=poll, sleep=sleep)
+    return _pin(clients, cfg, digest, echo)

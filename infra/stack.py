@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import fields
 
-from infra import batch, buckets, ecr, iam, jobdefs, logs, network
+from infra import batch, buckets, ecr, iam, jobdefs, logs, network, remote_build
 from infra.actions import Action, Waiter, apply
 from infra.clients import Clients
 from infra.config import JOB_KINDS, StackConfig
@@ -71,6 +71,7 @@ def teardown(clients: Clients, cfg: StackConfig, waiter: Waiter, delete_data: bo
         *network.teardown(clients, cfg, waiter),
         *jobdefs.teardown(clients, cfg),
         *iam.teardown(clients, cfg),
+        *remote_build.teardown(clients, cfg),
         *logs.teardown(clients, cfg),
         *ecr.teardown(clients, cfg),
         *buckets.teardown(clients, cfg, delete_data),

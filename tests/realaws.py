@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 # --- AWS Batch's service-linked role (H8) -----------------------------------------------------
 
 BATCH_SLR_PATH = "/aws-service-role/batch.amazonaws.com/"
@@ -136,3 +138,78 @@ class QueuedJobs:
                 job["statusReason"] = "waiting for capacity"
                 for key in ("startedAt", "stoppedAt", "attempts"):
                     job.pop(key, None)
+
+
+class CodeBuildAsAws:
+    """CodeBuild builds as real AWS reports them; moto's finish at once, with no log and no
+    exported variables. BatchGetBuilds answers IN_PROGRESS for the first ``polls`` looks, then
+    ``status`` (SUCCEEDED, or FAILED in the BUILD phase with ``failure`` as its context); the
+    build's CloudWatch stream (``/aws/codebuild/<project>``, stream = the build id's UUID) gets
+    ``lines`` a few at a time, as the build would write them; a SUCCEEDED build exports
+    ``IMAGE_DIGEST`` (the digest the test pushed to ECR in the build's place)."""
+
+    def __init__(
+        self,
+        codebuild: Any,
+        logs: Any,
+        *,
+        digest: str,
+        lines: Sequence[str],
+        polls: int = 0,
+        status: str = "SUCCEEDED",
+        failure: str = "",
+    ) -> None:
+        self.logs = logs
+        self.digest, self.lines, self.polls = digest, list(lines), polls
+        self.status, self.failure = status, failure
+        self.looks: dict[str, int] = {}
+        codebuild.meta.events.register("after-call.codebuild.BatchGetBuilds", self._builds)
+
+    def _write(self, group: str, stream: str, lines: list[str]) -> None:
+        import time
+
+        try:
+            self.logs.create_log_group(logGroupName=group)
+        except ClientError:
+            pass
+        try:
+            self.logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        except ClientError:
+            pass
+        if lines:
+            now = int(time.time() * 1000)
+            events = [{"timestamp": now + i, "message": m} for i, m in enumerate(lines)]
+            self.logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+
+    def _builds(self, parsed: dict[str, Any], **_: Any) -> None:
+        for build in parsed.get("builds", []):
+            look = self.looks.get(build["id"], 0)
+            self.looks[build["id"]] = look + 1
+            group = f"/aws/codebuild/{build['projectName']}"
+            stream = build["id"].split(":", 1)[1]
+            build["logs"] = {"groupName": group, "streamName": stream}
+            share = max(1, len(self.lines) // (self.polls + 1))
+            done = look >= self.polls
+            end = None if done else (look + 1) * share
+            self._write(group, stream, self.lines[look * share : end])
+            if not done:
+                build["buildStatus"], build["currentPhase"] = "IN_PROGRESS", "BUILD"
+                build.pop("endTime", None)
+                build["phases"] = [{"phaseType": "BUILD", "phaseStatus": None}]
+                continue
+            build["buildStatus"] = self.status
+            if self.status == "SUCCEEDED":
+                build["exportedEnvironmentVariables"] = [
+                    {"name": "IMAGE_DIGEST", "value": self.digest}
+                ]
+            else:
+                build["phases"] = [
+                    {"phaseType": "PRE_BUILD", "phaseStatus": "SUCCEEDED"},
+                    {
+                        "phaseType": "BUILD",
+                        "phaseStatus": self.status,
+                        "contexts": [
+                            {"statusCode": "COMMAND_EXECUTION_ERROR", "message": self.failure}
+                        ],
+                    },
+                ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -322,59 +321,3 @@ def test_policy_names_only_created_arns_and_lints_clean(aws, capsys):
 
     findings = parliament.analyze_policy_string(json.dumps(policy)).findings
     assert [(f.issue, f.detail) for f in findings] == []
-
-
-def _fake_docker(tmp_path: Path, answers: bool) -> Path:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "docker"
-    log = tmp_path / "docker.log"
-    code = 0 if answers else 1
-    script.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexit {code}\n')
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    return bin_dir
-
-
-def test_push_image_without_a_daemon_says_what_to_run(aws, capsys, tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", str(_fake_docker(tmp_path, answers=False)))
-    assert aws.run("up") == 0
-    capsys.readouterr()
-    assert aws.run("push-image") == 1
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1
-    uri = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/backtest-engine"
-    assert f"docker build -f engine/Dockerfile -t {uri}:latest ." in err
-    assert f"docker push {uri}:latest" in err
-    assert aws.mutating() == []
-
-
-def test_push_image_with_a_daemon_pins_the_digest(aws, capsys, tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", str(_fake_docker(tmp_path, answers=True)))
-    assert aws.run("up") == 0
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-            "config": {"digest": "sha256:" + "1" * 64},
-        }
-    )
-    # what the (fake) docker push would have done: an image tagged latest in the repository
-    aws.clients.ecr.put_image(
-        repositoryName="backtest-engine", imageManifest=manifest, imageTag="latest"
-    )
-    digest = aws.clients.ecr.describe_images(repositoryName="backtest-engine")["imageDetails"][0][
-        "imageDigest"
-    ]
-    assert aws.run("push-image") == 0
-    log = (tmp_path / "docker.log").read_text().splitlines()
-    assert [line.split()[0] for line in log] == ["info", "build", "login", "push"]
-    assert "-f" in log[1] and log[1].split()[2].endswith("engine/Dockerfile")
-    for kind in ("run", "sweep", "collect"):
-        jd = aws.clients.batch.describe_job_definitions(
-            jobDefinitionName=f"backtest-{kind}", status="ACTIVE"
-        )
-        latest = max(jd["jobDefinitions"], key=lambda d: d["revision"])
-        assert latest["revision"] == 2
-        assert latest["containerProperties"]["image"].endswith(f"/backtest-engine@{digest}")
-    assert aws.run("up") == 0
-    assert aws.mutating() == []  # up keeps the digest: no new revision
