@@ -1,14 +1,222 @@
-"""Make moto answer like real AWS where it matters: a small layer over moto (tests only).
+"""Make moto answer like real AWS where it matters: a small layer of botocore event hooks.
+
+Moto accepts much that real AWS refuses or does differently. Each helper here attaches to one
+boto3 client (``client.meta.events``) and changes what that client sees, the way a real account
+would answer; none touches the project's code. Written from the AWS API references:
+
+- :func:`retry_decision`: what Batch does with a failed attempt under a retryStrategy
+  (EvaluateOnExit: first matching entry wins; no match retries; ``*`` only at the end).
+- :func:`limit_container_overrides`: ECS allows 8,192 characters for a task's overrides,
+  JSON included; Batch adds its own ``AWS_BATCH_*`` variables to them. Moto runs anything.
+- :class:`HiddenJobs`: DescribeJobs/ListJobs are eventually consistent; a new job can be
+  missing for a few seconds after SubmitJob. Moto shows it at once.
+- :func:`resolve_command` and :func:`submit_job_kwargs`: how Batch fills ``Ref::`` placeholders
+  and what ``aws batch submit-job ...`` sends.
 
 Keep additions small and additive (other helpers extend this module).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+import json
+import re
+import shlex
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+ECS_OVERRIDE_LIMIT = 8192
+# What Batch itself adds to the ECS container overrides of every attempt (names and value sizes
+# as a real job shows them: ids are UUIDs, array children add index and size).
+BATCH_ADDED_ENV = {
+    "AWS_BATCH_JOB_ID": "0" * 36 + ":9999",
+    "AWS_BATCH_JOB_ATTEMPT": "10",
+    "AWS_BATCH_JQ_NAME": "q" * 128,
+    "AWS_BATCH_CE_NAME": "c" * 128,
+    "AWS_BATCH_JOB_ARRAY_INDEX": "9999",
+    "AWS_BATCH_JOB_ARRAY_SIZE": "10000",
+}
+
+
+# --- retry strategies (Batch's EvaluateOnExit semantics) --------------------------------------
+
+
+def glob_match(pattern: str, value: str | None, *, absent_matches_star: bool) -> bool:
+    """Batch's glob: exact, or a prefix when the pattern ends with ``*`` (nowhere else)."""
+    if value is None:
+        return absent_matches_star and pattern == "*"
+    if pattern.endswith("*"):
+        return value.startswith(pattern[:-1])
+    return value == pattern
+
+
+def retry_decision(
+    strategy: Mapping[str, Any], attempt: Mapping[str, Any], *, absent_matches_star: bool
+) -> str:
+    """RETRY or EXIT for one failed attempt (``statusReason``, ``container.reason/exitCode``).
+
+    ``absent_matches_star``: whether ``*`` matches a field the attempt lacks (the reference does
+    not say; tests check both). Refuses strategies AWS refuses (more than 5 entries, bad globs).
+    """
+    rules = list(strategy.get("evaluateOnExit") or [])
+    if len(rules) > 5:
+        raise ValueError(f"AWS Batch refuses {len(rules)} evaluateOnExit entries (at most 5)")
+    container = attempt.get("container") or {}
+    exit_code = container.get("exitCode")
+    fields = {
+        "onStatusReason": attempt.get("statusReason"),
+        "onReason": container.get("reason"),
+        "onExitCode": None if exit_code is None else str(exit_code),
+    }
+    for rule in rules:
+        conditions = {k: v for k, v in rule.items() if k != "action"}
+        for key, pattern in conditions.items():
+            if "*" in pattern[:-1] or len(pattern) > 512:
+                raise ValueError(f"AWS Batch refuses the pattern {pattern!r}")
+            if key == "onExitCode" and not re.fullmatch(r"[0-9]*\*?", pattern):
+                raise ValueError(f"AWS Batch refuses the exit code pattern {pattern!r}")
+        if all(
+            glob_match(p, fields[k], absent_matches_star=absent_matches_star)
+            for k, p in conditions.items()
+        ):
+            return str(rule["action"]).upper()
+    return "RETRY"
+
+
+# --- ECS's limit on container overrides -------------------------------------------------------
+
+
+def ecs_overrides_length(params: Mapping[str, Any]) -> int:
+    """Characters of the ECS overrides Batch would send for these SubmitJob parameters."""
+    ours = params.get("containerOverrides") or {}
+    env = [
+        *ours.get("environment", []),
+        *({"name": k, "value": v} for k, v in BATCH_ADDED_ENV.items()),
+    ]
+    override: dict[str, Any] = {"name": "default", "environment": env}
+    if ours.get("command"):
+        override["command"] = list(ours["command"])
+    return len(json.dumps({"containerOverrides": [override]}, separators=(",", ":")))
+
+
+class SubmitLog:
+    """Every SubmitJob's parameters (as sent) and its ECS overrides length; refuses oversize
+    overrides with ECS's error, as a real task start would fail."""
+
+    def __init__(self, client: Any, limit: int = ECS_OVERRIDE_LIMIT) -> None:
+        self.limit = limit
+        self.params: list[dict[str, Any]] = []
+        self.lengths: list[int] = []
+        client.meta.events.register("provide-client-params.batch.SubmitJob", self._check)
+
+    def _check(self, params: dict[str, Any], **_: Any) -> None:
+        length = ecs_overrides_length(params)
+        self.params.append(copy.deepcopy(params))
+        self.lengths.append(length)
+        if length > self.limit:
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "ClientException",
+                        "Message": f"Container Overrides length must be at most {self.limit}",
+                    }
+                },
+                "SubmitJob",
+            )
+
+
+def limit_container_overrides(client: Any, limit: int = ECS_OVERRIDE_LIMIT) -> SubmitLog:
+    """Attach a :class:`SubmitLog` to ``client``."""
+    return SubmitLog(client, limit)
+
+
+# --- eventual consistency ---------------------------------------------------------------------
+
+
+class HiddenJobs:
+    """New jobs stay invisible to the first ``describes`` DescribeJobs (and ListJobs) calls that
+    would show them, as real Batch can answer for a few seconds after SubmitJob."""
+
+    def __init__(self, client: Any, describes: int = 3) -> None:
+        self.describes = describes
+        self.left: dict[str, int] = {}
+        self.hidden_answers = 0
+        events = client.meta.events
+        events.register("after-call.batch.SubmitJob", self._submitted)
+        events.register("after-call.batch.DescribeJobs", self._describe)
+        events.register("after-call.batch.ListJobs", self._list)
+
+    def _submitted(self, parsed: dict[str, Any], **_: Any) -> None:
+        if "jobId" in parsed:
+            self.left[parsed["jobId"]] = self.describes
+
+    def _hidden(self, job_id: str) -> bool:
+        parent = job_id.split(":", 1)[0]  # array children appear with their parent
+        return self.left.get(parent, 0) > 0
+
+    def _describe(self, parsed: dict[str, Any], **_: Any) -> None:
+        jobs = parsed.get("jobs", [])
+        hidden = {j["jobId"].split(":", 1)[0] for j in jobs if self._hidden(j["jobId"])}
+        if hidden:
+            self.hidden_answers += 1
+        parsed["jobs"] = [j for j in jobs if not self._hidden(j["jobId"])]
+        for job_id in hidden:
+            self.left[job_id] -= 1
+
+    def _list(self, parsed: dict[str, Any], **_: Any) -> None:
+        summaries = parsed.get("jobSummaryList", [])
+        parsed["jobSummaryList"] = [s for s in summaries if not self._hidden(s["jobId"])]
+
+
+# --- console / CLI submits --------------------------------------------------------------------
+
+
+def resolve_command(
+    command: Sequence[str], defaults: Mapping[str, str], given: Mapping[str, str]
+) -> list[str]:
+    """The command Batch runs: each ``Ref::NAME`` replaced by the SubmitJob parameter, else the
+    job definition's default (an unmatched placeholder stays literal, as on Batch)."""
+    values = {**defaults, **given}
+    out = []
+    for part in command:
+        filled = part
+        for name, value in values.items():
+            filled = filled.replace(f"Ref::{name}", value)
+        out.append(filled)
+    return out
+
+
+_CLI_OPTIONS = {
+    "--job-name": "jobName",
+    "--job-queue": "jobQueue",
+    "--job-definition": "jobDefinition",
+    "--parameters": "parameters",
+}
+
+
+def submit_job_kwargs(text: str) -> dict[str, Any]:
+    """SubmitJob parameters of one ``aws batch submit-job ...`` command line (the options used
+    in this project's docs; ``--parameters`` in the CLI's ``k=v,k2=v2`` shorthand)."""
+    argv = shlex.split(text.replace("\\\n", " "))
+    if argv[:3] != ["aws", "batch", "submit-job"]:
+        raise ValueError(f"not an `aws batch submit-job` command: {text!r}")
+    out: dict[str, Any] = {}
+    rest = argv[3:]
+    while rest:
+        flag, value, rest = rest[0], rest[1], rest[2:]
+        if flag not in _CLI_OPTIONS:
+            raise ValueError(f"option {flag} is not handled here")
+        key = _CLI_OPTIONS[flag]
+        out[key] = (
+            dict(kv.split("=", 1) for kv in value.split(",")) if key == "parameters" else value
+        )
+    missing = {"jobName", "jobQueue", "jobDefinition"} - set(out)
+    if missing:  # the AWS CLI refuses the command before sending it
+        raise ValueError(f"aws batch submit-job: missing required {sorted(missing)}")
+    return out
+
 
 # --- AWS Batch's service-linked role (H8) -----------------------------------------------------
 
