@@ -32,6 +32,7 @@ GROUPS: dict[str, str] = {
     "charts": "bench.charts_bench",
     "sweeps": "bench.sweep_bench",
     "dashboard": "bench.dashboard_bench",
+    "browser": "bench.browser_bench",
     "load": "bench.load_bench",
 }
 

@@ -43,6 +43,20 @@ FIGURE_STATS_JS = """
 """
 
 
+# Cheap enough to poll: each figure's first trace type and title, and whether a script runs.
+STATE_JS = """
+() => {
+  const s = document.querySelector('[data-testid="stStatusWidget"]');
+  const figures = Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => {
+    const first = (gd.data || [])[0] || {};
+    const title = gd.layout && gd.layout.title ? (gd.layout.title.text || '') : '';
+    return [first.type || '', title];
+  });
+  return {running: !!s && (s.textContent || '').includes('Running'), figures: figures};
+}
+"""
+
+
 def figure_stats(page: Any) -> list[dict[str, Any]]:
     """One dict per plotly figure on the page (see FIGURE_STATS_JS)."""
     return list(page.evaluate(FIGURE_STATS_JS))
@@ -68,8 +82,9 @@ def wait_for_figure(page: Any, kind: str, title_part: str, timeout_ms: int = REN
     started = time.perf_counter()
     deadline = started + timeout_ms / 1000
     while time.perf_counter() < deadline:
-        figure = figure_of(page, kind)
-        if figure and title_part in figure["title"] and settled(page):
+        state = page.evaluate(STATE_JS)
+        drawn = any(t == kind and title_part in title for t, title in state["figures"])
+        if drawn and not state["running"]:
             return time.perf_counter() - started
         page.wait_for_timeout(50)
     raise TimeoutError(f"no {kind} titled {title_part!r} within {timeout_ms / 1000:.0f}s")
