@@ -134,6 +134,16 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             lambda: _time_page("views/sweep_results.py", query, repeats),
             f"AppTest script run, {n:,} rows, heatmap + parallel coordinates + top-N",
         )
+    with _storage_root() as root:
+        from bench.synthetic_sweep import write_sweep
+
+        write_sweep(root, "bench-1m", 1000, 1000)
+        query = {"sweep": "bench-1m", "metric": "sharpe"}
+        rows += _rows(
+            "sweep results page, 1,000,000 combinations",
+            lambda: _time_page("views/sweep_results.py", query, repeats),
+            "AppTest script run (server side only; the browser's share is in the browser group)",
+        )
     with _storage_root():
         _jobs(1000)
         rows += _rows(
