@@ -33,6 +33,7 @@ from app.run_format import (  # re-exported: pages and tests use them through th
     origin_text,
     ruin_warning,
     run_labels,
+    same_text,
     spec_fields,
 )
 from engine.errors import NotFoundError
@@ -328,12 +329,7 @@ def compare_runs(ctx: AppContext, run_ids: Sequence[str]) -> Comparison:
         column.update({name: field_text(name, flat.get(name)) for name in differing})
         column.update(metric_texts(view.metrics))
         columns[labels[run_id]] = column
-    first = next(iter(views.values())).spec
-    same = ", ".join(
-        f"{name} {field_text(name, value)}"
-        for name, value in spec_fields(first).items()
-        if name not in differing
-    )
+    same = same_text(list(specs.values()))
     ruined = [
         f"{labels[rid]}: " + str(ruin_warning(v.metrics))
         for rid, v in views.items()

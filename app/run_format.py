@@ -208,7 +208,7 @@ def metric_texts(metrics: Mapping[str, Any]) -> dict[str, str]:
 # -- how a run was made ---------------------------------------------------------------------
 
 _OPTION_LABELS = {
-    "cash": "starting cash",
+    "cash": "cash",
     "commission": "commission",
     "fee": "fee per fill",
     "slippage_bps": "slippage",
@@ -246,7 +246,11 @@ def option_text(name: str, value: Any) -> str:
         return f"{label} {float(value):g}%"
     if name == "lot_size":
         return "fractional units" if not value else f"lots of {float(value):g}"
-    if name in ("cash", "fee"):
+    if name == "cash":
+        return f"{label} {float(value):,.0f}" if float(value) == int(value) else (
+            f"{label} {float(value):,.2f}"
+        )  # fmt: skip
+    if name == "fee":
         return f"{label} {float(value):,.2f}"
     return f"{label} {value:g}" if isinstance(value, float) else f"{label} {value}"
 
@@ -332,6 +336,24 @@ def field_text(name: str, value: Any) -> str:
         label = _OPTION_LABELS[option]
         return text.removeprefix(label + " ") if text.startswith(label + " ") else text
     return "" if value is None else str(value)
+
+
+def same_text(specs: Sequence[Mapping[str, Any]]) -> str:
+    """What every spec shares: 'strategy sma_cross, file x.csv, slow=30, commission 0.2%',
+    then 'other options at the engine defaults' (defaults are not listed one by one)."""
+    if not specs:
+        return ""
+    differing = set(differing_fields(specs))
+    defaults = {_OPTION_LABELS.get(k, k): v for k, v in option_defaults().items()}
+    parts = []
+    for name, value in spec_fields(specs[0]).items():
+        if name in differing or (name in defaults and value == defaults[name]):
+            continue
+        part = _label_part(name, value)
+        parts.append(f"{name} {part}" if name in ("strategy", "file") else part)
+    if any(n in defaults for n in spec_fields(specs[0]) if n not in differing):
+        parts.append("other options at the engine defaults")
+    return ", ".join(parts)
 
 
 def _label_part(name: str, value: Any) -> str:

@@ -177,6 +177,8 @@ def test_options_are_compared_with_the_engines_defaults() -> None:
 def test_small_rates_never_show_as_zero() -> None:
     assert rf.option_text("commission", 0.00001) == "commission 0.001%"
     assert rf.option_text("commission", 0.001) == "commission 0.1%"
+    assert rf.option_text("cash", 250_000.0) == "cash 250,000"
+    assert rf.option_text("cash", 1_000.5) == "cash 1,000.50"
 
 
 def _spec(**changes: object) -> dict:
@@ -211,6 +213,17 @@ def test_labels_come_from_what_differs() -> None:
         "r3": "fast=20, commission 0.2% (r3)",
     }
     assert rf.run_labels({"a": _spec(), "b": _spec()}) == {"a": "a", "b": "b"}
+    assert rf.same_text(list(specs.values())) == (
+        "strategy sma_cross, file samples/a.csv, slow=50, other options at the engine defaults"
+    )
+    costly = [
+        _spec(options={"fill": "close"}),
+        _spec(options={"fill": "close"}, params={"fast": 1}),
+    ]
+    assert rf.same_text(costly) == (
+        "strategy sma_cross, file samples/a.csv, slow=50, fill at close, "
+        "other options at the engine defaults"
+    )
     other = {"x": _spec(), "y": _spec(source_key="samples/b.csv", options={"fill": "close"})}
     assert rf.run_labels(other) == {
         "x": "samples/a.csv, fill at next open",
@@ -260,7 +273,9 @@ def test_compare_runs_reports_problems_and_keeps_good_runs(lab: Lab) -> None:
     assert list(result.metrics.loc["fast"]) == ["5", "10"]
     sharpe_b = lab.json("runs/b/metrics.json")["sharpe"]
     assert result.metrics.loc["Sharpe", "fast=10"] == f"{sharpe_b:.2f}"
-    assert "slow 30" in result.same and f"file {key}" in result.same
+    assert result.same == (
+        f"strategy sma_cross, file {key}, slow=30, other options at the engine defaults"
+    )
     assert [p.split(":")[0] for p in result.problems] == ["c", "zz"]
 
 

@@ -87,7 +87,7 @@ def test_metric_cards_show_whole_values(
         values = page.locator('[data-testid="stMetricValue"]').all_text_contents()
         assert len(values) == 16 and all(v.strip() for v in values)
         assert _truncated_values(page) == []
-        assert "Options (not the defaults): starting cash 250,000.00, commission 0.05%" in (
+        assert "Options (not the defaults): cash 250,000, commission 0.05%" in (
             page.get_by_test_id("stMain").inner_text()
         )
         shot(page, f"results-cards-{width}")
@@ -128,3 +128,22 @@ def test_data_root_lists_folders_as_rows_and_a_click_opens_one(
     settle(page)
     assert page.get_by_test_id("stTextInput").first.locator("input").input_value() == "samples/"
     shot(page, "data-samples")
+
+
+def test_compare_labels_runs_by_what_differs(
+    dashboard: str, storage_root: Path, e2e_page: Any
+) -> None:
+    if not (storage_root / RESULTS / "runs" / "e2e-display-wide" / "_SUCCESS").exists():
+        _make_runs(storage_root)
+    page = e2e_page
+    page.goto(dashboard)
+    heading(page, "batch-backtest")
+    page.goto(f"{dashboard}/compare?runs=e2e-display-wide,e2e-display-ruin")
+    heading(page, "Compare runs")
+    page.get_by_text("long/short: Ruined on 2021-03-02", exact=False).wait_for()
+    page.get_by_role("link", name="Open e2e-display/walk.csv", exact=False).wait_for()
+    settle(page)
+    main = page.get_by_test_id("stMain").inner_text()
+    assert "Same in every run: strategy sma_cross" in main
+    assert "Open e2e-display/walk.csv" in main  # link labels name what differs
+    shot(page, "compare-differs")
