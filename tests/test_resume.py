@@ -49,7 +49,8 @@ GRID = {"fast": [5, 10, 15, 20], "slow": [30, 40, 60]}  # 12 combinations
 
 
 def _spec(sweep_id: str) -> SweepSpec:
-    return SweepSpec(sweep_id=sweep_id, base=RunSpec(INPUT, TREND, RESULTS), space=dict(GRID))
+    base = RunSpec(INPUT, TREND, RESULTS)
+    return SweepSpec(sweep_id=sweep_id, base=base, space=dict(GRID), top_n=2)  # fewer reruns
 
 
 def _expected(root: Path) -> pd.DataFrame:
