@@ -197,13 +197,17 @@ if not strategy.params:
 
 option_values: dict[str, Any] = {}
 with st.expander("Costs and simulation", icon=":material/tune:"):
-    for o in forms.option_fields():
-        before = len(problems)
-        value = checked(form_checks.check_option, o, field_widget(o, f"nr_o_{o.name}"))
-        if len(problems) == before:
-            option_values[o.name] = value
-            if o.name in ("commission", "slippage_bps", *forms.OPTIONAL_ZERO_OFF):
-                st.caption(form_checks.describe_option(o.name, value))
+    option_specs = forms.option_fields()
+    for i, o in enumerate(option_specs):
+        if i % 3 == 0:  # rows of three, aligned
+            option_cols = st.columns(3)
+        with option_cols[i % 3]:
+            before = len(problems)
+            value = checked(form_checks.check_option, o, field_widget(o, f"nr_o_{o.name}"))
+            if len(problems) == before:
+                option_values[o.name] = value
+                if o.name in ("commission", "slippage_bps", *forms.OPTIONAL_ZERO_OFF):
+                    st.caption(form_checks.describe_option(o.name, value))
 
 sample: dict[str, Any] = {}
 if mode == "Sweep":
