@@ -74,6 +74,12 @@ def describe_option(name: str, value: Any) -> str:
 # --- one field -------------------------------------------------------------------------------
 
 
+def _clip(raw: Any, limit: int = 40) -> str:
+    """Typed text as quoted in a message: at most ``limit`` characters."""
+    text = str(raw)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _text(raw: Any) -> Any:
     return raw.strip() if isinstance(raw, str) else raw
 
@@ -87,12 +93,12 @@ def check_value(param: Param, raw: Any, label: str | None = None) -> Any:
     try:
         value = param.coerce(raw)
     except ParamError:
-        raise ParamError(f"{label}: {raw!s} is not {_kind_words(param)}") from None
+        raise ParamError(f"{label}: {_clip(raw)} is not {_kind_words(param)}") from None
     if param.kind in ("int", "float") and (
         (param.low is not None and value < param.low)
         or (param.high is not None and value > param.high)
     ):
-        raise ParamError(f"{label}: {raw!s} is out of range; allowed {param.allowed()}")
+        raise ParamError(f"{label}: {_clip(raw)} is out of range; allowed {param.allowed()}")
     return value
 
 
@@ -116,9 +122,9 @@ def check_step(param: Param, raw: Any) -> int | float:
     try:
         step = Param(label, kind, 1).coerce(raw)
     except ParamError:
-        raise ParamError(f"{label}: {raw!s} is not a positive{whole} number") from None
+        raise ParamError(f"{label}: {_clip(raw)} is not a positive{whole} number") from None
     if not step > 0:
-        raise ParamError(f"{label}: must be a positive{whole} number, got {raw!s}")
+        raise ParamError(f"{label}: must be a positive{whole} number, got {_clip(raw)}")
     return step
 
 
@@ -196,9 +202,9 @@ def check_option(spec: FieldSpec, raw: Any) -> Any:
     try:
         value = float(text)
     except ValueError:
-        raise ParamError(f"{spec.label}: {text} is not a number") from None
+        raise ParamError(f"{spec.label}: {_clip(text)} is not a number") from None
     if not math.isfinite(value):
-        raise ParamError(f"{spec.label}: {text} is not a finite number")
+        raise ParamError(f"{spec.label}: {_clip(text)} is not a finite number")
     if spec.name in OPTIONAL_ZERO_OFF and value == 0:
         return None
     SimOptions().with_overrides(**{spec.name: value}).validate()

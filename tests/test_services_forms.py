@@ -186,6 +186,7 @@ def test_check_value_names_the_field_and_what_is_allowed() -> None:
         ("0", "fast: 0 is out of range; allowed int 1..10000"),
         ("10.5", "fast: 10.5 is not a whole number"),
         ("", "fast: enter a value (int 1..10000)"),
+        ("9" * 5000, "fast: " + "9" * 37 + "... is not a whole number"),
     ):
         with pytest.raises(ParamError) as caught:
             form_checks.check_value(fast, text)
