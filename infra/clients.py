@@ -39,13 +39,15 @@ def endpoint_for(service: str, env: Mapping[str, str]) -> str | None:
     return specific or env.get("AWS_ENDPOINT_URL") or None
 
 
-def make_clients(region: str, env: Mapping[str, str] | None = None) -> Clients:
-    """Create the clients once, at the CLI entry point."""
+def make_clients(
+    region: str, env: Mapping[str, str] | None = None, session: Any | None = None
+) -> Clients:
+    """Create the clients once, at the CLI entry point (``session``: a boto3 Session to use)."""
     import boto3
     from botocore.config import Config
 
     env = os.environ if env is None else env
-    session = boto3.session.Session(region_name=region)
+    session = session or boto3.session.Session(region_name=region)
     config = Config(retries={"max_attempts": 8, "mode": "standard"})
     made = {
         name: session.client(name, endpoint_url=endpoint_for(name, env), config=config)

@@ -9,6 +9,7 @@ refused up front with one line.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from engine.errors import BacktestError
@@ -24,6 +25,7 @@ class Partition:
     dns_suffix: str = "amazonaws.com"
 
 
+@cache
 def _endpoint_data() -> dict[str, Any]:
     from botocore.loaders import create_loader
 

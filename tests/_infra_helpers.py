@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,28 @@ class Recorder:
         return main(list(argv), clients=self.clients)
 
 
+@cache
+def _shared_loader() -> Any:
+    from botocore.loaders import create_loader
+
+    return create_loader()  # caches the service models it loads (ec2's alone takes ~1 s)
+
+
+def session(region: str = REGION) -> Any:
+    """A boto3 Session whose service models are loaded once per test process."""
+    import boto3
+    import botocore.session
+
+    core = botocore.session.Session()
+    core.register_component("data_loader", _shared_loader())
+    return boto3.session.Session(botocore_session=core, region_name=region)
+
+
+def clients(region: str = REGION) -> Clients:
+    """Clients for in-process moto (no endpoint override)."""
+    return make_clients(region, {}, session(region))
+
+
 def moto_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Credentials for moto, no endpoint override, a config file of this test's own."""
     for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
@@ -64,4 +87,4 @@ def recorder_on_moto(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
     """A Recorder over in-process moto (Batch without docker); use as a fixture's body."""
     moto_env(monkeypatch, tmp_path)
     with mock_aws(config={"batch": {"use_docker": False}}):
-        yield Recorder(make_clients(REGION, {}))
+        yield Recorder(clients(REGION))

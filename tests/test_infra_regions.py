@@ -10,8 +10,8 @@ import pytest
 from moto import mock_aws
 
 from infra.cli import COMMANDS, main
-from infra.clients import make_clients
 from infra.regions import partition_for
+from tests._infra_helpers import clients as moto_clients
 from tests.realaws import batch_uses_its_service_linked_role
 
 ACCOUNT = "123456789012"
@@ -89,7 +89,7 @@ def test_unsupported_region_is_refused_before_any_call(region, says, capsys, mon
     ],
 )
 def test_up_and_policy_use_the_partition(moto, region, partition, suffix, capsys):
-    clients = make_clients(region, {})
+    clients = moto_clients(region)
     assert main(["up"], clients=clients) == 0
     registry = f"{ACCOUNT}.dkr.ecr.{region}.{suffix}/backtest-engine"
     queue = clients.batch.describe_job_queues(jobQueues=["backtest-queue"])["jobQueues"][0]
