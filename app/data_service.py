@@ -6,6 +6,7 @@ Every failure is one of the project's errors with a one-line message.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import posixpath
@@ -225,6 +226,7 @@ class UploadCheck:
     same_bytes: bool = False
     old_size: int = 0
     old_modified: Any = None
+    old_sha256: str = ""
     runs: list[str] = field(default_factory=list)
     sweeps: list[str] = field(default_factory=list)
 
@@ -249,13 +251,14 @@ def check_upload(
     if not ctx.store.bucket_exists(bucket) or not ctx.store.exists(bucket, key):
         return UploadCheck(key)
     info = ctx.store.head(bucket, key)
-    same = info.size == len(data) and ctx.store.get_bytes(bucket, key) == data
+    old = ctx.store.get_bytes(bucket, key)
     return UploadCheck(
         key,
         exists=True,
-        same_bytes=same,
+        same_bytes=old == data,
         old_size=int(info.size),
         old_modified=info.modified,
+        old_sha256=hashlib.sha256(old).hexdigest(),
         runs=runs_using(briefs, bucket, key),
         sweeps=sweeps_using(ctx, bucket, key),
     )
@@ -312,12 +315,19 @@ def sweeps_using(ctx: AppContext, bucket: str, key: str, limit: int = 500) -> li
 
 
 def upload_file(
-    ctx: AppContext, filename: str, data: bytes, prefix: str = "", *, replace: bool = False
+    ctx: AppContext,
+    filename: str,
+    data: bytes,
+    prefix: str = "",
+    *,
+    replace: bool = False,
+    expected_sha256: str | None = None,
 ) -> str:
     """Validate, then write to the input bucket; return the key. Nothing is written if refused.
 
     A key that already holds different bytes is an :class:`UploadConflict` unless ``replace``
-    (the page asks first); the same bytes again are not rewritten.
+    (the page asks first); with ``expected_sha256`` (the bytes the user was asked about) it is
+    also a conflict when the key changed since. The same bytes again are not rewritten.
     """
     key = upload_key(filename, prefix)
     validate_upload(posixpath.basename(key), data, ctx.settings.upload_max_mb)
@@ -325,12 +335,18 @@ def upload_file(
     if not ctx.store.bucket_exists(bucket):
         ctx.store.create_bucket(bucket)
     elif ctx.store.exists(bucket, key):
-        if ctx.store.get_bytes(bucket, key) == data:
+        current = ctx.store.get_bytes(bucket, key)
+        if current == data:
             return key
         if not replace:
             raise UploadConflict(
                 f"{ctx.store.uri(bucket, key)} already exists with other contents; "
                 "confirm to replace it"
+            )
+        if expected_sha256 and hashlib.sha256(current).hexdigest() != expected_sha256:
+            raise UploadConflict(
+                f"{ctx.store.uri(bucket, key)} changed since you were asked; "
+                "upload again to see what it holds now"
             )
     ctx.store.put_bytes(bucket, key, data)
     return key

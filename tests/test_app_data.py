@@ -246,3 +246,17 @@ def test_long_listings_are_paged(app_root: Path) -> None:
     at.pagination(key="data_page").set_value(3).run()
     assert list(at.dataframe[0].value["name"]) == [f"f{i:03d}.csv" for i in range(400, 450)]
     assert "450 of 450 object(s) · page 3 of 3" in texts(at, ("caption",))
+
+
+def test_replace_is_refused_when_the_file_changed_after_the_question(app_root: Path) -> None:
+    store = LocalStore(app_root)
+    at = _upload(app_test(PAGE), "trend_up_daily.csv", csv_bytes(400), "samples")
+    assert at.warning  # the question
+    store.put_bytes(INPUT, TREND, csv_bytes(300, seed_value=9))  # someone else, meanwhile
+    at.button(key="data_replace_yes").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        f"Not uploaded: s3://{INPUT}/{TREND} changed since you were asked; "
+        "upload again to see what it holds now"
+    ]
+    assert store.get_bytes(INPUT, TREND) == csv_bytes(300, seed_value=9)

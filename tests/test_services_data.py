@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -172,7 +173,17 @@ def test_upload_never_replaces_other_bytes_without_being_told(ctx: AppContext) -
         ds.upload_file(ctx, "p.csv", new, "mine")
     assert ctx.store.get_bytes(INPUT, "mine/p.csv") == old
     assert ds.upload_file(ctx, "p.csv", old, "mine") == "mine/p.csv"  # same bytes: fine
-    assert ds.upload_file(ctx, "p.csv", new, "mine", replace=True) == "mine/p.csv"
+    asked = ds.check_upload(ctx, "p.csv", new, "mine")
+    assert asked.old_sha256 == hashlib.sha256(old).hexdigest()
+    ctx.store.put_bytes(INPUT, "mine/p.csv", b"someone else's upload")  # meanwhile
+    with pytest.raises(ds.UploadConflict, match="changed since you were asked"):
+        ds.upload_file(ctx, "p.csv", new, "mine", replace=True, expected_sha256=asked.old_sha256)
+    assert ctx.store.get_bytes(INPUT, "mine/p.csv") == b"someone else's upload"
+    ctx.store.put_bytes(INPUT, "mine/p.csv", old)
+    sha = asked.old_sha256
+    assert ds.upload_file(ctx, "p.csv", new, "mine", replace=True, expected_sha256=sha) == (
+        "mine/p.csv"
+    )
     assert ctx.store.get_bytes(INPUT, "mine/p.csv") == new
 
 

@@ -27,14 +27,17 @@ def _reset_folder() -> None:
     _fresh_table()
 
 
-def _replace(key: str, folder: str) -> None:
+def _replace(key: str, folder: str, expected_sha256: str) -> None:
     upload = ss.get("data_upload_file")
     ss.pop("data_replace", None)
     if upload is None:
         _flash("error", "Not uploaded: the file is no longer selected")
         return
     try:
-        data_service.upload_file(ctx, upload.name, upload.getvalue(), folder, replace=True)
+        data_service.upload_file(
+            ctx, upload.name, upload.getvalue(), folder, replace=True,
+            expected_sha256=expected_sha256,
+        )  # fmt: skip
     except (BacktestError, InfraError) as exc:
         _flash("error", f"Not uploaded: {exc}")
         return
@@ -131,7 +134,7 @@ with st.expander("Upload a price file", icon=":material/upload:"):
         )
         yes, no = st.columns(2)
         yes.button("Replace it", key="data_replace_yes", type="primary", on_click=_replace,
-                   args=(check.key, target))  # fmt: skip
+                   args=(check.key, target, check.old_sha256))  # fmt: skip
         no.button("Keep the old file", key="data_replace_no", on_click=_keep)
     elif pending:
         ss.pop("data_replace", None)  # another file was chosen: the question is void
