@@ -293,3 +293,15 @@ def test_child_logs_follow_the_picked_index_across_arrays(app_root: Path) -> Non
     assert at.query_params["job"] == small.id
     assert at.number_input(key="jobs_child").value == 0  # index 3 does not exist here
     assert at.code[-1].value.strip() == "child 0"
+
+
+def test_a_link_to_another_job_wins_over_the_last_selection(app_root: Path) -> None:
+    first = _finished_job("first")
+    second = _finished_job("second")
+    at = app_test(PAGE, job=first)
+    assert at.subheader[0].value == "first · SUCCEEDED"
+    at.query_params["job"] = second  # e.g. "Job <id>" clicked on New run, same session
+    at.run()
+    assert at.selectbox(key="jobs_selected").value == second
+    assert at.subheader[0].value == "second · SUCCEEDED"
+    assert at.query_params["job"] == second

@@ -129,8 +129,9 @@ for job, job_name in zip(frame["id"][:MAX_CHOICES], frame["name"][:MAX_CHOICES],
     names.setdefault(job, job_name)
 choices = list(frame["id"][:MAX_CHOICES])
 wanted = st.query_params.get("job")
-if wanted and ss.get("jobs_selected") is None:
-    ss["jobs_selected"] = wanted
+if wanted and wanted != ss.get("jobs_selected"):
+    ss["jobs_selected"] = wanted  # a link or a typed URL: the URL names the job (the selector
+    # and every action keep the URL in step with the selection, so they never differ otherwise)
 current = ss.get("jobs_selected")
 if current and current not in choices and SEP in str(current):
     # a label instead of an id (should not happen with fixed labels): take the id back
