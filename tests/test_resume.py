@@ -236,3 +236,70 @@ def test_batch_resume_submits_exactly_the_missing_chunks(
     assert state.done == [0, 1, 2, 3] and state.rows_done == 12
     assert collect_main(collect_req["containerOverrides"]["command"][3:], child_env) == 0
     _check_summary(root, "sw-batch")
+
+
+class RunningOnBatch:
+    """Make moto answer as real Batch does while a sweep runs (moto finishes jobs at once):
+    the array RUNNING with children 0 and 2 RUNNING, the collect PENDING, each until a
+    TerminateJob names it; then FAILED, as Batch reports a terminated job."""
+
+    def __init__(self, client: Any, array_id: str, collect_id: str) -> None:
+        self.array_id, self.collect_id = array_id, collect_id
+        self.running = {f"{array_id}:0", f"{array_id}:2"}
+        self.terminated: list[str] = []
+        self.list_params: dict[str, Any] = {}
+        events = client.meta.events
+        events.register("provide-client-params.batch.ListJobs", self._remember)
+        events.register("provide-client-params.batch.TerminateJob", self._terminate)
+        events.register("after-call.batch.DescribeJobs", self._describe)
+        events.register("after-call.batch.ListJobs", self._list)
+
+    def _remember(self, params: dict[str, Any], **_: Any) -> None:
+        self.list_params = dict(params)
+
+    def _terminate(self, params: dict[str, Any], **_: Any) -> None:
+        self.terminated.append(params["jobId"])
+
+    def _state(self, job_id: str, live: str) -> str:
+        return "FAILED" if job_id in self.terminated else live
+
+    def _describe(self, parsed: dict[str, Any], **_: Any) -> None:
+        for job in parsed.get("jobs", []):
+            job_id = job["jobId"]
+            if job_id == self.array_id:
+                job["status"] = self._state(job_id, "RUNNING")
+                if job["status"] == "RUNNING":
+                    summary = {"RUNNING": 2, "SUCCEEDED": 1, "RUNNABLE": 1}
+                    job["arrayProperties"]["statusSummary"] = summary
+            elif job_id == self.collect_id:
+                job["status"] = self._state(job_id, "PENDING")
+            elif job_id in self.running:
+                job["status"] = self._state(job_id, "RUNNING")
+
+    def _list(self, parsed: dict[str, Any], **_: Any) -> None:
+        if self.list_params.get("arrayJobId") != self.array_id:
+            return
+        wanted = self.list_params.get("jobStatus")
+        ids = sorted(self.running) if wanted == "RUNNING" else []
+        parsed["jobSummaryList"] = [
+            {"jobId": i, "jobName": "child", "status": "RUNNING", "createdAt": 1,
+             "arrayProperties": {"index": int(i.rsplit(":", 1)[1])}}
+            for i in ids if i not in self.terminated
+        ]  # fmt: skip
+        parsed.pop("nextToken", None)
+
+
+def test_batch_terminate_sweep_stops_running_children_and_collect(batch: Any) -> None:
+    ex, _, root = batch
+    store = LocalStore(root)
+    sub = submit_sweep_jobs(ex, store, _spec("sw-kill"), n_children=4)
+    fake = RunningOnBatch(ex.batch, sub.array.id, sub.collect.id)
+    assert ex.get(sub.array.id).status is JobStatus.RUNNING
+    stopped = terminate_sweep(ex, store, RESULTS, "sw-kill", reason="stop (test)")
+    assert fake.terminated[0] == sub.array.id  # queued children are cancelled with the parent
+    assert sorted(fake.terminated[1:3]) == [f"{sub.array.id}:0", f"{sub.array.id}:2"]
+    assert fake.terminated[3:] == [sub.collect.id]
+    assert stopped.summary() == (
+        "terminate requested for sweep sw-kill: 3 unfinished child job(s) and collect; "
+        "now children FAILED, collect FAILED"
+    )
