@@ -1,12 +1,12 @@
 """`python -m infra policy` allows every call the dashboard services and the jobs CLI make.
 
 Every AWS request made while the dashboard's services (data, submit, jobs, results over an S3
-store) and the jobs CLI (submit, sweep, ls, show, logs, cancel, terminate, wait) work against
-the moto server is recorded with botocore event hooks (added to botocore's built-in handlers, so
-each client any of them creates carries them, s3fs's aiobotocore ones included). Each call is
-turned into the authorizations IAM makes (action, resource ARN, condition keys; parliament's IAM
-reference data names the resource types and ARN formats) and evaluated against the generated
-policy. A call the policy would deny fails the test.
+store) and the jobs CLI (submit, sweep, ls, show, logs, cancel, terminate, wait, resume) work
+against the moto server is recorded with botocore event hooks (added to botocore's built-in
+handlers, so each client any of them creates carries them, s3fs's aiobotocore ones included).
+Each call is turned into the authorizations IAM makes (action, resource ARN, condition keys;
+parliament's IAM reference data names the resource types and ARN formats) and evaluated against
+the generated policy. A call the policy would deny fails the test.
 """
 
 from __future__ import annotations
@@ -214,6 +214,8 @@ def _drive_dashboard(stack: Stack) -> None:
         jobs_service.job_logs(ctx, record.id)
         jobs_service.retry_job(ctx, record.id)
     jobs_service.cancel_job(ctx, _queued_job(stack, ctx))
+    _wait_done(ctx, sweep.id)
+    jobs_service.resume_job(ctx, sweep.id)  # moto ran no child: every chunk is missing
     jobs_service.terminate_job(ctx, sweep.id)
 
     results_service.list_runs(ctx)
@@ -226,8 +228,9 @@ def _drive_jobs_cli(stack: Stack, capsys: Any, key: str) -> None:
     inp, res = stack.settings["buckets"]
     assert jobs_main(["submit", inp, key, res, "--param", "fast=5", "--tag", "team=quant"]) == 0
     job_id = capsys.readouterr().out.split()[-1]
+    name = f"pol-sweep-{secrets.token_hex(3)}"
     sweep = ["sweep", inp, key, res, "--range", "fast=5:10:5", "--range", "slow=20:40:20"]
-    assert jobs_main(sweep) == 0
+    assert jobs_main([*sweep, "--sweep-id", name]) == 0
     sweep_id = capsys.readouterr().out.split()[-1]
     assert jobs_main(["ls"]) == 0
     assert jobs_main(["show", job_id]) == 0
@@ -240,6 +243,8 @@ def _drive_jobs_cli(stack: Stack, capsys: Any, key: str) -> None:
         ["cancel", sweep_id]
     )  # exit code depends on how far moto got; the call is what counts
     assert jobs_main(["terminate", job_id]) == 0
+    assert jobs_main(["wait", sweep_id, "--timeout", "60"]) in (0, 1)
+    assert jobs_main(["resume", name]) == 0
     capsys.readouterr()
 
 
