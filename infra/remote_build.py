@@ -371,6 +371,15 @@ def _digest(clients: Clients, cfg: StackConfig, build: dict[str, Any]) -> str:
 # --- status and teardown -----------------------------------------------------------------------
 
 
+def status(clients: Clients, cfg: StackConfig) -> list[tuple[str, str, str]]:
+    """(kind, name, state) of the CodeBuild project, once push-image --remote made it."""
+    project = _project(clients.codebuild, project_name(cfg))
+    if project is None:
+        return []
+    image = (project.get("environment") or {}).get("image", "")
+    return [("codebuild project", project_name(cfg), f"exists, {image}, for push-image --remote")]
+
+
 def teardown(clients: Clients, cfg: StackConfig) -> list[Action]:
     """Delete the CodeBuild project and its role, when push-image --remote made them."""
     name = project_name(cfg)

@@ -61,6 +61,7 @@ def status(clients: Clients, cfg: StackConfig) -> list[tuple[str, str, str]]:
         *network.status(clients, cfg),
         *batch.status(clients, cfg),
         *jobdefs.status(clients, cfg),
+        *remote_build.status(clients, cfg),
     ]
 
 

@@ -138,10 +138,13 @@ def test_a_failed_build_is_one_line_with_its_reason_and_pins_nothing(aws, capsys
     assert "RegisterJobDefinition" not in aws.calls
 
 
-def test_down_removes_the_build_project_and_role(aws):
+def test_down_removes_the_build_project_and_role(aws, capsys):
     assert aws.run("up") == 0
     _layer(aws, _pushed_digest(aws))
     assert aws.run("push-image", "--remote") == 0
+    capsys.readouterr()
+    assert aws.run("status") == 0
+    assert "codebuild project  backtest-image-build  exists" in capsys.readouterr().out
     assert aws.run("down") == 0
     assert (
         aws.clients.codebuild.batch_get_projects(names=[project_name(StackConfig())])["projects"]
