@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
 RENDER_MS = 120_000  # generous upper bound for one render on a loaded 2-core machine
 
 # Per plotly figure on the page: its first trace's type, the JSON size of data + layout (as
@@ -93,8 +95,17 @@ def wait_for_figure(page: Any, kind: str, title_part: str, timeout_ms: int = REN
 def pick(page: Any, label: str, option: str) -> None:
     """Choose ``option`` in the selectbox labelled ``label``."""
     box = page.get_by_test_id("stSelectbox").filter(has_text=label).first
-    box.click()
-    page.get_by_role("option", name=option, exact=True).first.click()
+    choice = page.get_by_role("option", name=option, exact=True).first
+    for _ in range(5):  # a click during a rerun or a scroll can leave the list closed
+        box.click()
+        try:
+            choice.wait_for(timeout=5_000)
+        except PlaywrightTimeoutError:  # the list did not open: open it again
+            page.keyboard.press("Escape")
+            continue
+        choice.click()
+        return
+    raise TimeoutError(f"option {option!r} of {label!r} never appeared")
 
 
 def open_tab(page: Any, name: str) -> None:

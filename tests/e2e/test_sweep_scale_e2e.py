@@ -52,7 +52,7 @@ def test_million_combination_sweep_is_bounded_and_responsive(
     ruined = int(big_sweep["ruined"].sum())
     page.get_by_text(f"{ruined:,} of 1,000,000 combinations were ruined").wait_for()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "21-sweep-1m-heatmap.png"), full_page=True)
+    page.locator(".js-plotly-plot").first.screenshot(path=str(ARTIFACTS / "sweep-scale-1-heat.png"))
 
     for metric in ("total_return", "max_drawdown"):  # the same selectbox twice in a row
         probe.pick(page, "Metric", metric)
@@ -70,7 +70,7 @@ def test_million_combination_sweep_is_bounded_and_responsive(
     assert par["json_bytes"] < MAX_FIGURE_BYTES
     assert probe.figure_of(page, "heatmap") is None
     assert query(page)["tab"] == ["Parallel coordinates"]
-    page.screenshot(path=str(ARTIFACTS / "22-sweep-1m-parcoords.png"), full_page=True)
+    page.locator(".js-plotly-plot").first.screenshot(path=str(ARTIFACTS / "sweep-scale-2-par.png"))
 
     probe.open_tab(page, "Top combinations")
     page.get_by_text("Rows 1–50 of 1,000,000, best max_drawdown first").wait_for()
