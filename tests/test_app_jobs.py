@@ -259,6 +259,7 @@ def test_a_failed_sweep_shows_chunks_child_logs_and_resumes(app_root: Path) -> N
     at.number_input(key="jobs_child").set_value(2).run()
     assert "chunk 2: 3 backtests" in at.code[-1].value
     assert at.button(key="jobs_resume").label == "Resume 2 chunk(s)"
+    assert "python -m jobs resume sw-page)" in " ".join(c.value for c in at.caption)
     at.button(key="jobs_resume").click().run()
     assert not at.exception
     new = executor.list(name_prefix="resume1-sw-page")

@@ -181,6 +181,12 @@ def show_sweep(d: jobs_service.JobDetail) -> None:
         st.caption("Collected: the summary holds every chunk written.")
     elif sweep.why_not and d.record.is_terminal:
         st.caption(f"Not resumable now: {sweep.why_not}.")
+    elif sweep.resumable and d.record.is_terminal:
+        bucket = "" if s.bucket == ctx.settings.result_bucket else f" --bucket {s.bucket}"
+        st.caption(
+            f"{len(s.to_rerun):,} chunk(s) have no results. Resume reruns only those, then "
+            f"collects (from a terminal: python -m jobs resume {s.sweep_id}{bucket})."
+        )
     if s.done and not s.collected:
         read = s.done[: jobs_service.PARTIAL_CHUNKS]
         try:
