@@ -377,7 +377,7 @@ def run_labels(specs: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     labels: dict[str, str] = {}
     for run_id, spec in specs.items():
         flat = spec_fields(spec)
-        text = ", ".join(_label_part(n, flat.get(n)) for n in names)
+        text = ", ".join(_label_part(n, flat[n]) for n in names if flat.get(n) is not None)
         labels[run_id] = text or run_id
     counts = pd.Series(list(labels.values())).value_counts()
     return {

@@ -224,6 +224,11 @@ def test_labels_come_from_what_differs() -> None:
         "strategy sma_cross, file samples/a.csv, slow=50, fill at close, "
         "other options at the engine defaults"
     )
+    mixed = {"s": _spec(), "r": {**_spec(strategy="rsi_reversion"), "params": {"period": 14}}}
+    assert rf.run_labels(mixed) == {
+        "s": "sma_cross, fast=10, slow=50",
+        "r": "rsi_reversion, period=14",
+    }
     other = {"x": _spec(), "y": _spec(source_key="samples/b.csv", options={"fill": "close"})}
     assert rf.run_labels(other) == {
         "x": "samples/a.csv, fill at next open",
