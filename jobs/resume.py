@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from engine.errors import BacktestError, NotFoundError
@@ -37,6 +38,7 @@ RESUME_DIR = "resume/"
 RESUME_MODULE = "engine.sweep_resume_child"
 COLLECT_MODULE = "engine.sweep_collect"
 ACTIVE_CHILD_STATES = (JobStatus.STARTING, JobStatus.RUNNING)
+SUBMIT_WINDOW_S = 300  # a resume manifest still without its jobs after this was abandoned
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class SweepState:
     array_id: str | None
     collect_id: str | None
     resumes: int  # resume manifests written so far
+    submitting: bool = False  # the latest resume's jobs are being submitted right now
 
     @property
     def to_rerun(self) -> list[int]:
@@ -95,9 +98,13 @@ def read_state(store: Store, bucket: str, sweep_id: str) -> SweepState:
     rows = sum(len(chunk_indices(i, doc.plan, doc.n_tasks)) for i in chunks.done)
     jobs: dict[str, Any] = dict(raw.get("jobs") or {})
     manifests = _resume_keys(store, bucket, sweep_id)
+    submitting = False
     if manifests:
         latest = read_json(store, bucket, manifests[-1])
-        jobs = dict(latest.get("jobs") or {}) if isinstance(latest, dict) else {}
+        latest = latest if isinstance(latest, dict) else {}
+        # a manifest gets its "jobs" once they are submitted; until then its "previous" ones
+        submitting = not latest.get("jobs") and _recent(latest.get("created_at"))
+        jobs = dict(latest.get("jobs") or latest.get("previous") or {})
     return SweepState(
         sweep_id,
         bucket,
@@ -112,7 +119,19 @@ def read_state(store: Store, bucket: str, sweep_id: str) -> SweepState:
         jobs.get("array"),
         jobs.get("collect"),
         len(manifests),
+        submitting,
     )
+
+
+def _recent(created_at: Any) -> bool:
+    """True when an ISO time is less than SUBMIT_WINDOW_S old (False when unreadable)."""
+    try:
+        when = datetime.fromisoformat(str(created_at).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - when).total_seconds() < SUBMIT_WINDOW_S
 
 
 def _status(executor: Executor, job_id: str | None) -> JobRecord | None:
@@ -139,6 +158,8 @@ def resume_blocker(
     """Why the sweep cannot be resumed with its current jobs in these states (None: it can)."""
     if state.collected:
         return f"sweep {state.sweep_id} is already collected; nothing to resume"
+    if state.submitting:
+        return f"a resume of sweep {state.sweep_id} is being submitted; look again in a moment"
     if array is not None and not array.is_terminal:
         return (
             f"sweep {state.sweep_id}'s children ({array.id}) are still {array.status.value}; "
@@ -232,6 +253,8 @@ def resume_sweep(
             result_prefix=result_prefix,
             tags=tags,
         )
+        record["jobs"] = {"array": array.id, "collect": None, "backend": executor.backend}
+        store.put_bytes(bucket, manifest_key, to_json_bytes(record))  # seen even if collect fails
     collect = executor.submit_command(
         [python, "-m", COLLECT_MODULE, state.spec_uri],
         name=safe_job_name(f"collect-{sweep_id}"),

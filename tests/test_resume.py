@@ -26,7 +26,7 @@ from moto import mock_aws
 from app.seed import seed
 from engine import load_prices, run_sweep
 from engine.errors import BacktestError
-from engine.results import parquet_to_frame
+from engine.results import parquet_to_frame, to_json_bytes, utc_now
 from engine.spec import RunSpec
 from engine.store import LocalStore
 from engine.sweep_child import run_sweep_child
@@ -303,3 +303,28 @@ def test_batch_terminate_sweep_stops_running_children_and_collect(batch: Any) ->
         "terminate requested for sweep sw-kill: 3 unfinished child job(s) and collect; "
         "now children FAILED, collect FAILED"
     )
+
+
+def test_a_resume_being_submitted_is_not_resumed_twice(local: Any) -> None:
+    root, settings, _ = local
+    store = LocalStore(root)
+    sub = _lose_children(settings, root, "sw-twice", [0, 1, 2, 3])  # every child lost
+    manifest = {
+        "sweep_id": "sw-twice",
+        "spec": sub.spec_uri,
+        "chunks": [0, 1, 2, 3],
+        "created_at": utc_now(),
+        "previous": {"array": sub.array.id, "collect": sub.collect.id},
+    }  # what another resume wrote an instant ago, before its jobs were submitted
+    store.put_bytes(RESULTS, "sweeps/sw-twice/resume/1.json", to_json_bytes(manifest))
+    with LocalExecutor(settings, worker="none") as ex:
+        ex.terminate(sub.collect.id)
+        state = read_state(store, RESULTS, "sw-twice")
+        assert state.submitting and state.array_id == sub.array.id
+        with pytest.raises(BacktestError, match="a resume of sweep sw-twice is being submitted"):
+            resume_sweep(ex, store, RESULTS, "sw-twice")
+        stale = {**manifest, "created_at": "2020-01-02T00:00:00Z"}  # abandoned long ago
+        store.put_bytes(RESULTS, "sweeps/sw-twice/resume/1.json", to_json_bytes(stale))
+        resumed = resume_sweep(ex, store, RESULTS, "sw-twice")
+        assert resumed.chunks == [0, 1, 2, 3] and resumed.manifest_uri is not None
+        assert resumed.manifest_uri.endswith("sweeps/sw-twice/resume/2.json")
