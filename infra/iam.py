@@ -103,14 +103,14 @@ def _role(iam: Any, name: str) -> dict[str, Any] | None:
         raise
 
 
-def _inline(iam: Any, role: str) -> dict[str, Any] | None:
+def inline_policy(iam: Any, role: str) -> dict[str, Any] | None:
     try:
         return dict(iam.get_role_policy(RoleName=role, PolicyName=role)["PolicyDocument"])
     except ClientError:
         return None
 
 
-def _as_dict(doc: Any) -> Any:
+def as_dict(doc: Any) -> Any:
     if isinstance(doc, str):
         import json
         from urllib.parse import unquote
@@ -152,9 +152,9 @@ def plan(clients: Clients, cfg: StackConfig) -> list[Action]:
             actions.append(Action("create", "iam role", name, "does not exist", run))
             continue
         parts = []
-        if _as_dict(role.get("AssumeRolePolicyDocument")) != TRUST:
+        if as_dict(role.get("AssumeRolePolicyDocument")) != TRUST:
             parts.append("trust policy")
-        if _as_dict(_inline(iam, name)) != policy:
+        if as_dict(inline_policy(iam, name)) != policy:
             parts.append("inline policy")
         if parts:
             run = _writer(iam, name, policy, parts)
@@ -172,7 +172,7 @@ def status(clients: Clients, cfg: StackConfig) -> list[tuple[str, str, str]]:
         if role is None:
             rows.append(("iam role", name, "absent"))
         else:
-            ok = _as_dict(_inline(clients.iam, name)) == policy
+            ok = as_dict(inline_policy(clients.iam, name)) == policy
             rows.append(("iam role", role["Arn"], "exists" + ("" if ok else ", policy differs")))
     return rows
 

@@ -27,6 +27,7 @@ from engine.errors import InfraError
 from infra.actions import Action, noop
 from infra.clients import Clients
 from infra.config import StackConfig
+from infra.iam import as_dict, inline_policy
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SOURCE_PREFIX = "builds/"
@@ -242,12 +243,15 @@ def plan(
                 lambda: write_role(True),
             )
         )
-    else:
+    elif as_dict(inline_policy(iam, name)) != policy:
         actions.append(
-            Action("update", "iam role", name, "inline policy", lambda: write_role(False))
+            Action("update", "iam role", name, "set inline policy", lambda: write_role(False))
         )
+    else:
+        actions.append(noop("iam role", name))
     settings = project_settings(cfg, source_location)
-    if _project(codebuild, name) is None:
+    project = _project(codebuild, name)
+    if project is None:
         actions.append(
             Action(
                 "create",
@@ -257,9 +261,42 @@ def plan(
                 lambda: _create_project(codebuild, settings, sleep),
             )
         )
-    else:
+        return actions
+    parts = _project_differences(settings, project)
+    if not parts:
         actions.append(noop("codebuild project", name, "source given per build"))
+        return actions
+    update = {k: v for k, v in settings.items() if k != "tags"}
+    update["source"] = {**settings["source"], "location": project["source"].get("location")}
+    actions.append(
+        Action(
+            "update",
+            "codebuild project",
+            name,
+            "set " + ", ".join(parts),
+            lambda: codebuild.update_project(**update),
+        )
+    )
     return actions
+
+
+def _project_differences(settings: dict[str, Any], project: dict[str, Any]) -> list[str]:
+    """What differs on the keys this module sets (the source location changes per build)."""
+    from infra.compare import differs
+
+    sent = {
+        "buildspec": settings["source"]["buildspec"],
+        "environment": settings["environment"],
+        "serviceRole": settings["serviceRole"],
+        "logsConfig": settings["logsConfig"],
+    }
+    have = {
+        "buildspec": (project.get("source") or {}).get("buildspec"),
+        "environment": project.get("environment"),
+        "serviceRole": project.get("serviceRole"),
+        "logsConfig": project.get("logsConfig"),
+    }
+    return [k for k, v in sent.items() if differs(v, have.get(k), k)]
 
 
 # --- run and stream ----------------------------------------------------------------------------

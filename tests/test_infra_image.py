@@ -11,6 +11,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+import yaml
 
 from infra.config import StackConfig
 from infra.image import push_remote
@@ -165,7 +166,21 @@ def test_source_archive_follows_dockerignore_and_is_stable(tmp_path):
     data = source_archive(tmp_path)
     assert zipfile.ZipFile(io.BytesIO(data)).namelist() == ["engine/Dockerfile"]
     assert source_archive(tmp_path) == data
-    assert "exported-variables" in BUILDSPEC and "IMAGE_DIGEST" in BUILDSPEC
+    spec = yaml.safe_load(BUILDSPEC)  # what CodeBuild parses
+    assert spec["env"]["exported-variables"] == ["IMAGE_DIGEST"]
+    build = spec["phases"]["build"]["commands"]
+    assert build[0].startswith("docker build --platform linux/amd64 -f engine/Dockerfile")
+    assert any(c.startswith("IMAGE_DIGEST=$(") for c in build)
+
+
+def test_a_second_remote_build_reuses_the_project(aws):
+    assert aws.run("up") == 0
+    _layer(aws, _pushed_digest(aws))
+    assert aws.run("push-image", "--remote") == 0
+    assert aws.run("push-image", "--remote") == 0
+    assert aws.sent("CreateProject") == [] and aws.sent("UpdateProject") == []
+    assert aws.sent("CreateRole") == [] and aws.sent("PutRolePolicy") == []
+    assert len(aws.sent("StartBuild")) == 1
 
 
 def _fake_docker(tmp_path: Path, answers: bool) -> Path:
