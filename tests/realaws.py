@@ -12,6 +12,12 @@ would answer; none touches the project's code. Written from the AWS API referenc
   missing for a few seconds after SubmitJob. Moto shows it at once.
 - :func:`resolve_command` and :func:`submit_job_kwargs`: how Batch fills ``Ref::`` placeholders
   and what ``aws batch submit-job ...`` sends.
+- :func:`batch_uses_its_service_linked_role`: CreateComputeEnvironment without serviceRole
+  (real Batch uses its service-linked role; moto requires one). Patches moto's backend.
+- :class:`InvalidBatchResources`, :class:`QueuedJobs`: environments/queues gone INVALID with a
+  statusReason; jobs Batch still holds RUNNABLE (moto without docker finishes them at once).
+- :class:`RealDescribeShapes`: the keys real DescribeJobDefinitions / DescribeLogGroups add.
+- :class:`CodeBuildAsAws`: CodeBuild builds' phases, CloudWatch log and exported digest.
 
 Keep additions small and additive (other helpers extend this module).
 """
