@@ -30,6 +30,7 @@ from app.chart_data import (
     sweep_pivot,
 )
 from app.downsample import DEFAULT_BUCKETS, downsample_series, resample_ohlc
+from app.parallel_lines import parallel_lines
 from app.report import html_report
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "html_report",
     "monthly_returns_heatmap",
     "parallel_coordinates",
+    "parallel_lines",
     "price_chart",
     "sweep_heatmap",
     "trades_histogram",
@@ -410,6 +412,7 @@ def parallel_coordinates(
         title += f"<br><sup>{html.escape(note)}</sup>"
     # room for the axis titles drawn above the first and last axes (they were clipped)
     fig.update_layout(title=title, template=TEMPLATE, margin={"l": 90, "r": 90, "t": 130})
+    fig.update_layout(meta={"kind": "parallel", "rows": len(rows)})
     return fig
 
 

@@ -165,11 +165,11 @@ def measure(url: str, browser: Any, quick: bool) -> list[dict[str, Any]]:
                           table_and_back, "heatmap", "by"))  # fmt: skip
     rows.append(tab.timed("open tab Parallel coordinates",
                           lambda: probe.open_tab(page, "Parallel coordinates"),
-                          "parcoords", "across"))  # fmt: skip
+                          "parallel", "across"))  # fmt: skip
     rows += _figure_rows(page, "parallel coordinates")
     rows.append(tab.timed("metric switch on parallel coordinates",
                           lambda: probe.pick(page, "Metric", "total_return"),
-                          "parcoords", "total_return across"))  # fmt: skip
+                          "parallel", "total_return across"))  # fmt: skip
     probe.open_tab(page, "Heatmap")
     probe.wait_for_figure(page, "heatmap", "by")
     rows.append(tab.timed("reload (warm server)", page.reload, "heatmap", "by"))

@@ -14,9 +14,10 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 RENDER_MS = 120_000  # generous upper bound for one render on a loaded 2-core machine
 
-# Per plotly figure on the page: its first trace's type, the JSON size of data + layout (as
+# Per plotly figure on the page: its kind (layout.meta.kind, else the first trace's type:
+# 'heatmap'; both parallel-coordinates figures say 'parallel'), the JSON size of data + layout (as
 # sent: binary arrays stay base64), heatmap cells and parallel-coordinates rows as plotly
-# decoded them (_fullData), and the title text.
+# decoded them (_fullData: parcoords rows, or the SVG lines' polylines), and the title text.
 FIGURE_STATS_JS = """
 () => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => {
   // figure JSON as sent: plotly keeps the decoded copy of a binary array in _inputArray
@@ -32,12 +33,17 @@ FIGURE_STATS_JS = """
     width = height ? full.z[0].length : 0;
     cells = width * height;
   }
+  const meta = layout.meta || {};
   if (first.type === 'parcoords' && full.dimensions && full.dimensions.length) {
     rows = full.dimensions[0].values.length;
+  } else if (meta.kind === 'parallel') {  // SVG lines: one NaN ends each row's polyline
+    for (const t of gd._fullData || []) {
+      if (t.mode === 'lines' && t.x) rows += Array.from(t.x).filter(v => Number.isNaN(v)).length;
+    }
   }
   const title = layout.title ? (layout.title.text || '') : '';
   return {
-    type: first.type || '',
+    type: meta.kind || first.type || '', trace: first.type || '',
     json_bytes: JSON.stringify({data: data, layout: layout}, plain).length,
     cells: cells, width: width, height: height, rows: rows, title: title,
   };
@@ -51,8 +57,9 @@ STATE_JS = """
   const s = document.querySelector('[data-testid="stStatusWidget"]');
   const figures = Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => {
     const first = (gd.data || [])[0] || {};
-    const title = gd.layout && gd.layout.title ? (gd.layout.title.text || '') : '';
-    return [first.type || '', title];
+    const layout = gd.layout || {};
+    const title = layout.title ? (layout.title.text || '') : '';
+    return [(layout.meta || {}).kind || '', first.type || '', title];
   });
   return {running: !!s && (s.textContent || '').includes('Running'), figures: figures};
 }
@@ -65,7 +72,7 @@ def figure_stats(page: Any) -> list[dict[str, Any]]:
 
 
 def figure_of(page: Any, kind: str) -> dict[str, Any] | None:
-    """The first figure whose first trace is ``kind`` ('heatmap', 'parcoords'), or None."""
+    """The first figure of ``kind`` ('heatmap', 'parallel'), or None."""
     return next((f for f in figure_stats(page) if f["type"] == kind), None)
 
 
@@ -79,13 +86,16 @@ def settled(page: Any) -> bool:
 
 
 def wait_for_figure(page: Any, kind: str, title_part: str, timeout_ms: int = RENDER_MS) -> float:
-    """Wait until a ``kind`` figure whose title contains ``title_part`` is drawn and the
-    script run has finished; returns the seconds waited. TimeoutError when it never comes."""
+    """Wait until a ``kind`` figure (its meta kind or first trace type) whose title contains
+    ``title_part`` is drawn and the script run has finished; returns the seconds waited.
+    TimeoutError when it never comes."""
     started = time.perf_counter()
     deadline = started + timeout_ms / 1000
     while time.perf_counter() < deadline:
         state = page.evaluate(STATE_JS)
-        drawn = any(t == kind and title_part in title for t, title in state["figures"])
+        drawn = any(
+            kind in (k, trace) and title_part in title for k, trace, title in state["figures"]
+        )
         if drawn and not state["running"]:
             return time.perf_counter() - started
         page.wait_for_timeout(50)

@@ -460,6 +460,39 @@ def test_parallel_coordinates_states_its_sample_and_leaves_room_for_titles() -> 
     assert fig.layout.margin.l >= 80 and fig.layout.margin.t >= 100
 
 
+def test_parallel_lines_draw_one_polyline_per_row_coloured_by_metric() -> None:
+    frame = pd.DataFrame(
+        {"fast": [5, 10, 15, 10], "mode": ["a", "b", "a", "b"], "sharpe": [-1.0, 0.0, 1.0, NAN]}
+    )
+    fig = charts.parallel_lines(frame, ["fast", "mode"], "sharpe", note="all rows")
+    lines = [t for t in fig.data if t.mode == "lines"]
+    xs = np.concatenate([np.asarray(t.x, dtype=float) for t in lines])
+    ys = np.concatenate([np.asarray(t.y, dtype=float) for t in lines])
+    assert np.isnan(xs).sum() == 3  # three rows with a value, the NaN row left out
+    segments = [seg[~np.isnan(seg)] for seg in np.split(ys, np.flatnonzero(np.isnan(ys)))]
+    polylines = {tuple(np.round(seg, 6).tolist()) for seg in segments if len(seg)}
+    # fast 5..15 -> 0..1, mode a/b -> 0/1, sharpe -1..1 -> 0..1 (NaN ends each line)
+    assert polylines == {(0.0, 0.0, 0.0), (0.5, 1.0, 0.5), (1.0, 0.0, 1.0)}
+    colours = {t.line.color for t in lines}
+    assert len(colours) == 3  # -1, 0 and 1 fall in different colour bands
+    assert fig.layout.xaxis.ticktext == ("fast", "mode", "sharpe")
+    assert "all rows" in fig.layout.title.text and fig.layout.meta["rows"] == 3
+    texts = {a.text for a in fig.layout.annotations}
+    assert {"5", "15", "a", "b", "-1", "1"} <= texts
+    assert len(fig.to_json()) < 50_000
+
+
+def test_parallel_lines_of_a_full_sample_stay_small() -> None:
+    frame = pd.DataFrame({"fast": np.arange(5000), "slow": np.arange(5000) % 97,
+                          "sharpe": np.linspace(-1, 1, 5000)})  # fmt: skip
+    sample = parcoords_sample(frame, "sharpe")
+    fig = charts.parallel_lines(sample.rows, ["fast", "slow"], "sharpe", note=sample.note)
+    drawn = sum(int(np.isnan(np.asarray(t.x, dtype=float)).sum()) for t in fig.data)
+    assert drawn == 3000 and len(fig.to_json()) < 2_000_000
+    empty = charts.parallel_lines(frame.assign(sharpe=NAN), ["fast"], "sharpe")
+    assert not empty.data and "No values" in _annotations(empty)[0]
+
+
 # --- comparisons and trades ------------------------------------------------------------------
 
 

@@ -125,8 +125,13 @@ def parcoords_tab(view: ss.SweepView, metric: str) -> None:
         st.info("No swept parameters to draw.")
         return
     sample = loaders.sweep_sample(view, metric)
-    figure = charts.parallel_coordinates(sample.rows, view.params, metric, note=sample.note)
-    st.plotly_chart(figure, key="parcoords")
+    brush = st.toggle(
+        "Brushable axes (WebGL)", key="sweep_parcoords_webgl",
+        help="Plotly's interactive parallel coordinates: drag along an axis to filter. It "
+        "needs WebGL and can take many seconds in a browser without a GPU.",
+    )  # fmt: skip
+    draw = charts.parallel_coordinates if brush else charts.parallel_lines
+    st.plotly_chart(draw(sample.rows, view.params, metric, note=sample.note), key="parcoords")
     if sample.note:
         st.caption(f"Parallel coordinates: {sample.note}.")
 
