@@ -244,6 +244,18 @@ def _ruin_exit(t, side, units, raw, entry_idx, entry_price, entry_flow, cfg, rec
 
 
 @_jit
+def _flat_rows(block, t, n, close, bench_scale, keep_cash):
+    """Rows ``t..n-1`` of a ruined run: equity 0, drawdown 1, position 0, cash 0."""
+    for j in range(t, n):
+        block[ROW_EQUITY, j] = 0.0
+        block[ROW_DRAWDOWN, j] = 1.0
+        block[ROW_POSITION, j] = 0.0
+        block[ROW_BENCHMARK, j] = bench_scale * close[j]
+        if keep_cash:
+            block[ROW_CASH, j] = 0.0
+
+
+@_jit
 def _flat_run(target, start, n, allow_short):
     """How many consecutive target values from ``start`` ask for flat (at most n - start)."""
     i = start
@@ -298,7 +310,7 @@ def _run(open_, high, low, close, target, cfg, record, with_stats, block, trades
     entry_flow = 0.0
     entry_idx = 0
     blocked = 0  # side stopped out; stays flat while the target still asks for it
-    ruined = False  # equity reached 0 at a mark: flat (and 0) from then on
+    ruin_px = math.nan  # set (with a break out of the bar loop) when bar t ruins the run
     k = 0
 
     prev_eq = cash
@@ -321,26 +333,23 @@ def _run(open_, high, low, close, target, cfg, record, with_stats, block, trades
     while t < n - 1:
         t += 1
         c = close[t]
-        # the open is a mark: a position held into this bar that opens at equity <= 0 is
-        # closed there, before any fill or stop (ruin); in close mode so is the close, before
-        # the target's fill at that same price
-        if side != 0 and (
-            cash + (side * units) * open_[t] <= 0.0
-            or (fill_close and cash + (side * units) * c <= 0.0)
-        ):
-            raw = open_[t] if cash + (side * units) * open_[t] <= 0.0 else c
-            k = _ruin_exit(t, side, units, raw, entry_idx, entry_price, entry_flow, cfg, record,
-                           trades, acc, k)  # fmt: skip
-            cash = 0.0
-            side = 0
-            units = 0.0
-            ruined = True
-        # close mode: stops of a position held since an earlier bar come before the close
-        if fill_close and stops and side != 0:
-            cash, side, units, blocked, k = _stop_exit(
-                t, cash, side, units, blocked, entry_price, entry_flow, entry_idx, open_[t],
-                high[t], low[t], cfg, record, trades, acc, k)  # fmt: skip
-        if (fill_close or t > 0) and not ruined:
+        # Ruin checks only leave the loop (the ruin is booked after it: no extra work per bar).
+        # The open is a mark: a position held into this bar that opens at equity <= 0 is
+        # closed there, before any fill or stop.
+        if side != 0 and cash + (side * units) * open_[t] <= 0.0:
+            ruin_px = open_[t]
+            break
+        if fill_close:
+            # close mode: stops of a position held since an earlier bar come before the close
+            if stops and side != 0:
+                cash, side, units, blocked, k = _stop_exit(
+                    t, cash, side, units, blocked, entry_price, entry_flow, entry_idx,
+                    open_[t], high[t], low[t], cfg, record, trades, acc, k)  # fmt: skip
+            # ... then the close mark, before the target's fill at that same price
+            if side != 0 and cash + (side * units) * c <= 0.0:
+                ruin_px = c
+                break
+        if fill_close or t > 0:
             want = _side_of(target[t] if fill_close else target[t - 1], allow_short)
             if blocked != 0:
                 if want == blocked:
@@ -373,16 +382,9 @@ def _run(open_, high, low, close, target, cfg, record, with_stats, block, trades
 
         pos = side * units
         eq = cash + pos * c
-        if eq <= 0.0:  # ruin at the close (or after this bar's fills and stops)
-            if side != 0:
-                k = _ruin_exit(t, side, units, c, entry_idx, entry_price, entry_flow, cfg,
-                               record, trades, acc, k)  # fmt: skip
-                side = 0
-                units = 0.0
-            cash = 0.0
-            pos = 0.0
-            eq = 0.0
-            ruined = True
+        if eq <= 0.0:  # the close mark (or the cash left by this bar's fills and stops)
+            ruin_px = c
+            break
         if record:
             rec_peak = max(rec_peak, eq)
             block[ROW_EQUITY, t] = eq
@@ -415,11 +417,8 @@ def _run(open_, high, low, close, target, cfg, record, with_stats, block, trades
             # Fast-forward a flat stretch: while the target asks for flat nothing trades,
             # equity stays at this bar's cash (r = 0, same drawdown) and a post-stop block is
             # cleared; only the benchmark, the drawdown run and the downside sum move.
-            # After a ruin the rest of the run is such a stretch, whatever the target says.
-            skip = n - 1 - t
-            if not ruined:
-                skip = min(_flat_run(target, t + (0 if fill_close else -1) + 1, n, allow_short),
-                           skip)  # fmt: skip
+            skip = _flat_run(target, t + (0 if fill_close else -1) + 1, n, allow_short)
+            skip = min(skip, n - 1 - t)
             if skip > 0:
                 blocked = 0
                 if record:
@@ -443,6 +442,29 @@ def _run(open_, high, low, close, target, cfg, record, with_stats, block, trades
                                                      period_start_eq)  # fmt: skip
             next_end = edges[period + 1] - 1 if period + 1 < edges.shape[0] else n
 
+    if not math.isnan(ruin_px):
+        # Ruined at bar t (DESIGN.md "Ruin"): close any position at the ruin's mark, floor the
+        # account at 0 and stay flat to the end. Bar t's return is 0 / prev - 1 = -1, the rest
+        # are 0; equity 0 is below every peak (> 0), so drawdown 1 and under water to the end.
+        if side != 0:
+            k = _ruin_exit(t, side, units, ruin_px, entry_idx, entry_price, entry_flow, cfg,
+                           record, trades, acc, k)  # fmt: skip
+        side = 0
+        eq = 0.0
+        rest = n - 1 - t
+        if record:
+            _flat_rows(block, t, n, close, bench_scale, keep_cash)
+        if with_stats:
+            s1 -= 1.0
+            s2 += 1.0
+            d = min(-1.0 - rf_bar, 0.0)
+            down_sq += d * d
+            d = min(-rf_bar, 0.0)
+            down_sq += rest * (d * d)
+            trough = 0.0
+            run += 1 + rest
+            max_run = max(max_run, run)
+        _close_periods(n - 1, 0.0, edges, periods, period, period_start_eq)
     if side != 0:
         last = close[n - 1]
         flow = units * last if side > 0 else -units * last

@@ -191,6 +191,21 @@ def test_short_stopped_intrabar_beyond_the_account() -> None:
     assert_ruined_metrics(res.metrics, "2021-01-08T00:00:00")
 
 
+def test_close_fills_take_an_intrabar_stop_before_the_close_mark() -> None:
+    # fill=close: short at bar 2's close 8 (125 units, cash 2000). Bar 4 opens at 9 (equity
+    # 875), its high 26 passes the stop level 20 before the close 25 (equity there -1125):
+    # the stop fills first, at 20 (cash 2000 - 2500 = -500 -> 0), not a ruin exit at 25.
+    bars = frame([*PREFIX, (9, 26, 9, 25), (25, 26, 24, 24)])
+    res = run_backtest(
+        bars, "sma_cross", CROSS_1_2, cash=1000, commission=0, allow_short=True, stop_loss=150,
+        fill="close",
+    )  # fmt: skip
+    assert res.equity["equity"].tolist() == [1000, 1000, 1000, 1062.5, 0, 0]
+    t = res.trades.iloc[0]
+    assert (t["exit_reason"], t["exit_price"], t["pnl"]) == ("stop_loss", 20.0, -1500.0)
+    assert_ruined_metrics(res.metrics, "2021-01-08T00:00:00")
+
+
 def test_a_run_that_nears_zero_is_not_ruined() -> None:
     # the same squeeze to 15.9 instead of 17: equity 2000 - 125 * 15.9 = 12.5 > 0
     bars = frame([*PREFIX, (7.5, 15.9, 7.5, 15.9), (15.9, 16, 15, 15)])
