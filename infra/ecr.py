@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from infra.actions import Action, noop
 from infra.clients import Clients
+from infra.compare import differs
 from infra.config import StackConfig
 
 
@@ -107,7 +108,7 @@ def plan(clients: Clients, cfg: StackConfig) -> list[Action]:
     parts = []
     if not repo.get("imageScanningConfiguration", {}).get("scanOnPush"):
         parts.append("scan on push")
-    if _current_policy(ecr, cfg.repository) != lifecycle_policy(cfg):
+    if differs(lifecycle_policy(cfg), _current_policy(ecr, cfg.repository)):
         parts.append("lifecycle policy")
     if not parts:
         return [noop("ecr repository", cfg.repository)]

@@ -321,3 +321,11 @@ def test_policy_names_only_created_arns_and_lints_clean(aws, capsys):
 
     findings = parliament.analyze_policy_string(json.dumps(policy)).findings
     assert [(f.issue, f.detail) for f in findings] == []
+
+
+def test_changed_image_count_updates_only_the_ecr_lifecycle_policy(aws):
+    assert aws.run("up") == 0
+    assert aws.run("up", "--keep-images", "5") == 0
+    assert aws.mutating() == ["PutLifecyclePolicy"]
+    text = aws.clients.ecr.get_lifecycle_policy(repositoryName="backtest-engine")
+    assert json.loads(text["lifecyclePolicyText"])["rules"][0]["selection"]["countNumber"] == 5
