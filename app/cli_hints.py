@@ -34,8 +34,8 @@ def python_command(executable: str | None = None) -> str:
     return shlex.quote(str(exe))
 
 
-def setting_exports(env: Mapping[str, str], cwd: Path) -> list[str]:
-    """``export VAR=value`` for each settings variable set in ``env`` (paths absolute)."""
+def setting_values(env: Mapping[str, str], cwd: Path) -> list[tuple[str, str]]:
+    """(variable, value) for each settings variable set in ``env``, paths made absolute."""
     names = ["BACKTEST_CONFIG", *(f.metadata["env"] for f in fields(Settings))]
     values: dict[str, str] = {}
     for name in names:
@@ -44,11 +44,29 @@ def setting_exports(env: Mapping[str, str], cwd: Path) -> list[str]:
             values[name] = value
     if "BACKTEST_CONFIG" not in values and (cwd / DEFAULT_CONFIG).is_file() and cwd != CHECKOUT:
         values["BACKTEST_CONFIG"] = DEFAULT_CONFIG  # the dashboard read ./backtest.toml there
-    out = []
-    for name, raw in values.items():
-        value = str((cwd / Path(raw).expanduser()).absolute()) if name in PATH_VARS else raw
-        out.append(f"export {name}={shlex.quote(value)}")
-    return out
+    return [
+        (name, str((cwd / Path(raw).expanduser()).absolute()) if name in PATH_VARS else raw)
+        for name, raw in values.items()
+    ]
+
+
+def setting_exports(env: Mapping[str, str], cwd: Path) -> list[str]:
+    """``export VAR=value`` for each settings variable set in ``env`` (paths absolute)."""
+    return [f"export {name}={shlex.quote(value)}" for name, value in setting_values(env, cwd)]
+
+
+def terminal_line(
+    args: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    executable: str | None = None,
+) -> str:
+    """One shell line for ``python -m jobs ARGS`` with the dashboard's settings (for captions)."""
+    env = os.environ if env is None else env
+    cwd = Path.cwd() if cwd is None else cwd
+    assigns = [f"{name}={shlex.quote(value)}" for name, value in setting_values(env, cwd)]
+    words = [*assigns, python_command(executable), "-m", "jobs", *(shlex.quote(a) for a in args)]
+    return f"cd {shlex.quote(str(CHECKOUT))} && {' '.join(words)}"
 
 
 def terminal_block(

@@ -8,7 +8,7 @@ import ast
 import re
 from pathlib import Path
 
-from app.cli_hints import python_command, setting_exports, terminal_block
+from app.cli_hints import python_command, setting_exports, terminal_block, terminal_line
 
 REPO = Path(__file__).resolve().parents[1]
 COMMAND = re.compile(r"python3? -m (jobs|engine|infra|app)\b|\bmake (run|dev|seed|test|bench)\b")
@@ -69,3 +69,12 @@ def test_a_config_read_from_another_folder_is_named(tmp_path: Path) -> None:
     (tmp_path / "backtest.toml").write_text('backend = "local"\n')
     assert setting_exports({}, tmp_path) == [f"export BACKTEST_CONFIG={tmp_path / 'backtest.toml'}"]
     assert setting_exports({}, REPO) == []
+
+
+def test_a_one_line_hint_carries_the_settings_as_assignments(tmp_path: Path) -> None:
+    env = {"BACKTEST_STORAGE_ROOT": "/srv/a b", "BACKTEST_POLL_MS": "100"}
+    line = terminal_line(["resume", "sw 1", "--bucket", "r"], env=env, cwd=tmp_path)
+    assert line == (
+        f"cd {REPO} && BACKTEST_STORAGE_ROOT='/srv/a b' BACKTEST_POLL_MS=100 "
+        f"{python_command()} -m jobs resume 'sw 1' --bucket r"
+    )

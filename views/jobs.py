@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from app import data_service, jobs_service, loaders
+from app import cli_hints, data_service, jobs_service, loaders
 from engine.errors import BacktestError, InfraError, NotFoundError
 from jobs.model import JobStatus
 
@@ -182,10 +182,11 @@ def show_sweep(d: jobs_service.JobDetail) -> None:
     elif sweep.why_not and d.record.is_terminal:
         st.caption(f"Not resumable now: {sweep.why_not}.")
     elif sweep.resumable and d.record.is_terminal:
-        bucket = "" if s.bucket == ctx.settings.result_bucket else f" --bucket {s.bucket}"
+        bucket = [] if s.bucket == ctx.settings.result_bucket else ["--bucket", s.bucket]
+        command = cli_hints.terminal_line(["resume", s.sweep_id, *bucket])
         st.caption(
             f"{len(s.to_rerun):,} chunk(s) have no results. Resume reruns only those, then "
-            f"collects (from a terminal: python -m jobs resume {s.sweep_id}{bucket})."
+            f"collects (from a terminal: {command})."
         )
     if s.done and not s.collected:
         read = s.done[: jobs_service.PARTIAL_CHUNKS]
