@@ -146,3 +146,62 @@ def test_watched_job_offers_results_without_reload_and_keeps_its_url(
     main.get_by_role("heading", name="e2e-watched-run · SUCCEEDED").wait_for(timeout=STEP_MS)
     main.get_by_role("link", name="Run results").wait_for(timeout=STEP_MS)
     assert job_param(page) == [job_id]
+
+
+def submit_sweep_losing_a_child(storage_root: Path, sweep_id: str) -> str:
+    """Two sleepers fill the dashboard worker's two slots; a 4-chunk sweep queued behind them
+    loses child 1 before it runs. Returns the sweep's array job id."""
+    from engine.store import LocalStore
+    from engine.sweep_spec import SweepSpec
+    from jobs.sweeps import submit_sweep_jobs
+
+    settings, _ = load_settings(
+        {"BACKTEST_STORAGE_ROOT": str(storage_root), "BACKTEST_CONFIG": "/nonexistent.toml"}
+    )
+    with LocalExecutor(settings, worker="none") as ex:
+        for k in range(2):
+            ex.submit_command(
+                [sys.executable, "-c", f"import time; time.sleep({HOLD_S})"],
+                name=f"e2e-slot-{k}",
+                kind=JobKind.RUN,
+            )
+        spec = SweepSpec(
+            sweep_id=sweep_id,
+            base=RunSpec("backtest-input", "samples/trend_up_daily.csv", "backtest-results"),
+            space={"fast": [5, 10, 15, 20], "slow": [30, 40, 60]},
+            top_n=1,
+        )
+        sub = submit_sweep_jobs(ex, LocalStore(storage_root), spec, n_children=4)
+        ex.terminate(f"{sub.array.id}:1", reason="lost (e2e)")
+        return sub.array.id
+
+
+def test_failed_sweep_resumed_from_the_page_completes_live(
+    dashboard: str, storage_root: Path, e2e_page: Any
+) -> None:
+    page = e2e_page
+    page.goto(dashboard)
+    page.get_by_role("heading", name="batch-backtest", exact=True).first.wait_for(timeout=STEP_MS)
+    array_id = submit_sweep_losing_a_child(storage_root, "e2e-resume")
+    page.goto(f"{dashboard}/jobs?job={array_id}")
+    main = page.get_by_test_id("stMain")
+    main.get_by_text("Sweep e2e-resume").wait_for(timeout=STEP_MS)
+    # no reload from here on: the array fails (child 1 lost), then Resume is offered
+    resume = main.get_by_role("button", name="Resume 1 chunk(s)")
+    resume.wait_for(timeout=JOB_MS)
+    main.get_by_text(re.compile(r"3/4 chunks done · 0 running · 1 failed")).wait_for(
+        timeout=STEP_MS
+    )
+    assert main.get_by_role("button", name="Terminate").count() == 0
+    shot(page, "jobs-11-sweep-failed")
+    resume.click()
+    main.get_by_text(re.compile(r"Resumed sweep e2e-resume: 1 missing chunk\(s\) \(1\)")).wait_for(
+        timeout=STEP_MS
+    )
+    new_id = job_param(page)
+    assert new_id and new_id != [array_id]
+    main.get_by_role("link", name="Sweep results", exact=True).wait_for(timeout=JOB_MS)
+    main.get_by_text(re.compile(r"4/4 chunks done")).wait_for(timeout=STEP_MS)
+    assert job_param(page) == new_id
+    assert main.get_by_role("button", name=re.compile(r"^Resume")).count() == 0
+    shot(page, "jobs-12-sweep-resumed")
