@@ -188,19 +188,6 @@ def read_sweep(ctx: AppContext, sweep_id: str) -> SweepView:
 # -- what the page draws ----------------------------------------------------------------------
 
 
-def axis_candidates(view: SweepView) -> list[str]:
-    """Parameters with more than one value (the ones worth an axis)."""
-    return [p for p in view.params if view.summary[p].nunique(dropna=True) > 1]
-
-
-def heatmap_frame(view: SweepView, metric: str) -> pd.DataFrame:
-    """Parameter columns plus ``metric`` (and source_key when several files): what to pivot."""
-    cols = list(view.params)
-    if "source_key" in view.summary.columns and view.summary["source_key"].nunique() > 1:
-        cols.append("source_key")
-    return view.summary[[*cols, metric]]
-
-
 def check_heatmap_choice(view: SweepView, metric: str, x: str, y: str) -> None:
     """ParamError with the allowed values for an unknown metric or parameter."""
     if metric not in view.metrics:
