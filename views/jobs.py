@@ -6,6 +6,7 @@ page reruns, so the actions and links offered are always those of the job's stat
 always carries the selected job's id (``?job=<id>``).
 """
 
+import time
 from datetime import UTC, datetime
 
 import streamlit as st
@@ -17,6 +18,7 @@ from jobs.model import JobStatus
 REFRESH_S = 2
 PER_PAGE = 50
 MAX_CHOICES = 200
+FLASH_S = 20  # an action's outcome stays shown this long
 SEP = " · "
 
 st.title("Jobs")
@@ -26,7 +28,7 @@ st.caption(f"Backend: {ctx.backend_label}. Times are UTC.")
 
 
 def _flash(kind: str, text: str) -> None:
-    ss["jobs_flash"] = (kind, text)
+    ss["jobs_flash"] = (kind, text, time.monotonic())
 
 
 def _name_of(job_id: str) -> str:
@@ -56,6 +58,7 @@ def _select(job_id: str | None) -> None:
 
 
 def _on_select() -> None:
+    ss.pop("jobs_flash", None)  # an outcome is about the job it was for
     _select(ss.get("jobs_selected"))
 
 
@@ -87,9 +90,11 @@ def _do(action: str, job_id: str) -> None:
     loaders.invalidate()
 
 
-flash = ss.pop("jobs_flash", None)
-if flash:
+flash = ss.get("jobs_flash")
+if flash and time.monotonic() - flash[2] < FLASH_S:  # kept across the live reruns it causes
     (st.success if flash[0] == "success" else st.error)(flash[1])
+elif flash:
+    ss.pop("jobs_flash", None)
 
 # -- filters and the live table ---------------------------------------------------------------
 cols = st.columns([1, 2, 1])
