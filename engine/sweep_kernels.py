@@ -9,7 +9,11 @@ its period returns on, compounding the per-bar returns into at most ``n_periods`
 periods by the rule of :func:`engine.robustness.aggregate_returns` (period return = equity at
 the period's last bar / equity before its first bar - 1, which is prod(1 + r) - 1 over its
 bars). Nothing per bar is kept: memory is the price arrays, the indicator cache and
-``n_combinations x (16 + n_periods)`` numbers.
+``n_combinations x (17 + n_periods)`` numbers.
+
+A ruined combination (equity reached 0 at a mark; DESIGN.md "Ruin") has ``ruined`` = 1.0 in
+its metrics row (a boolean column in every table built from it), NaN cagr, volatility, sharpe,
+sortino and calmar, and period returns of -1 for the period of the ruin and 0 after it.
 
 :func:`run_sweep` is the Python API's sweep with the SweepSpec space syntax (``"5:50:5"``
 inclusive ranges, ``"a,b,c"`` lists, ``{"start", "stop", "step"}``) as well as Python iterables.
