@@ -483,6 +483,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
                     f"warning: {kind} chunks {chunks}; the summary lacks their rows",
                     file=sys.stderr,
                 )
+        if report["n_ruined"]:
+            print(
+                f"note: {report['n_ruined']:,} of {report['n_rows']:,} combinations were ruined "
+                "(equity reached zero); none of them is a best or a top run",
+                file=sys.stderr,
+            )
         print(f"collected {report['n_rows']} rows -> {store.uri(bucket, sweep_prefix(sweep_id))}")
         return 0
 

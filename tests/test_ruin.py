@@ -30,6 +30,7 @@ from engine.robustness import aggregate_returns
 from engine.spec import SimOptions
 from engine.strategies import Bars, get_strategy
 from engine.sweep_collect import collect
+from engine.sweep_collect import main as collect_main
 from engine.sweep_kernels import evaluate
 from engine.sweep_results import read_sweep
 from engine.sweep_spec import ChunkPlan
@@ -299,6 +300,21 @@ def test_collect_of_a_sweep_where_everything_was_ruined_has_no_best(tmp_path: Pa
     assert store.exists(OUT, "sweeps/sw/_SUCCESS")
     stored = json.loads(store.get_bytes(OUT, "sweeps/sw/robustness.json"))
     assert stored["best"] is None and stored["n_ruined"] == 2
+
+
+def test_collect_cli_says_how_many_combinations_were_ruined(tmp_path: Path, capsys) -> None:
+    store, env = make_store(tmp_path)
+    store.put_bytes(IN, "squeeze.csv", SQUEEZE.to_csv().encode())
+    store.put_bytes(IN, "calm.csv", random_walk(40, seed=3).to_csv().encode())
+    options = SimOptions(cash=1000, commission=0, allow_short=True)
+    spec = sweep({"fast": [1], "slow": [2, 3]}, key="squeeze.csv", extra=["calm.csv"],
+                 options=options)  # fmt: skip
+    uri = write_spec(store, spec, 2, ChunkPlan(1, 4))
+    assert run_child(uri, env, 0) == 0
+    capsys.readouterr()
+    assert collect_main([uri, "--top-n", "1"], env) == 0
+    err = capsys.readouterr().err
+    assert "2 of 4 combinations were ruined" in err and "none of them is a best" in err
 
 
 # ------------------------------------------------------------------------------ agreement
