@@ -15,7 +15,7 @@ Entry points share one bar loop (:func:`_run`, inlined into each):
 Scalar settings travel in one float64 array built by :func:`make_config` (index constants
 ``C_*``), which keeps the kernel signatures short and numba's type dispatch to one signature.
 
-Semantics (DESIGN.md "Simulation semantics" and ENGINE_CONTRACTS.md):
+Semantics (DESIGN.md "Simulation semantics"):
 
 - ``next_open`` at bar t: (1) at the open execute the target decided at t-1's close (a flip is an
   exit fill then an entry fill); (2) intrabar stop-loss / take-profit against low/high; (3) mark

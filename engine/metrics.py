@@ -1,6 +1,6 @@
 """Performance metrics: one small pure numpy function per metric, composed by compute_metrics.
 
-Definitions (docs/ENGINE_CONTRACTS, DESIGN.md "Metrics"); the fused sweep kernel reproduces them:
+Definitions (DESIGN.md "Metrics"); the fused sweep kernel reproduces them:
 
 - equity is marked to market at each bar's close (n values); ``cash`` is the starting cash.
 - returns ``r_t = equity_t / equity_{t-1} - 1`` with ``equity_{-1} = cash`` (n returns).
@@ -263,7 +263,7 @@ def buy_hold_return(close: np.ndarray) -> float:
     return float(close[-1] / close[0] - 1.0)
 
 
-def compute_metrics(  # noqa: PLR0917 (signature fixed by ENGINE_CONTRACTS.md)
+def compute_metrics(  # noqa: PLR0917 (a public API: DESIGN.md "Metrics")
     equity: np.ndarray,
     timestamps: ArrayLike,
     trade_pnl: np.ndarray,

@@ -1,4 +1,4 @@
-"""Overfitting statistics for parameter sweeps (pure numpy/scipy, no I/O).
+"""Overfitting statistics for parameter sweeps (pure numpy, no I/O).
 
 - :func:`probabilistic_sharpe_ratio` and :func:`deflated_sharpe_ratio`: Bailey, D. H. and
   López de Prado, M. (2012) "The Sharpe Ratio Efficient Frontier", J. of Risk 15(2); and

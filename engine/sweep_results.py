@@ -1,4 +1,4 @@
-"""The sweep result layout (ENGINE_CONTRACTS.md "Sweep result layout"): keys, spec.json, reads.
+"""The sweep result layout (DESIGN.md "Storage", README "Design"): keys, spec.json, reads.
 
 ``sweeps/<sweep_id>/`` in the result bucket::
 
