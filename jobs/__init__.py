@@ -1,6 +1,7 @@
 """Job execution: one Executor interface, two backends (local subprocesses, AWS Batch).
 
-Stable API (the dashboard, the sweeps work and the CLI use only this)::
+Stable API (the dashboard, the sweeps work and the CLI use only this). ``jobs.base.Executor``
+writes submit_run, cancel's and retry's checks and wait once; the backends add the primitives::
 
     from jobs.settings import load_settings
     from jobs.factory import make_executor
@@ -8,9 +9,10 @@ Stable API (the dashboard, the sweeps work and the CLI use only this)::
     ex = make_executor(settings, worker="thread")   # local: worker thread in this process
                                                     # ("process": detached worker, CLI style)
     rec = ex.submit_run(run_spec, name=None)        # engine.spec.RunSpec -> JobRecord
-    rec = ex.submit_command(command, name=..., kind="sweep"|"child"|"collect"|"run",
-                            env=None, array_size=None, depends_on=(), spec=None,
-                            result_prefix=None, timeout=None, attempts=None, tags=None)
+    rec = ex.submit(JobRequest(command, name=..., kind="sweep"|"child"|"collect"|"run",
+                               env=None, array_size=None, depends_on=(), spec=None,
+                               result_prefix=None, timeout=None, attempts=None, tags=None))
+    rec = ex.submit_command(command, name=..., kind=...)   # the same, shorthand
     ex.get(id); ex.list(status=None, *, name_prefix=None, since=None, until=None,
                         limit=None, parent_id=None)       # newest first; children via parent_id
     ex.cancel(id)        # queued only (a started single job -> BacktestError "use terminate")
@@ -34,11 +36,12 @@ infrastructure failures retry (Spot/host loss, image pull, ENI set-up) and appli
 exit, with at least 3 attempts by default. A timeout stops the attempt with reason "Job attempt
 duration exceeded timeout" and is not retried (Batch's rule).
 
-Local executor (:mod:`jobs.local`): SQLite (WAL) at ``<storage_root>/_jobs/jobs.db`` (or
-``BACKTEST_JOBS_DIR``; ``~/.cache/batch-backtest/_jobs`` when no storage root is set), one log
-file per attempt under ``_jobs/logs``, one worker per folder (an flock lease on
-``_jobs/worker.lock``); jobs left running by a dead worker become FAILED "executor restarted"
-(or are requeued while attempts remain); a worker that stops (``close()``) kills its running
-jobs with the same rule ("executor stopped"). AWS (:mod:`jobs.batch`): clients from
-:mod:`jobs.factory` (adaptive retries, AWS_ENDPOINT_URL honoured).
+Local executor (:mod:`jobs.local`): a SQLite (WAL) job table (:class:`jobs.localstore.JobTable`)
+at ``<storage_root>/_jobs/jobs.db`` (or ``BACKTEST_JOBS_DIR``; ``~/.cache/batch-backtest/_jobs``
+when no storage root is set), one log file per attempt under ``_jobs/logs``, one worker per
+folder (an flock lease on ``_jobs/worker.lock``); jobs left running by a dead worker become
+FAILED "executor restarted" (or are requeued while attempts remain); a worker that stops
+(``close()``) kills its running jobs with the same rule ("executor stopped"). AWS
+(:mod:`jobs.batch`): clients from :mod:`jobs.factory` (adaptive retries, AWS_ENDPOINT_URL
+honoured).
 """

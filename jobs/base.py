@@ -1,55 +1,47 @@
-"""The one executor interface both backends implement, plus the RunSpec -> engine CLI mapping."""
+"""The Executor base both backends derive from, plus the RunSpec -> engine CLI mapping."""
 
 from __future__ import annotations
 
 import getpass
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
 from dataclasses import fields, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
+from engine.errors import BacktestError
 from engine.spec import RunSpec, SimOptions, check_run_id
-from jobs.model import JobKind, JobRecord, JobStatus, safe_job_name
+from jobs.model import JobKind, JobRecord, JobRequest, JobStatus, safe_job_name
 
 ENGINE_MODULE = "engine.backtest"
 
 
-@runtime_checkable
-class Executor(Protocol):
-    """Submit, inspect and control jobs. Implemented by LocalExecutor and BatchExecutor."""
+class Executor(ABC):
+    """Submit, inspect and control jobs: what both backends share is written here once.
 
-    backend: str
+    A backend (LocalExecutor, BatchExecutor) implements the primitives: ``submit`` (one
+    :class:`JobRequest`), ``get``, ``list``, ``terminate``, ``logs``, ``follow``,
+    ``_cancel_queued``, ``_resubmission`` and ``_pause``. ``submit_run``, ``submit_command``,
+    ``cancel``'s checks, ``retry``'s checks and ``wait`` are the same on both.
+    """
 
-    def submit_run(self, spec: RunSpec, *, name: str | None = None) -> JobRecord:
-        """Submit one engine run; a missing run id is generated so the result prefix is known."""
-        ...
+    backend: str = ""
+    python: str = "python"  # the interpreter a job's command starts (the image's on Batch)
+    user: str = ""
 
-    def submit_command(
-        self,
-        command: Sequence[str],
-        *,
-        name: str,
-        kind: JobKind | str,
-        env: Mapping[str, str] | None = None,
-        array_size: int | None = None,
-        depends_on: Sequence[str] = (),
-        spec: Mapping[str, Any] | None = None,
-        result_prefix: str | None = None,
-        timeout: int | None = None,
-        attempts: int | None = None,
-        tags: Mapping[str, str] | None = None,
-    ) -> JobRecord:
-        """Submit any command (an array of children when array_size is given).
+    # -- primitives --------------------------------------------------------------------------
 
-        ``spec`` is recorded with the job; a spec naming its ``spec_uri`` (a sweep's spec.json)
-        travels to AWS Batch as that address only, since container overrides are limited."""
-        ...
+    @abstractmethod
+    def submit(self, request: JobRequest) -> JobRecord:
+        """Submit one request (an array of children when array_size is given)."""
 
+    @abstractmethod
     def get(self, job_id: str) -> JobRecord:
         """One job; NotFoundError when unknown."""
-        ...
 
+    @abstractmethod
     def list(
         self,
         status: JobStatus | str | None = None,
@@ -61,31 +53,75 @@ class Executor(Protocol):
         parent_id: str | None = None,
     ) -> list[JobRecord]:
         """Jobs newest first, filtered; children only when parent_id is given."""
-        ...
+
+    @abstractmethod
+    def terminate(self, job_id: str, reason: str = "Terminated by user") -> JobRecord:
+        """Stop a job whatever its state: queued ones are cancelled, running ones killed."""
+
+    @abstractmethod
+    def logs(self, job_id: str, tail: int | None = None) -> str:
+        """The latest attempt's output (last `tail` lines when given)."""
+
+    @abstractmethod
+    def follow(self, job_id: str, poll: float | None = None) -> Iterator[str]:
+        """Yield output lines as they appear until the job ends."""
+
+    @abstractmethod
+    def _cancel_queued(self, record: JobRecord, reason: str) -> None:
+        """Stop a queued job (or an array's queued children); the checks are done."""
+
+    @abstractmethod
+    def _resubmission(self, job_id: str) -> tuple[JobRecord, JobRequest]:
+        """A job's record and the request that submits it again (same command, env, spec)."""
+
+    @abstractmethod
+    def _pause(self) -> None:
+        """Wait one poll interval between two looks at a job (``wait``)."""
+
+    # -- written once ------------------------------------------------------------------------
+
+    def submit_command(self, command: Sequence[str], **fields: Any) -> JobRecord:
+        """``submit(JobRequest(command, **fields))``: a shorthand for callers and tests."""
+        return self.submit(JobRequest(command=command, **fields))
+
+    def submit_run(self, spec: RunSpec, *, name: str | None = None) -> JobRecord:
+        """Submit one engine run; a missing run id is generated so the result prefix is known."""
+        return self.submit(run_request(spec, user=self.user, python=self.python, name=name))
 
     def cancel(self, job_id: str, reason: str = "Cancelled by user") -> JobRecord:
         """Cancel a queued job (SUBMITTED/PENDING/RUNNABLE); a started one needs terminate."""
-        ...
-
-    def terminate(self, job_id: str, reason: str = "Terminated by user") -> JobRecord:
-        """Stop a job whatever its state: queued ones are cancelled, running ones killed."""
-        ...
-
-    def logs(self, job_id: str, tail: int | None = None) -> str:
-        """The latest attempt's output (last `tail` lines when given)."""
-        ...
-
-    def follow(self, job_id: str, poll: float | None = None) -> Iterator[str]:
-        """Yield output lines as they appear until the job ends."""
-        ...
+        record = self.get(job_id)
+        if record.status.is_terminal:
+            return record
+        if record.array_size is None and not record.status.is_queued:
+            raise BacktestError(
+                f"job {job_id} is {record.status.value}; cancel only stops queued jobs, "
+                "use terminate"
+            )
+        self._cancel_queued(record, reason)
+        return self.get(job_id)
 
     def retry(self, job_id: str) -> JobRecord:
         """Submit a finished job again as a new job; return the new record."""
-        ...
+        record, request = self._resubmission(job_id)
+        if record.parent_id is not None:
+            raise BacktestError(
+                f"job {job_id} is an array child; retry its parent {record.parent_id}"
+            )
+        if not record.status.is_terminal:
+            raise BacktestError(
+                f"job {job_id} is still {record.status.value}; retry a finished job"
+            )
+        return self.submit(request)
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobRecord:
         """Block until the job ends or `timeout` seconds pass; return the latest record."""
-        ...
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            record = self.get(job_id)
+            if record.is_terminal or (deadline is not None and time.monotonic() >= deadline):
+                return record
+            self._pause()
 
 
 def default_user(settings_user: str) -> str:
@@ -164,13 +200,11 @@ def run_tags(spec: RunSpec) -> dict[str, str]:
     return tags
 
 
-def submit_engine_run(
-    executor: Executor, spec: RunSpec, *, user: str, python: str, name: str | None = None
-) -> JobRecord:
-    """What both backends' submit_run do: a run id, the engine command, the run's metadata."""
+def run_request(spec: RunSpec, *, user: str, python: str, name: str | None = None) -> JobRequest:
+    """The request of one engine run: a run id, the engine command, the run's metadata."""
     spec = with_run_id(spec, user)
-    return executor.submit_command(
-        engine_command(spec, python=python),
+    return JobRequest(
+        command=engine_command(spec, python=python),
         name=name or safe_job_name(f"run-{spec.run_id}"),
         kind=JobKind.RUN,
         spec=spec.to_dict(),

@@ -20,8 +20,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from engine.errors import BacktestError, InfraError, NotFoundError
-from engine.spec import RunSpec
-from jobs.base import default_user, submit_engine_run
+from jobs.base import Executor, default_user
 from jobs.batch_records import (
     SPEC_ENV,
     SPEC_URI,
@@ -34,6 +33,7 @@ from jobs.batch_records import (
 from jobs.model import (
     JobKind,
     JobRecord,
+    JobRequest,
     JobStatus,
     check_array_size,
     check_command,
@@ -87,7 +87,7 @@ def tag_value(value: str) -> str:
     return TAG_VALUE_BAD.sub("-", str(value))[:256]
 
 
-class BatchExecutor:
+class BatchExecutor(Executor):
     """Executor on AWS Batch. Settings name the queue and the job definitions."""
 
     backend = "aws"
@@ -125,43 +125,13 @@ class BatchExecutor:
 
     # -- submit ------------------------------------------------------------------------------
 
-    def submit_run(self, spec: RunSpec, *, name: str | None = None) -> JobRecord:
-        """Submit one engine run; the container runs `python -m engine.backtest ...`."""
-        return submit_engine_run(self, spec, user=self.user, python="python", name=name)
-
-    def submit_command(
-        self,
-        command: Sequence[str],
-        *,
-        name: str,
-        kind: JobKind | str,
-        env: Mapping[str, str] | None = None,
-        array_size: int | None = None,
-        depends_on: Sequence[str] = (),
-        spec: Mapping[str, Any] | None = None,
-        result_prefix: str | None = None,
-        timeout: int | None = None,
-        attempts: int | None = None,
-        tags: Mapping[str, str] | None = None,
-    ) -> JobRecord:
+    def submit(self, request: JobRequest) -> JobRecord:
         """SubmitJob (an array job when array_size is given); returns the new record."""
-        request = self.submit_request(
-            command,
-            name=name,
-            kind=kind,
-            env=env,
-            array_size=array_size,
-            depends_on=depends_on,
-            spec=spec,
-            result_prefix=result_prefix,
-            timeout=timeout,
-            attempts=attempts,
-            tags=tags,
-        )
-        out = aws_call("SubmitJob", self.batch.submit_job, **request)
+        params = self.submit_params(request)
+        out = aws_call("SubmitJob", self.batch.submit_job, **params)
         # Built from the request and the response: DescribeJobs is eventually consistent and may
         # not show the new job yet, and nothing here needs more than what was sent.
-        record = to_record(submitted_job(request, out))
+        record = to_record(submitted_job(params, out))
         self._recent = {**self._fresh_recent(), record.id: (time.monotonic(), record)}
         return record
 
@@ -170,26 +140,13 @@ class BatchExecutor:
         now = time.monotonic()
         return {k: v for k, v in self._recent.items() if now - v[0] < RECENT_SECONDS}
 
-    def submit_request(
-        self,
-        command: Sequence[str],
-        *,
-        name: str,
-        kind: JobKind | str,
-        env: Mapping[str, str] | None = None,
-        array_size: int | None = None,
-        depends_on: Sequence[str] = (),
-        spec: Mapping[str, Any] | None = None,
-        result_prefix: str | None = None,
-        timeout: int | None = None,
-        attempts: int | None = None,
-        tags: Mapping[str, str] | None = None,
-    ) -> dict[str, Any]:
+    def submit_params(self, request: JobRequest) -> dict[str, Any]:
         """The validated SubmitJob parameters, exactly as sent."""
-        job_kind = JobKind.parse(kind)
+        name = request.name
+        job_kind = JobKind.parse(request.kind)
         overrides = {
-            "command": list(check_command(command)),
-            "environment": self._environment(env, spec),
+            "command": list(check_command(request.command)),
+            "environment": self._environment(request.env, request.spec),
         }
         length = len(json.dumps(overrides, separators=(",", ":")))
         if length > MAX_OVERRIDES:
@@ -197,29 +154,30 @@ class BatchExecutor:
                 f"job {name!r}: its command and environment are {length} characters; AWS Batch "
                 f"(ECS) starts a task only when they fit in {MAX_OVERRIDES}"
             )
-        request: dict[str, Any] = {
+        params: dict[str, Any] = {
             "jobName": check_job_name(name),
             "jobQueue": self._queue(),
             "jobDefinition": self._definition(job_kind),
             "containerOverrides": overrides,
-            "retryStrategy": retry_strategy(self._attempts(attempts)),  # replaces the definition's
-            "tags": self._tags(job_kind, result_prefix, tags),
+            # the request's retry strategy replaces the job definition's
+            "retryStrategy": retry_strategy(self._attempts(request.attempts)),
+            "tags": self._tags(job_kind, request.result_prefix, request.tags),
             "propagateTags": True,
         }
-        size = check_array_size(array_size)
+        size = check_array_size(request.array_size)
         if size is not None:
-            request["arrayProperties"] = {"size": size}
-        deps = check_depends_on(depends_on)
+            params["arrayProperties"] = {"size": size}
+        deps = check_depends_on(request.depends_on)
         if deps:
-            request["dependsOn"] = [{"jobId": dep} for dep in deps]
-        seconds = self.settings.job_timeout if timeout is None else timeout
+            params["dependsOn"] = [{"jobId": dep} for dep in deps]
+        seconds = self.settings.job_timeout if request.timeout is None else request.timeout
         if seconds:
             if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < MIN_TIMEOUT:
                 raise BacktestError(
                     f"AWS Batch timeouts must be whole seconds >= {MIN_TIMEOUT}, got {seconds!r}"
                 )
-            request["timeout"] = {"attemptDurationSeconds": seconds}
-        return request
+            params["timeout"] = {"attemptDurationSeconds": seconds}
+        return params
 
     def _queue(self) -> str:
         if not self.settings.job_queue:
@@ -383,38 +341,19 @@ class BatchExecutor:
 
     # -- control -----------------------------------------------------------------------------
 
-    def cancel(self, job_id: str, reason: str = "Cancelled by user") -> JobRecord:
-        """CancelJob for a queued job (or array); a started single job needs terminate."""
-        record = self.get(job_id)
-        if record.status.is_terminal:
-            return record
-        if record.array_size is None and not record.status.is_queued:
-            raise BacktestError(
-                f"job {job_id} is {record.status.value}; cancel only stops queued jobs, "
-                "use terminate"
-            )
-        aws_call("CancelJob", self.batch.cancel_job, jobId=job_id, reason=reason)
-        return self.get(job_id)
+    def _cancel_queued(self, record: JobRecord, reason: str) -> None:
+        aws_call("CancelJob", self.batch.cancel_job, jobId=record.id, reason=reason)
 
     def terminate(self, job_id: str, reason: str = "Terminated by user") -> JobRecord:
         """TerminateJob: queued jobs are cancelled, STARTING/RUNNING ones stopped."""
         aws_call("TerminateJob", self.batch.terminate_job, jobId=job_id, reason=reason)
         return self.get(job_id)
 
-    def retry(self, job_id: str) -> JobRecord:
-        """Submit a finished job again with the same command, environment, array and tags."""
+    def _resubmission(self, job_id: str) -> tuple[JobRecord, JobRequest]:
         jobs = self.describe_raw([job_id])
         if not jobs:
             raise NotFoundError(f"no job {job_id!r} in AWS Batch")
         job, record = jobs[0], to_record(jobs[0])
-        if record.parent_id:
-            raise BacktestError(
-                f"job {job_id} is an array child; retry its parent {record.parent_id}"
-            )
-        if not record.is_terminal:
-            raise BacktestError(
-                f"job {job_id} is still {record.status.value}; retry a finished job"
-            )
         env = {e["name"]: e["value"] for e in job.get("container", {}).get("environment", [])}
         env = {k: v for k, v in env.items() if k != SPEC_ENV and not k.startswith("AWS_BATCH")}
         tags = {
@@ -423,8 +362,8 @@ class BatchExecutor:
             if k.startswith(TAG_PREFIX) and k[len(TAG_PREFIX) :] not in ("kind", "user")
         }
         seconds = job.get("timeout", {}).get("attemptDurationSeconds", 0)
-        return self.submit_command(
-            list(record.command),
+        return record, JobRequest(
+            command=list(record.command),
             name=record.name,
             kind=record.kind,
             env=env,
@@ -436,14 +375,8 @@ class BatchExecutor:
             tags=tags,
         )
 
-    def wait(self, job_id: str, timeout: float | None = None) -> JobRecord:
-        """Poll DescribeJobs until the job ends or timeout seconds pass."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            record = self.get(job_id)
-            if record.is_terminal or (deadline is not None and time.monotonic() >= deadline):
-                return record
-            self.sleep(self.poll)
+    def _pause(self) -> None:
+        self.sleep(self.poll)
 
     # -- logs --------------------------------------------------------------------------------
 

@@ -11,24 +11,25 @@ detached ``python -m jobs worker`` runs (the CLI; it exits after ``worker_idle``
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from engine.errors import BacktestError, NotFoundError
-from engine.spec import RunSpec
-from jobs.base import default_user, submit_engine_run
-from jobs.localstore import Store, dumps
+from jobs.base import Executor, default_user
+from jobs.localstore import JobTable, dumps
 from jobs.model import (
     QUEUED,
     JobKind,
     JobRecord,
+    JobRequest,
     JobStatus,
     check_array_size,
     check_command,
@@ -53,10 +54,11 @@ def jobs_dir_for(settings: Settings) -> Path:
     return Path.home() / ".cache" / "batch-backtest" / "_jobs"
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
     """Executor backed by local subprocesses. See the module docstring for worker modes."""
 
     backend = "local"
+    python = sys.executable
 
     def __init__(
         self,
@@ -69,7 +71,7 @@ class LocalExecutor:
         if worker not in WORKER_MODES:
             raise BacktestError(f"worker must be one of {', '.join(WORKER_MODES)}, got {worker!r}")
         self.settings = settings
-        self.store = Store(jobs_dir_for(settings))
+        self.table = JobTable(jobs_dir_for(settings))
         self.poll = settings.poll_ms / 1000.0 if poll is None else poll
         slots = concurrency or settings.concurrency or os.cpu_count() or 1
         self.config = WorkerConfig(
@@ -87,7 +89,7 @@ class LocalExecutor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if worker == "thread":
-            self._worker = Worker(self.store, self.config)
+            self._worker = Worker(self.table, self.config)
             self._thread = threading.Thread(
                 target=self._worker.run, args=(self._stop,), name="jobs-worker", daemon=True
             )
@@ -106,7 +108,7 @@ class LocalExecutor:
             self._worker.wake.set()
         if self._thread is not None:
             self._thread.join()
-        self.store.close()
+        self.table.close()
 
     def __enter__(self) -> LocalExecutor:
         return self
@@ -118,8 +120,8 @@ class LocalExecutor:
         """worker='process': start a detached worker unless a live one holds the lease."""
         if self.worker_mode != "process":
             return
-        if not Lease.is_held(self.store.dir / "worker.lock"):
-            spawn_detached_worker(log_dir=self.store.dir)
+        if not Lease.is_held(self.table.dir / "worker.lock"):
+            spawn_detached_worker(log_dir=self.table.dir)
 
     def _kick(self) -> None:
         if self._worker is not None:
@@ -129,88 +131,51 @@ class LocalExecutor:
 
     # -- submit ------------------------------------------------------------------------------
 
-    def submit_run(self, spec: RunSpec, *, name: str | None = None) -> JobRecord:
-        """Submit one engine run (`python -m engine.backtest ...`); fills in a missing run id."""
-        return submit_engine_run(self, spec, user=self.user, python=sys.executable, name=name)
-
-    def submit_command(
-        self,
-        command: Sequence[str],
-        *,
-        name: str,
-        kind: JobKind | str,
-        env: Mapping[str, str] | None = None,
-        array_size: int | None = None,
-        depends_on: Sequence[str] = (),
-        spec: Mapping[str, Any] | None = None,
-        result_prefix: str | None = None,
-        timeout: int | None = None,
-        attempts: int | None = None,
-        tags: Mapping[str, str] | None = None,
-    ) -> JobRecord:
-        """Queue any command; with array_size, a parent plus children <id>:0..N-1."""
-        row = self._new_row(
-            command,
-            name,
-            kind,
-            env=env,
-            array_size=array_size,
-            depends_on=depends_on,
-            timeout=timeout,
-            attempts=attempts,
-        )
+    def submit(self, request: JobRequest) -> JobRecord:
+        """Queue a request; with array_size, a parent plus children <id>:0..N-1."""
+        row = self._new_row(request)
+        tags = request.tags or {}
         row.update(
-            spec=dumps(dict(spec)) if spec is not None else None,
-            result_prefix=result_prefix,
-            tags=dumps(dict(tags or {})),
-            user=(tags or {}).get("user") or self.user,
+            spec=dumps(dict(request.spec)) if request.spec is not None else None,
+            result_prefix=request.result_prefix,
+            tags=dumps(dict(tags)),
+            user=tags.get("user") or self.user,
         )
         self._check_dependencies(row["depends_on_ids"])
-        with self.store.tx() as conn:
-            if array_size:
+        with self.table.tx() as conn:
+            if request.array_size:
                 row["status"] = JobStatus.PENDING.value
-                self.store.insert(conn, row)
-                for index in range(array_size):
+                self.table.insert(conn, row)
+                for index in range(request.array_size):
                     child = dict(row, id=f"{row['id']}:{index}", kind=JobKind.CHILD.value)
                     child.update(parent_id=row["id"], array_index=index, array_size=None)
                     child["status"] = self._initial_status(row["depends_on_ids"])
-                    self.store.insert(conn, child)
-                self.store.refresh_parents(conn, {row["id"]})
+                    self.table.insert(conn, child)
+                self.table.refresh_parents(conn, {row["id"]})
             else:
                 row["status"] = self._initial_status(row["depends_on_ids"])
-                self.store.insert(conn, row)
+                self.table.insert(conn, row)
         self._kick()
         return self.get(row["id"])
 
-    def _new_row(
-        self,
-        command: Sequence[str],
-        name: str,
-        kind: JobKind | str,
-        *,
-        env: Mapping[str, str] | None,
-        array_size: int | None,
-        depends_on: Sequence[str],
-        timeout: int | None,
-        attempts: int | None,
-    ) -> dict[str, Any]:
-        cmd = check_command(command)
-        deps = check_depends_on(list(depends_on))
-        timeout = self.settings.job_timeout if timeout is None else timeout
-        attempts = self.settings.attempts if attempts is None else attempts
+    def _new_row(self, request: JobRequest) -> dict[str, Any]:
+        cmd = check_command(request.command)
+        deps = check_depends_on(list(request.depends_on))
+        timeout = self.settings.job_timeout if request.timeout is None else request.timeout
+        attempts = self.settings.attempts if request.attempts is None else request.attempts
         if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 10:
             raise BacktestError(f"attempts must be an integer in 1..10, got {attempts!r}")
         if timeout is not None and (isinstance(timeout, bool) or timeout < 0):
             raise BacktestError(f"timeout must be >= 0 seconds (0 = none), got {timeout!r}")
-        env_map = {str(k): str(v) for k, v in (env or {}).items()}
+        env_map = {str(k): str(v) for k, v in (request.env or {}).items()}
         return {
             "id": str(uuid.uuid4()),
-            "name": check_job_name(name),
-            "kind": JobKind.parse(kind).value,
+            "name": check_job_name(request.name),
+            "kind": JobKind.parse(request.kind).value,
             "created_at": time.time(),
             "max_attempts": attempts,
             "timeout": float(timeout) if timeout else None,
-            "array_size": check_array_size(array_size),
+            "array_size": check_array_size(request.array_size),
             "depends_on": dumps(list(deps)),
             "depends_on_ids": deps,
             "user": self.user,
@@ -224,17 +189,17 @@ class LocalExecutor:
 
     def _check_dependencies(self, deps: tuple[str, ...]) -> None:
         for dep in deps:
-            if self.store.row(dep) is None:
+            if self.table.row(dep) is None:
                 raise NotFoundError(f"dependency {dep} is not a known job")
 
     # -- read --------------------------------------------------------------------------------
 
     def get(self, job_id: str) -> JobRecord:
         """One job record; NotFoundError when unknown."""
-        row = self.store.row(job_id)
+        row = self.table.row(job_id)
         if row is None:
             raise NotFoundError(f"no job {job_id!r}; list jobs with: python -m jobs ls")
-        return self.store.record(row)
+        return self.table.record(row)
 
     def list(
         self,
@@ -266,22 +231,9 @@ class LocalExecutor:
         sql = f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY {order}"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [self.store.record(r) for r in self.store.query(sql, params)]
+        return [self.table.record(r) for r in self.table.query(sql, params)]
 
     # -- control -----------------------------------------------------------------------------
-
-    def cancel(self, job_id: str, reason: str = "Cancelled by user") -> JobRecord:
-        """Cancel a queued job (or an array's queued children); started jobs need terminate."""
-        record = self.get(job_id)
-        if record.status.is_terminal:
-            return record
-        if record.array_size is None and not record.status.is_queued:
-            raise BacktestError(
-                f"job {job_id} is {record.status.value}; cancel only stops queued jobs, "
-                "use terminate"
-            )
-        self._stop_queued(job_id, reason, children=record.array_size is not None)
-        return self.get(job_id)
 
     def terminate(self, job_id: str, reason: str = "Terminated by user") -> JobRecord:
         """Stop a job in any state: queued -> FAILED now; running -> SIGTERM, then SIGKILL."""
@@ -291,7 +243,7 @@ class LocalExecutor:
         is_array = record.array_size is not None
         self._stop_queued(job_id, reason, children=is_array)
         column = "parent_id" if is_array else "id"
-        with self.store.tx() as conn:
+        with self.table.tx() as conn:
             conn.execute(
                 f"UPDATE jobs SET stop_request = ? WHERE {column} = ? "
                 "AND status IN ('STARTING', 'RUNNING')",
@@ -300,35 +252,27 @@ class LocalExecutor:
         self._kick()
         return self.get(job_id)
 
+    def _cancel_queued(self, record: JobRecord, reason: str) -> None:
+        self._stop_queued(record.id, reason, children=record.array_size is not None)
+
     def _stop_queued(self, job_id: str, reason: str, *, children: bool) -> None:
         marks = ",".join("?" for _ in QUEUED)
         column = "parent_id" if children else "id"
-        with self.store.tx() as conn:
+        with self.table.tx() as conn:
             conn.execute(
                 f"UPDATE jobs SET status = 'FAILED', reason = ?, stopped_at = ? "
                 f"WHERE {column} = ? AND status IN ({marks})",
                 (reason, time.time(), job_id, *[s.value for s in QUEUED]),
             )
-            parent = job_id if children else self.store.row(job_id)["parent_id"]  # type: ignore[index]
+            parent = job_id if children else self.table.row(job_id)["parent_id"]  # type: ignore[index]
             if parent:
-                self.store.refresh_parents(conn, {parent})
+                self.table.refresh_parents(conn, {parent})
 
-    def retry(self, job_id: str) -> JobRecord:
-        """Submit a finished job again (same command, env, spec) as a new job."""
+    def _resubmission(self, job_id: str) -> tuple[JobRecord, JobRequest]:
         record = self.get(job_id)
-        if record.parent_id is not None:
-            raise BacktestError(
-                f"job {job_id} is an array child; retry its parent {record.parent_id}"
-            )
-        if not record.status.is_terminal:
-            raise BacktestError(
-                f"job {job_id} is still {record.status.value}; retry a finished job"
-            )
-        row = self.store.row(job_id)
-        import json
-
-        return self.submit_command(
-            list(record.command),
+        row = self.table.row(job_id)
+        return record, JobRequest(
+            command=list(record.command),
             name=record.name,
             kind=record.kind,
             env=json.loads(row["env"]) if row else None,
@@ -340,15 +284,9 @@ class LocalExecutor:
             tags=json.loads(row["tags"]) if row else None,
         )
 
-    def wait(self, job_id: str, timeout: float | None = None) -> JobRecord:
-        """Poll until the job ends or timeout seconds pass; return the latest record."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            record = self.get(job_id)
-            if record.is_terminal or (deadline is not None and time.monotonic() >= deadline):
-                return record
-            self.ensure_worker()
-            time.sleep(self.poll)
+    def _pause(self) -> None:
+        self.ensure_worker()
+        time.sleep(self.poll)
 
     # -- logs --------------------------------------------------------------------------------
 

@@ -57,7 +57,7 @@ COLUMNS = (
 )
 
 
-class Store:
+class JobTable:
     """Job rows in <jobs dir>/jobs.db; one connection per thread, writes in IMMEDIATE txns."""
 
     def __init__(self, jobs_dir: Path) -> None:

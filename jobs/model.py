@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -117,6 +117,30 @@ class JobRecord:
         out["depends_on"] = list(self.depends_on)
         out["command"] = list(self.command)
         return out
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What to submit: one command (an array of children when ``array_size`` is given).
+
+    Both backends take this one value (``Executor.submit``); they check it before anything is
+    queued. ``spec`` is recorded with the job; a spec naming its ``spec_uri`` (a sweep's
+    spec.json) travels to AWS Batch as that address only, since container overrides are
+    limited. ``timeout``/``attempts`` None: the settings' defaults; ``tags["user"]`` names the
+    job's user (default: the executor's).
+    """
+
+    command: Sequence[str]
+    name: str
+    kind: JobKind | str
+    env: Mapping[str, str] | None = None
+    array_size: int | None = None
+    depends_on: Sequence[str] = ()
+    spec: Mapping[str, Any] | None = None
+    result_prefix: str | None = None
+    timeout: int | None = None
+    attempts: int | None = None
+    tags: Mapping[str, str] | None = None
 
 
 def from_epoch(seconds: float | None) -> datetime | None:

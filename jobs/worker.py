@@ -27,7 +27,7 @@ from typing import IO, Any
 import psutil
 
 from engine.errors import InfraError
-from jobs.localstore import Store
+from jobs.localstore import JobTable
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESTART_REASON = "executor restarted"
@@ -142,17 +142,17 @@ def last_line(path: Path) -> str:
 
 
 class Worker:
-    """Runs the jobs of one Store; call run() in a thread or process, or tick() by hand."""
+    """Runs the jobs of one JobTable; call run() in a thread or process, or tick() by hand."""
 
-    def __init__(self, store: Store, config: WorkerConfig) -> None:
-        self.store = store
+    def __init__(self, table: JobTable, config: WorkerConfig) -> None:
+        self.table = table
         self.config = config
-        self.lease = Lease(store.dir / "worker.lock")
+        self.lease = Lease(table.dir / "worker.lock")
         self.procs: dict[str, _Proc] = {}
         self.wake = threading.Event()
         self._idle_since: float | None = None
         self._watch_gone = config.exit_when_gone or config.idle_exit is not None
-        self._identity = _identity(store.dir, store.path)
+        self._identity = _identity(table.dir, table.path)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -162,7 +162,7 @@ class Worker:
             while not stop.is_set():
                 if self._folder_gone():
                     print(
-                        f"jobs worker: jobs folder {self.store.dir} was deleted; stopping",
+                        f"jobs worker: jobs folder {self.table.dir} was deleted; stopping",
                         file=sys.stderr,
                     )
                     self._abandon()
@@ -190,7 +190,7 @@ class Worker:
 
     def _folder_gone(self) -> bool:
         """Whether the jobs folder or its database was deleted or replaced since the start."""
-        return self._watch_gone and _identity(self.store.dir, self.store.path) != self._identity
+        return self._watch_gone and _identity(self.table.dir, self.table.path) != self._identity
 
     def _abandon(self) -> None:
         """The folder is gone: kill what runs, record nothing (the records went with it)."""
@@ -200,7 +200,7 @@ class Worker:
             proc.log.close()
         self.procs.clear()
         self.lease.release()
-        self.store.close()
+        self.table.close()
 
     def _idle_too_long(self) -> bool:
         now = time.time()
@@ -216,7 +216,7 @@ class Worker:
         return True
 
     def _has_work(self) -> bool:
-        rows = self.store.query(
+        rows = self.table.query(
             "SELECT 1 FROM jobs WHERE status NOT IN ('SUCCEEDED','FAILED') "
             "AND array_size IS NULL LIMIT 1"
         )
@@ -236,16 +236,16 @@ class Worker:
         if self.procs:
             self._reap()
         self.lease.release()
-        self.store.close()
+        self.table.close()
 
     def recover(self) -> None:
         """On taking the lease: jobs a dead worker left running are failed or requeued."""
-        rows = self.store.query(
+        rows = self.table.query(
             "SELECT id, parent_id, pid, pid_started, attempt, max_attempts FROM jobs "
             "WHERE status IN ('STARTING', 'RUNNING')"
         )
         parents: set[str] = set()
-        with self.store.tx() as conn:
+        with self.table.tx() as conn:
             for row in rows:
                 if pid_matches(row["pid"], row["pid_started"]):
                     kill_group(row["pid"], signal.SIGKILL)
@@ -262,7 +262,7 @@ class Worker:
                 )
                 if row["parent_id"]:
                     parents.add(row["parent_id"])
-            self.store.refresh_parents(conn, parents)
+            self.table.refresh_parents(conn, parents)
 
     # -- one scheduling pass -------------------------------------------------------------------
 
@@ -283,19 +283,19 @@ class Worker:
             return
         parents: set[str] = set()
         now = time.time()
-        with self.store.tx() as conn:
+        with self.table.tx() as conn:
             for proc in done:
                 self._finish(conn, proc, now)
                 if proc.parent_id:
                     parents.add(proc.parent_id)
-            self.store.refresh_parents(conn, parents)
+            self.table.refresh_parents(conn, parents)
         for proc in done:
             proc.log.close()
             del self.procs[proc.job_id]
 
     def _finish(self, conn: Any, proc: _Proc, now: float) -> None:
         rc = proc.popen.returncode
-        log = self.store.log_path(proc.job_id, proc.attempt)
+        log = self.table.log_path(proc.job_id, proc.attempt)
         if proc.stopped and proc.attempt < proc.max_attempts:
             status, reason = "RUNNABLE", f"{STOPPED_REASON}; retrying"
         elif proc.kill_reason:
@@ -327,7 +327,7 @@ class Worker:
         now = time.time()
         if self.procs:
             marks = ",".join("?" for _ in self.procs)
-            rows = self.store.query(
+            rows = self.table.query(
                 f"SELECT id, stop_request FROM jobs WHERE stop_request IS NOT NULL "
                 f"AND id IN ({marks})",
                 list(self.procs),
@@ -341,7 +341,7 @@ class Worker:
                 kill_group(proc.popen.pid, signal.SIGKILL)
 
     def _resolve_dependencies(self) -> None:
-        rows = self.store.query(
+        rows = self.table.query(
             "SELECT id, parent_id, depends_on FROM jobs WHERE status = 'PENDING' "
             "AND array_size IS NULL"
         )
@@ -351,7 +351,7 @@ class Worker:
         states = self._statuses(sorted(deps))
         parents: set[str] = set()
         now = time.time()
-        with self.store.tx() as conn:
+        with self.table.tx() as conn:
             for row in rows:
                 mine = [states.get(d) for d in json.loads(row["depends_on"])]
                 if any(s in (None, "FAILED") for s in mine):
@@ -369,14 +369,14 @@ class Worker:
                     continue
                 if row["parent_id"]:
                     parents.add(row["parent_id"])
-            self.store.refresh_parents(conn, parents)
+            self.table.refresh_parents(conn, parents)
 
     def _statuses(self, ids: list[str]) -> dict[str, str]:
         out: dict[str, str] = {}
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             marks = ",".join("?" for _ in chunk)
-            for row in self.store.query(
+            for row in self.table.query(
                 f"SELECT id, status FROM jobs WHERE id IN ({marks})", chunk
             ):
                 out[row["id"]] = row["status"]
@@ -386,7 +386,7 @@ class Worker:
         free = self.config.concurrency - len(self.procs)
         if free <= 0:
             return
-        rows = self.store.query(
+        rows = self.table.query(
             "SELECT * FROM jobs WHERE status = 'RUNNABLE' AND array_size IS NULL "
             "ORDER BY seq LIMIT ?",
             (free,),
@@ -396,9 +396,9 @@ class Worker:
 
     def _start(self, row: Any) -> None:
         job_id, attempt = row["id"], int(row["attempt"]) + 1
-        log_path = self.store.log_path(job_id, attempt)
+        log_path = self.table.log_path(job_id, attempt)
         now = time.time()
-        with self.store.tx() as conn:
+        with self.table.tx() as conn:
             cur = conn.execute(
                 "UPDATE jobs SET status = 'STARTING', attempt = ?, started_at = ?, "
                 "stopped_at = NULL, exit_code = NULL, log_path = ? "
@@ -408,7 +408,7 @@ class Worker:
             if cur.rowcount == 0:
                 return
             if row["parent_id"]:
-                self.store.refresh_parents(conn, {row["parent_id"]})
+                self.table.refresh_parents(conn, {row["parent_id"]})
         log = log_path.open("ab")
         try:
             popen = subprocess.Popen(
@@ -423,13 +423,13 @@ class Worker:
         except OSError as exc:
             log.write(f"cannot start command: {exc}\n".encode())
             log.close()
-            with self.store.tx() as conn:
+            with self.table.tx() as conn:
                 conn.execute(
                     "UPDATE jobs SET status = 'FAILED', reason = ?, stopped_at = ? WHERE id = ?",
                     (f"cannot start command: {exc}"[:REASON_CHARS], time.time(), job_id),
                 )
                 if row["parent_id"]:
-                    self.store.refresh_parents(conn, {row["parent_id"]})
+                    self.table.refresh_parents(conn, {row["parent_id"]})
             return
         threading.Thread(target=self._wake_on_exit, args=(popen,), daemon=True).start()
         self.procs[job_id] = _Proc(
@@ -442,7 +442,7 @@ class Worker:
             max_attempts=int(row["max_attempts"]),
             log=log,
         )
-        with self.store.tx() as conn:
+        with self.table.tx() as conn:
             conn.execute(
                 "UPDATE jobs SET status = 'RUNNING', pid = ?, pid_started = ? "
                 "WHERE id = ? AND status = 'STARTING'",

@@ -324,7 +324,7 @@ def test_worker_thread_survives_a_locked_job_database(
         while ex.get(first.id).status != JobStatus.RUNNING:
             assert time.monotonic() < deadline, "the first job never started"
             time.sleep(0.02)
-        blocker = sqlite3.connect(ex.store.path, isolation_level=None)
+        blocker = sqlite3.connect(ex.table.path, isolation_level=None)
         blocker.execute("BEGIN IMMEDIATE")  # hold the write lock past the job's end
         deadline = time.monotonic() + 30
         while "jobs worker:" not in capsys.readouterr().err:

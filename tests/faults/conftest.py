@@ -67,7 +67,7 @@ def lease_pid(root: Path) -> int | None:
 
 def job_pid(executor: LocalExecutor, job_id: str) -> int | None:
     """The pid the local executor recorded for a running job (None before it starts)."""
-    row = executor.store.row(job_id)
+    row = executor.table.row(job_id)
     return None if row is None or row["pid"] is None else int(row["pid"])
 
 

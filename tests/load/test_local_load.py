@@ -121,7 +121,7 @@ def test_a_10000_child_sweep_is_submitted_and_tracked(
             assert detail.children is not None
             assert len(detail.children) == jobs_service.CHILDREN_SHOWN < CHILDREN
             row = jobs_service.list_jobs(ctx).set_index("id").loc[parent.id]
-            assert row["progress"] == f"100/{CHILDREN} done"
+            assert row["progress"] == f"100/{CHILDREN} done (100 failed)"  # cancelled = FAILED
 
             point_env(monkeypatch, root)
             try:
