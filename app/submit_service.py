@@ -7,39 +7,27 @@ before anything is submitted, so a refused form submits nothing.
 from __future__ import annotations
 
 import json
-import math
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from numpy import format_float_positional
 
 from app.context import AppContext
-from engine.errors import BacktestError, NotFoundError, ParamError
-from engine.spec import RunSpec, SimOptions, check_run_id
+from engine.errors import NotFoundError, ParamError
+from engine.spec import RunSpec, SimOptions
 from engine.strategies import get_strategy
-from engine.sweep_spec import (
-    ExpansionStats,
-    ParamSpace,
-    SweepSpec,
-    expansion_stats,
-    plan_chunks,
-)
-from jobs.model import JobRecord, safe_job_name
+from engine.sweep_plan import plan
+from engine.sweep_results import SPEC_JSON, sweep_prefix
+from engine.sweep_spec import ExpansionStats, ParamSpace, SweepSpec, expansion_stats
+from jobs import sweeps
+from jobs.model import JobRecord
 
-# Assumed when no measured cost is available (bench measures ~1 us per bar per combination).
-DEFAULT_COST_PER_BAR_COMBINATION_S = 1e-6
 # Fargate size of one sweep child (infra's default "sweep" job definition: 1 vCPU, 2 GiB).
 CHILD_VCPU = 1.0
 CHILD_MEMORY_GB = 2.0
 FARGATE_MIN_BILLED_S = 60.0  # Fargate bills at least one minute per task
 MAX_FILES = 100
-
-
-class SweepsUnavailable(BacktestError):
-    """jobs/sweeps.py has not landed yet."""
 
 
 def _check_files(ctx: AppContext, files: Sequence[str]) -> list[str]:
@@ -97,14 +85,7 @@ def submit_runs(
     return [ctx.executor.submit_run(replace(spec, user=user or spec.user)) for spec in specs]
 
 
-def new_sweep_id(strategy: str) -> str:
-    """A sortable unique sweep id: <UTC time>-<strategy>-sweep-<random>."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    name = safe_job_name(strategy, "sweep")[:40]
-    return check_run_id(f"{stamp}-{name}-sweep-{secrets.token_hex(3)}")
-
-
-def build_sweep_spec(
+def sweep_for_files(
     ctx: AppContext,
     files: Sequence[str],
     strategy: str,
@@ -117,40 +98,22 @@ def build_sweep_spec(
     seed: int = 0,
     sweep_id: str | None = None,
 ) -> SweepSpec:
-    """A validated SweepSpec over ``files`` (first file is the base, the rest extra_keys)."""
+    """The validated SweepSpec (:func:`jobs.sweeps.build_sweep_spec`) over ``files`` of the
+    input bucket, results in the result bucket (the first file is the base)."""
     keys = _check_files(ctx, files)
     s = ctx.settings
-    base = RunSpec(
-        source_bucket=s.input_bucket,
-        source_key=keys[0],
-        result_bucket=s.result_bucket,
-        strategy=strategy,
-        params=dict(fixed),
+    return sweeps.build_sweep_spec(
+        s.input_bucket,
+        keys,
+        s.result_bucket,
+        strategy,
+        space,
+        fixed=fixed,
         options=options,
-    )
-    spec = SweepSpec(
-        sweep_id=sweep_id or new_sweep_id(strategy),
-        base=base,
-        space=dict(space),
         mode=mode,
-        n=n if mode == "random" else None,
+        n=n,
         seed=seed,
-        extra_keys=tuple(keys[1:]),
-    )
-    return spec.validate()
-
-
-def cost_per_bar_combination() -> float:
-    """Measured seconds per bar per combination if the sweeps work exports one, else 1 us."""
-    try:
-        from jobs import sweeps  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        return DEFAULT_COST_PER_BAR_COMBINATION_S
-    value = getattr(sweeps, "COST_PER_BAR_COMBINATION_S", None)
-    return (
-        float(value)
-        if isinstance(value, int | float) and value > 0
-        else (DEFAULT_COST_PER_BAR_COMBINATION_S)
+        sweep_id=sweep_id,
     )
 
 
@@ -190,43 +153,32 @@ def estimate_sweep(
 ) -> SweepEstimate:
     """Combination count, planned children and time (and Fargate cost on aws) of a sweep.
 
-    ``stats`` (the sweep's :func:`expansion_stats`, counted once and cached by the page) saves
-    re-counting a large space on every rerun.
+    ``bars_per_file`` holds each input file's bar count in ``spec.source_keys`` order; the
+    children come from :func:`engine.sweep_plan.plan`, the call the submit makes. ``stats`` (the
+    sweep's :func:`expansion_stats`, counted once and cached by the page) saves re-counting a
+    large space on every rerun.
     """
     stats = expansion_stats(spec) if stats is None else stats
-    n_files = len(spec.source_keys)
-    bars = [max(1, int(b)) for b in bars_per_file] or [1]
-    mean_bars = max(1, math.ceil(sum(bars) / len(bars)))
-    cost_s = cost_per_bar_combination() if cost_s is None else cost_s
-    n_backtests = stats.valid * n_files
-    if n_backtests == 0:
-        raise ParamError("the sweep has no valid combination")
-    plan = plan_chunks(n_backtests, mean_bars, cost_s, spec.target_child_seconds)
-    compute = stats.valid * sum(bars) * cost_s
-    usd = fargate_cost(compute, plan.n_children, vcpu_hour, gb_hour) if backend == "aws" else None
+    planned = plan(spec, bars_per_file, n_combinations=stats.valid, cost_s=cost_s)
+    chunks = planned.chunks
+    compute = planned.compute_seconds
+    usd = fargate_cost(compute, chunks.n_children, vcpu_hour, gb_hour) if backend == "aws" else None
     return SweepEstimate(
         stats.candidates,
         stats.valid,
         stats.dropped,
-        n_files,
-        n_backtests,
-        plan.n_children,
-        plan.chunk_size,
+        planned.n_files,
+        planned.n_tasks,
+        chunks.n_children,
+        chunks.chunk_size,
         compute,
         usd,
     )
 
 
 def submit_sweep(ctx: AppContext, spec: SweepSpec) -> JobRecord:
-    """Submit through jobs.sweeps.submit_sweep; SweepsUnavailable until that module lands."""
-    try:
-        from jobs.sweeps import submit_sweep as impl  # type: ignore[import-not-found, unused-ignore]
-    except ImportError:
-        raise SweepsUnavailable(
-            "sweeps are not available yet (jobs/sweeps.py has not landed); submit single runs"
-        ) from None
-    record: JobRecord = impl(ctx.executor, ctx.store, spec)
-    return record
+    """Submit through :func:`jobs.sweeps.submit_sweep` (planned as the estimate is)."""
+    return sweeps.submit_sweep(ctx.executor, ctx.store, spec)
 
 
 def read_back_runs(ctx: AppContext, records: Sequence[JobRecord]) -> list[dict[str, Any]]:
@@ -242,8 +194,6 @@ def read_back_runs(ctx: AppContext, records: Sequence[JobRecord]) -> list[dict[s
 
 def read_back_sweep(ctx: AppContext, spec: SweepSpec) -> dict[str, Any]:
     """The sweep's spec.json as written at submit (spec, combination count and plan)."""
-    from engine.sweep_results import SPEC_JSON, sweep_prefix
-
     key = sweep_prefix(spec.sweep_id) + SPEC_JSON
     data = json.loads(ctx.store.get_bytes(spec.base.result_bucket, key))
     if not isinstance(data, dict):

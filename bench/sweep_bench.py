@@ -89,8 +89,9 @@ def prepare(root: Path) -> None:
     from engine.results import frame_to_parquet, to_json_bytes
     from engine.spec import RunSpec
     from engine.store import LocalStore
+    from engine.sweep_plan import ChunkPlan
     from engine.sweep_results import spec_record
-    from engine.sweep_spec import ChunkPlan, SweepSpec
+    from engine.sweep_spec import SweepSpec
     from engine.synthetic import random_walk
 
     (root / "input").mkdir()

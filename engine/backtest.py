@@ -28,8 +28,6 @@ if __package__ in (None, ""):  # run as a file: make the `engine` package import
     else:  # the image: backtest.py beside the engine/ package
         sys.path.insert(0, _here)
 
-import importlib
-import importlib.util
 import traceback
 import warnings
 from collections.abc import Callable, Mapping
@@ -44,8 +42,6 @@ if TYPE_CHECKING:
     import argparse
 
     from engine.spec import RunSpec
-
-SWEEP_CHILD_MODULE = "engine.sweep_child"
 
 
 def _say(line: str) -> None:
@@ -145,12 +141,10 @@ def run_single(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def run_sweep(uri: str, env: Mapping[str, str]) -> int:
-    """``--sweep URI``: delegate to ``engine.sweep_child.run_sweep_child(uri, env) -> int``."""
-    if importlib.util.find_spec(SWEEP_CHILD_MODULE) is None:
-        _say("error: sweeps are not implemented yet")
-        return 2
-    module = importlib.import_module(SWEEP_CHILD_MODULE)
-    return guarded(lambda: int(module.run_sweep_child(uri, env)), env=env)
+    """``--sweep URI``: run this array child's chunk (engine.sweep_child.run_sweep_child)."""
+    from engine.sweep_child import run_sweep_child  # numba's import is only paid by sweeps
+
+    return guarded(lambda: int(run_sweep_child(uri, env)), env=env)
 
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:

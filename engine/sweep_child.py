@@ -30,6 +30,7 @@ from engine.results import error_record, frame_to_parquet, to_json_bytes
 from engine.store import Store, open_store
 from engine.strategies import Strategy, get_strategy
 from engine.sweep_kernels import RETURN_PERIODS, BoundedCache, evaluate
+from engine.sweep_plan import chunk_indices, tasks_by_file
 from engine.sweep_results import (
     SweepDoc,
     chunk_error_key,
@@ -38,7 +39,7 @@ from engine.sweep_results import (
     parse_uri,
     returns_key,
 )
-from engine.sweep_spec import COMBO_ID, chunk_indices, combinations, tasks_by_file
+from engine.sweep_spec import COMBO_ID, combinations
 
 INDEX_VAR = "AWS_BATCH_JOB_ARRAY_INDEX"
 SOURCE_KEY = "source_key"

@@ -14,7 +14,7 @@
 
 ``n_combinations`` is the number of valid combinations per input file (ids 0..n-1); the work
 is ``n_combinations x files`` tasks (file-major) cut into ``n_children`` chunks of
-``chunk_size`` (:func:`engine.sweep_spec.chunk_indices`).
+``chunk_size`` (:func:`engine.sweep_plan.chunk_indices`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from engine.errors import NotFoundError, ParamError
 from engine.results import parquet_to_frame
 from engine.spec import check_run_id
 from engine.store import Store, validate_bucket, validate_key
-from engine.sweep_spec import ChunkPlan, SweepSpec
+from engine.sweep_plan import ChunkPlan
+from engine.sweep_spec import SweepSpec
 
 SWEEPS = "sweeps/"
 SPEC_JSON, SUMMARY, ROBUSTNESS, SUCCESS, ERROR = (

@@ -1,4 +1,4 @@
-"""SweepSpec: a base run plus a parameter space; expansion into combinations; chunking.
+"""SweepSpec: a base run plus a parameter space; expansion into combinations.
 
 A sweep is one :class:`~engine.spec.RunSpec` (data, strategy, options, fixed parameters) times a
 parameter space (per parameter an explicit list or an inclusive ``start:stop:step`` range), on
@@ -7,10 +7,7 @@ its index in that order (column :data:`COMBO_ID`), so chunks written by array ch
 merged and checked for gaps. Nothing here evaluates user text: ranges and lists are parsed with
 ``int``/``float``/:class:`decimal.Decimal` and the strategy schema's ``Param.check``.
 
-Work for array jobs is the flat list ``files x combinations`` (file-major: task ``t`` is file
-``t // n_combinations``, combination ``t % n_combinations``); :func:`plan_chunks` splits it into
-contiguous chunks of about ``target_child_seconds`` each and :func:`chunk_indices` gives child
-``i``'s half-open slice.
+How the work is cut into array children is :mod:`engine.sweep_plan`.
 """
 
 from __future__ import annotations
@@ -33,7 +30,6 @@ from engine.spec import RunSpec, check_run_id
 COMBO_ID = "combo_id"
 MODES = ("grid", "random")
 DEFAULT_MAX_COMBINATIONS = 1_000_000
-MAX_CHILDREN = 10_000
 _PERMUTE_LIMIT = 2_000_000  # random mode: grids up to this size are permuted exactly
 
 
@@ -466,74 +462,6 @@ def combinations_frame(spec: SweepSpec, start: int = 0, stop: int | None = None)
     frame = pd.DataFrame(rows)
     frame.insert(0, COMBO_ID, np.arange(start, start + len(rows), dtype=np.int64))
     return frame
-
-
-# --- chunking --------------------------------------------------------------------------------
-
-
-class ChunkPlan(NamedTuple):
-    """``n_children`` chunks of ``chunk_size`` tasks (the last may be shorter)."""
-
-    n_children: int
-    chunk_size: int
-
-    @property
-    def is_array(self) -> bool:
-        """True for an array job (2+ children); False for one plain job."""
-        return self.n_children > 1
-
-
-def plan_chunks(
-    n_combinations: int,
-    n_bars: int,
-    cost_per_bar_combination_s: float,
-    target_child_seconds: float,
-    max_children: int = MAX_CHILDREN,
-) -> ChunkPlan:
-    """Split ``n_combinations`` tasks so each child works about ``target_child_seconds``.
-
-    Estimated work = n_combinations x n_bars x cost. When it fits in one target duration the
-    plan is one plain job; otherwise 2..``max_children`` children of equal size (no empty
-    chunk). ParamError for a non-positive count, cost or target.
-    """
-    _positive_int("number of combinations", n_combinations)
-    _positive_int("max_children", max_children)
-    if not (cost_per_bar_combination_s > 0 and target_child_seconds > 0 and n_bars > 0):
-        raise ParamError(
-            "plan_chunks needs n_bars, cost_per_bar_combination_s and target_child_seconds > 0"
-        )
-    total = n_combinations * n_bars * cost_per_bar_combination_s
-    wanted = math.ceil(total / target_child_seconds)
-    n_children = max(1, min(wanted, max_children, n_combinations))
-    if n_children == 1:
-        return ChunkPlan(1, n_combinations)
-    chunk_size = math.ceil(n_combinations / n_children)
-    return ChunkPlan(math.ceil(n_combinations / chunk_size), chunk_size)
-
-
-def chunk_indices(i: int, plan: ChunkPlan, n: int) -> range:
-    """Child ``i``'s half-open slice of task indices ``range(start, stop)``."""
-    if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < plan.n_children:
-        raise ParamError(f"array index {i!r} is out of range 0..{plan.n_children - 1}")
-    start = i * plan.chunk_size
-    return range(min(start, n), min(start + plan.chunk_size, n))
-
-
-def tasks_by_file(
-    tasks: range, n_combinations: int, keys: Sequence[str]
-) -> list[tuple[str, range]]:
-    """Split a chunk of flat task indices (file-major) into (source key, combination ids).
-
-    Task ``t`` is file ``keys[t // n_combinations]``, combination ``t % n_combinations``.
-    """
-    out: list[tuple[str, range]] = []
-    t = tasks.start
-    while t < tasks.stop:
-        f, c = divmod(t, n_combinations)
-        end = min(tasks.stop, (f + 1) * n_combinations)
-        out.append((keys[f], range(c, c + end - t)))
-        t = end
-    return out
 
 
 def space_values(name: str, value: Any) -> list[Any]:

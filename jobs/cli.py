@@ -15,6 +15,7 @@ from typing import Any
 from engine.cli_args import check_user, parse_tags
 from engine.errors import BacktestError, InfraError, ParamError
 from engine.spec import FILL_MODES, RunSpec, SimOptions
+from engine.sweep_spec import ParamSpace
 from jobs.base import Executor, option_flag
 from jobs.model import JobRecord, JobStatus
 from jobs.settings import Settings, load_settings
@@ -52,43 +53,6 @@ def parse_params(items: Sequence[str]) -> dict[str, Any]:
             raise ParamError(f"--param takes NAME=VALUE, got {item!r}")
         out[name.strip()] = parse_value(value.strip())
     return out
-
-
-def parse_range(item: str) -> tuple[str, list[Any]]:
-    """'fast=5:50:5' -> ('fast', [5, 10, ..., 50]) (inclusive; ints stay ints)."""
-    name, sep, body = item.partition("=")
-    parts = body.split(":")
-    if not sep or not name.strip() or len(parts) != 3:
-        raise ParamError(f"--range takes NAME=START:STOP:STEP, got {item!r}")
-    try:
-        start, stop, step = (parse_number(p) for p in parts)
-    except ValueError:
-        raise ParamError(f"--range {item!r}: START, STOP and STEP must be numbers") from None
-    if step <= 0 or stop < start:
-        raise ParamError(f"--range {item!r}: need STEP > 0 and STOP >= START")
-    count = int((stop - start) / step + 1e-9) + 1
-    if count > 100_000:
-        raise ParamError(f"--range {item!r} has {count} values; at most 100000")
-    if all(isinstance(v, int) for v in (start, stop, step)):
-        return name.strip(), [start + i * step for i in range(count)]
-    return name.strip(), [round(start + i * step, 12) for i in range(count)]
-
-
-def parse_number(text: str) -> int | float:
-    """An int when it looks like one, else a float (ValueError otherwise)."""
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
-
-
-def parse_values(item: str) -> tuple[str, list[Any]]:
-    """'fill=close,next_open' -> ('fill', ['close', 'next_open'])."""
-    name, sep, body = item.partition("=")
-    values = [parse_value(v.strip()) for v in body.split(",") if v.strip()]
-    if not sep or not name.strip() or not values:
-        raise ParamError(f"--values takes NAME=A,B,C, got {item!r}")
-    return name.strip(), values
 
 
 def parse_when(text: str) -> datetime:
@@ -287,7 +251,7 @@ def cmd_worker(settings: Settings, idle_exit: float | None) -> int:
 
     local = LocalExecutor(settings, worker="none")
     idle = float(settings.worker_idle) if idle_exit is None else idle_exit
-    worker = Worker(local.table, replace(local.config, idle_exit=idle or None, exit_when_gone=True))
+    worker = Worker(local.store, replace(local.config, idle_exit=idle or None, exit_when_gone=True))
     if not worker.lease.acquire():
         print("another worker holds the lease; exiting", file=sys.stderr)
         return 0
@@ -296,41 +260,43 @@ def cmd_worker(settings: Settings, idle_exit: float | None) -> int:
     return 0
 
 
+def sweep_space(ranges: Sequence[str], lists: Sequence[str]) -> dict[str, ParamSpace]:
+    """--range NAME=START:STOP:STEP and --values NAME=A,B,C as the sweep's space (ParamSpace
+    parses and checks the text; values are typed against the strategy when the spec validates)."""
+    space: dict[str, ParamSpace] = {}
+    for flag, items in (("--range", ranges), ("--values", lists)):
+        for item in items:
+            name, sep, body = (part.strip() for part in item.partition("="))
+            if not sep or not name or not body or (flag == "--range") != (":" in body):
+                form = "NAME=START:STOP:STEP" if flag == "--range" else "NAME=A,B,C"
+                raise ParamError(f"{flag} takes {form}, got {item!r}")
+            if name in space:
+                raise ParamError(f"parameter {name!r} is given twice")
+            space[name] = ParamSpace.parse(body, name)
+    if not space:
+        raise ParamError("a sweep needs at least one --range or --values")
+    return space
+
+
 def cmd_sweep(executor: Executor, ns: argparse.Namespace, settings: Settings) -> int:
-    """Parse the space, hand over to the sweeps hook; print the plan and the collect job id last.
+    """Build the sweep, submit it; print the plan and the collect job id last.
 
     ``python -m jobs wait <last line>`` returns once the collect job has written the summary.
     """
-    from jobs.sweeps import store_for
-    from jobs.sweeps_hook import SweepRequest, submit_sweep
+    from jobs.sweeps import build_sweep_spec, store_for, submit_sweep_jobs
 
-    grid: dict[str, Any] = {}
-    for item in ns.range:
-        name, _ = parse_range(item)  # checks the text; the spec keeps the range itself
-        if name in grid:
-            raise ParamError(f"parameter {name!r} is given twice")
-        grid[name] = item.partition("=")[2].strip()
-    for name, values in [parse_values(v) for v in ns.values]:
-        if name in grid:
-            raise ParamError(f"parameter {name!r} is given twice")
-        grid[name] = values
-    if not grid:
-        raise ParamError("a sweep needs at least one --range or --values")
-    keys = source_keys(ns)
-    request = SweepRequest(
-        source_bucket=ns.source_bucket,
-        source_key=keys[0],
-        extra_keys=tuple(keys[1:]),
-        result_bucket=ns.result_bucket,
-        strategy=ns.strategy,
-        grid=grid,
+    spec = build_sweep_spec(
+        ns.source_bucket,
+        source_keys(ns),
+        ns.result_bucket,
+        ns.strategy,
+        sweep_space(ns.range, ns.values),
         options=options_from_args(ns),
         sweep_id=ns.sweep_id,
-        children=ns.children,
-        target_child_seconds=ns.target_child_seconds,
         top_n=ns.top_n,
+        target_child_seconds=ns.target_child_seconds,
     )
-    sub = submit_sweep(executor, request, store=store_for(settings))
+    sub = submit_sweep_jobs(executor, store_for(settings), spec, n_children=ns.children)
     kind = f"array of {sub.plan.n_children}" if sub.plan.is_array else "one plain job"
     print(
         f"submitted sweep {sub.sweep_id}: {sub.n_combinations} combinations x {sub.n_files} "

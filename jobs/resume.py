@@ -22,6 +22,7 @@ from typing import Any
 from engine.errors import BacktestError, NotFoundError
 from engine.results import to_json_bytes, utc_now
 from engine.store import Store
+from engine.sweep_plan import chunk_indices
 from engine.sweep_results import (
     SPEC_JSON,
     SUCCESS,
@@ -30,7 +31,6 @@ from engine.sweep_results import (
     read_json,
     sweep_prefix,
 )
-from engine.sweep_spec import chunk_indices
 from jobs.base import Executor, default_user
 from jobs.model import JobKind, JobRecord, JobStatus, safe_job_name
 

@@ -1,10 +1,10 @@
-"""Submit a parameter sweep: spec.json, the array of children, the dependent collect job.
+"""The one front door for sweeps: build a SweepSpec, plan it, submit it.
 
+:func:`build_sweep_spec` is how the New run page and ``python -m jobs sweep`` describe a sweep;
 :func:`submit_sweep` (the contract: ``submit_sweep(executor, store, spec) -> JobRecord``)
-validates the SweepSpec, counts its combinations, loads the base input file (it must exist and
-hold enough bars for every combination; its bar count sizes the chunks), plans the chunks so
-that a child works about ``spec.target_child_seconds`` (cost per bar-combination
-:data:`COST_PER_BAR_COMBINATION_S`, measured by bench/sweep_bench.py), writes
+validates the SweepSpec, counts its combinations, loads the input files (the base file must hold
+enough bars for every combination; each file's bar count sizes the work), plans the chunks with
+:func:`engine.sweep_plan.plan` (the same call the page's estimate makes), writes
 ``sweeps/<id>/spec.json`` and submits
 
 - ``python -m engine.backtest --sweep s3://BUCKET/sweeps/ID/spec.json`` as an array job of
@@ -17,7 +17,6 @@ also written into spec.json under ``"jobs"``.
 
 from __future__ import annotations
 
-import math
 import os
 import secrets
 import sys
@@ -27,30 +26,19 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import BacktestError, InfraError, NotFoundError, ParamError
+from engine.errors import BacktestError, DataError, InfraError, NotFoundError, ParamError
 from engine.results import to_json_bytes, utc_now
-from engine.spec import RunSpec, check_run_id
+from engine.spec import RunSpec, SimOptions, check_run_id
 from engine.store import Store, open_store
+from engine.sweep_plan import ChunkPlan, SweepPlan, plan
 from engine.sweep_results import SPEC_JSON, spec_record, sweep_prefix
-from engine.sweep_spec import (
-    MAX_CHILDREN,
-    ChunkPlan,
-    SweepSpec,
-    combinations,
-    expansion_stats,
-    plan_chunks,
-)
+from engine.sweep_spec import ParamSpace, SweepSpec, combinations, expansion_stats
 from jobs.base import Executor, default_user
 from jobs.model import JobKind, JobRecord, safe_job_name
 
 if TYPE_CHECKING:
     from jobs.settings import Settings
-    from jobs.sweeps_hook import SweepRequest
 
-# Seconds per bar per combination of a sweep child: bench/sweep_bench.py measured 7.8e-9
-# (10,000 sma_cross combinations x 100,000 bars in 7.8 s on one busy core, load and write
-# included); rounded up for strategies with costlier signals.
-COST_PER_BAR_COMBINATION_S = 1e-8
 CHILD_MODULE = "engine.backtest"
 COLLECT_MODULE = "engine.sweep_collect"
 MAX_SWEEP_ID = 120  # leaves room for the "-top<k>" run ids of the top combinations
@@ -78,13 +66,52 @@ def new_sweep_id(strategy: str) -> str:
     )
 
 
-def fixed_plan(n_tasks: int, n_children: int) -> ChunkPlan:
-    """Exactly ``n_children`` equal chunks (fewer when there are fewer tasks)."""
-    if isinstance(n_children, bool) or not isinstance(n_children, int) or n_children < 1:
-        raise ParamError(f"children must be an integer >= 1, got {n_children!r}")
-    wanted = max(1, min(n_children, n_tasks, MAX_CHILDREN))
-    size = math.ceil(n_tasks / wanted)
-    return ChunkPlan(math.ceil(n_tasks / size), size)
+def build_sweep_spec(
+    source_bucket: str,
+    source_keys: Sequence[str],
+    result_bucket: str,
+    strategy: str,
+    space: Mapping[str, ParamSpace | str | Sequence[Any]],
+    *,
+    fixed: Mapping[str, Any] | None = None,
+    options: SimOptions | None = None,
+    mode: str = "grid",
+    n: int | None = None,
+    seed: int = 0,
+    sweep_id: str | None = None,
+    user: str | None = None,
+    top_n: int | None = None,
+    target_child_seconds: float | None = None,
+) -> SweepSpec:
+    """The validated SweepSpec of a sweep over ``source_keys`` (the first is the base run's
+    file, the rest its ``extra_keys``): ParamError naming the first problem."""
+    keys = list(source_keys)
+    if not keys:
+        raise ParamError("a sweep needs at least one input file")
+    base = RunSpec(
+        source_bucket=source_bucket,
+        source_key=keys[0],
+        result_bucket=result_bucket,
+        strategy=strategy,
+        params=dict(fixed or {}),
+        options=options or SimOptions(),
+        user=user,
+    )
+    spec = SweepSpec(
+        sweep_id=sweep_id or new_sweep_id(strategy),
+        base=base,
+        space={str(k): ParamSpace.from_value(v, str(k)) for k, v in space.items()},
+        mode=mode,
+        n=n if mode == "random" else None,
+        seed=seed,
+        extra_keys=tuple(keys[1:]),
+    )
+    changes: dict[str, Any] = {}
+    if target_child_seconds is not None:
+        changes["target_child_seconds"] = target_child_seconds
+    if top_n is not None:
+        changes["top_n"] = top_n
+    return (replace(spec, **changes) if changes else spec).validate()
 
 
 def count_and_warmup(spec: SweepSpec) -> tuple[int, int]:
@@ -103,8 +130,9 @@ def count_and_warmup(spec: SweepSpec) -> tuple[int, int]:
     return count, warmup
 
 
-def check_inputs(store: Store, spec: SweepSpec, min_bars: int) -> int:
-    """Every input file exists; the base file loads with ``min_bars``; return its bar count."""
+def check_inputs(store: Store, spec: SweepSpec, min_bars: int) -> list[int]:
+    """Every input file exists; the base file loads with ``min_bars``; return each file's bar
+    count (0 for an extra file that does not validate: its child reports it)."""
     from engine.data import load_prices
 
     bucket = spec.base.source_bucket
@@ -113,7 +141,13 @@ def check_inputs(store: Store, spec: SweepSpec, min_bars: int) -> int:
             raise NotFoundError(f"no file {key!r} in bucket {bucket!r}")
     data = store.get_bytes(bucket, spec.base.source_key)
     prices = load_prices(data, name=store.uri(bucket, spec.base.source_key), min_bars=min_bars)
-    return len(prices)
+    bars = [len(prices)]
+    for key in spec.extra_keys:
+        try:
+            bars.append(len(load_prices(store.get_bytes(bucket, key), name=key)))
+        except DataError:
+            bars.append(0)
+    return bars
 
 
 def prepare(
@@ -122,8 +156,8 @@ def prepare(
     *,
     n_children: int | None = None,
     cost_s: float | None = None,
-) -> tuple[SweepSpec, int, ChunkPlan]:
-    """Validate and plan: (validated spec, combinations per file, chunk plan)."""
+) -> tuple[SweepSpec, SweepPlan]:
+    """Validate and plan: (validated spec, its plan)."""
     spec = spec.validate()
     if len(spec.sweep_id) > MAX_SWEEP_ID:
         raise ParamError(f"sweep id is {len(spec.sweep_id)} characters; at most {MAX_SWEEP_ID}")
@@ -133,12 +167,10 @@ def prepare(
     if store.list(bucket, sweep_prefix(spec.sweep_id)):
         raise ParamError(f"sweep {spec.sweep_id!r} already exists in {bucket!r}; pick a new id")
     n_combinations, warmup = count_and_warmup(spec)
-    n_bars = check_inputs(store, spec, warmup + 1)
-    n_tasks = n_combinations * len(spec.source_keys)
-    if n_children is not None:
-        return spec, n_combinations, fixed_plan(n_tasks, n_children)
-    cost = COST_PER_BAR_COMBINATION_S if cost_s is None else float(cost_s)
-    return spec, n_combinations, plan_chunks(n_tasks, n_bars, cost, spec.target_child_seconds)
+    bars = check_inputs(store, spec, warmup + 1)
+    return spec, plan(
+        spec, bars, n_combinations=n_combinations, n_children=n_children, cost_s=cost_s
+    )
 
 
 def submit_sweep_jobs(
@@ -152,10 +184,11 @@ def submit_sweep_jobs(
 ) -> SweepSubmission:
     """Write spec.json, submit the children and the collect job; return both records."""
     user = spec.base.user or str(getattr(executor, "user", "") or default_user(""))
-    spec, n_combinations, plan = prepare(store, spec, n_children=n_children, cost_s=cost_s)
+    spec, planned = prepare(store, spec, n_children=n_children, cost_s=cost_s)
+    chunks = planned.chunks
     bucket = spec.base.result_bucket
     key = sweep_prefix(spec.sweep_id) + SPEC_JSON
-    record = spec_record(spec, n_combinations, plan, utc_now(), user)
+    record = spec_record(spec, planned.n_combinations, chunks, utc_now(), user)
     store.put_bytes(bucket, key, to_json_bytes(record))
     uri = store.uri(bucket, key)
     python = sys.executable if executor.backend == "local" else "python"
@@ -168,7 +201,7 @@ def submit_sweep_jobs(
         [python, "-m", CHILD_MODULE, "--sweep", uri],
         name=safe_job_name(f"sweep-{spec.sweep_id}"),
         kind=JobKind.SWEEP,
-        array_size=plan.n_children if plan.is_array else None,
+        array_size=chunks.n_children if chunks.is_array else None,
         tags={"sweep-id": spec.sweep_id, "user": user},
         **common,
     )
@@ -185,8 +218,9 @@ def submit_sweep_jobs(
     )
     record["jobs"] = {"array": array.id, "collect": collect.id, "backend": executor.backend}
     store.put_bytes(bucket, key, to_json_bytes(record))
-    n_files = len(spec.source_keys)
-    return SweepSubmission(spec.sweep_id, uri, n_combinations, n_files, plan, array, collect)
+    return SweepSubmission(
+        spec.sweep_id, uri, planned.n_combinations, planned.n_files, chunks, array, collect
+    )
 
 
 def submit_collect(
@@ -227,7 +261,7 @@ def submit_sweep(
     return submit_sweep_jobs(executor, store, spec, n_children=n_children, cost_s=cost_s).array
 
 
-# --- the jobs CLI's request -----------------------------------------------------------------
+# --- where the jobs CLI's sweeps are stored --------------------------------------------------
 
 
 def store_for(settings: Settings | None, env: Mapping[str, str] | None = None) -> Store:
@@ -236,38 +270,3 @@ def store_for(settings: Settings | None, env: Mapping[str, str] | None = None) -
     if settings is not None and settings.storage_root:
         out["BACKTEST_STORAGE_ROOT"] = settings.storage_root
     return open_store(out)
-
-
-def spec_from_request(request: SweepRequest) -> SweepSpec:
-    """The SweepSpec a CLI request describes (not yet validated)."""
-    base = RunSpec(
-        source_bucket=request.source_bucket,
-        source_key=request.source_key,
-        result_bucket=request.result_bucket,
-        strategy=request.strategy,
-        params=dict(request.params),
-        options=request.options,
-        user=request.user,
-    )
-    spec = SweepSpec(
-        sweep_id=request.sweep_id or new_sweep_id(request.strategy),
-        base=base,
-        space=dict(request.grid),
-        extra_keys=tuple(request.extra_keys),
-    )
-    changes: dict[str, Any] = {}
-    if request.target_child_seconds is not None:
-        changes["target_child_seconds"] = request.target_child_seconds
-    if request.top_n is not None:
-        changes["top_n"] = request.top_n
-    return replace(spec, **changes) if changes else spec
-
-
-def submit_request(
-    executor: Executor, request: SweepRequest, store: Store | None = None
-) -> SweepSubmission:
-    """Submit what ``python -m jobs sweep`` parsed."""
-    if store is None:
-        store = store_for(getattr(executor, "settings", None))
-    spec = spec_from_request(request)
-    return submit_sweep_jobs(executor, store, spec, n_children=request.children)

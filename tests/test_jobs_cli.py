@@ -13,11 +13,10 @@ import pytest
 from engine.errors import BacktestError, ParamError
 from engine.synthetic import random_walk
 from jobs.base import engine_args
-from jobs.cli import build_parser, parse_params, parse_range, parse_values, spec_from_args
+from jobs.cli import build_parser, parse_params, spec_from_args, sweep_space
 from jobs.local import LocalExecutor
 from jobs.model import JobStatus, check_job_name, safe_job_name
 from jobs.settings import Settings
-from jobs.sweeps_hook import SweepRequest, submit_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -112,13 +111,6 @@ def test_bad_input_is_one_line_exit_2(env: dict[str, str]) -> None:
     assert cli("ls", "--json", env=env).stdout == ""  # nothing was submitted
 
 
-def test_sweep_hook_is_a_clean_error_until_the_sweeps_module_exists(tmp_path: Path) -> None:
-    request = SweepRequest("input", "prices.csv", "results", "sma_cross", {"fast": [5, 10]})
-    with LocalExecutor(Settings(storage_root=str(tmp_path)), worker="none") as ex:
-        with pytest.raises(BacktestError, match="not implemented yet"):
-            submit_sweep(ex, request, module="jobs.absent_sweeps_module")
-
-
 def test_config_prints_values_and_sources(env: dict[str, str], tmp_path: Path) -> None:
     cfg = tmp_path / "backtest.toml"
     cfg.write_text('job_queue = "q1"\n')
@@ -149,14 +141,21 @@ def test_cancel_and_terminate_from_the_cli(env: dict[str, str]) -> None:
 
 
 def test_ranges_are_inclusive_and_typed() -> None:
-    assert parse_range("fast=5:50:5") == ("fast", [5, 10, 15, 20, 25, 30, 35, 40, 45, 50])
-    assert parse_range("x=0.1:0.3:0.1") == ("x", [0.1, 0.2, 0.3])
-    assert parse_range("n=3:3:1") == ("n", [3])
-    assert parse_values("fill=close,next_open") == ("fill", ["close", "next_open"])
-    assert parse_values("k=1,2.5") == ("k", [1, 2.5])
-    for bad in ("fast=5:50", "fast=50:5:5", "fast=5:50:0", "fast=a:b:c", "=1:2:1"):
+    def values(*ranges: str, lists: tuple[str, ...] = ()) -> dict[str, list]:
+        return {k: list(v.expand()) for k, v in sweep_space(ranges, lists).items()}
+
+    assert values("fast=5:50:5") == {"fast": [5, 10, 15, 20, 25, 30, 35, 40, 45, 50]}
+    assert values("x=0.1:0.3:0.1") == {"x": [0.1, 0.2, 0.3]}
+    assert values("n=3:3:1") == {"n": [3]}
+    assert values(lists=("fill=close,next_open",)) == {"fill": ["close", "next_open"]}
+    for bad in ("fast=5:50", "fast=50:5:5", "fast=5:50:0", "fast=a:b:c", "=1:2:1", "fast=1,2"):
         with pytest.raises(ParamError):
-            parse_range(bad)
+            sweep_space([bad], [])
+    for bad_list in ("fast=", "fast=1:3:1", "fast"):
+        with pytest.raises(ParamError):
+            sweep_space([], [bad_list])
+    with pytest.raises(ParamError, match="given twice"):
+        sweep_space(["fast=1:3:1"], ["fast=4,5"])
 
 
 def test_params_parse_to_typed_values() -> None:

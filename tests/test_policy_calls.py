@@ -191,7 +191,7 @@ def _drive_dashboard(stack: Stack) -> None:
     runs = submit_service.submit_runs(
         ctx, [key], "sma_cross", {"fast": 5, "slow": 20}, SimOptions()
     )
-    spec = submit_service.build_sweep_spec(
+    spec = submit_service.sweep_for_files(
         ctx,
         [key],
         "sma_cross",

@@ -32,8 +32,8 @@ from engine.strategies import Bars, get_strategy
 from engine.sweep_collect import collect
 from engine.sweep_collect import main as collect_main
 from engine.sweep_kernels import evaluate
+from engine.sweep_plan import ChunkPlan
 from engine.sweep_results import read_sweep
-from engine.sweep_spec import ChunkPlan
 from engine.synthetic import random_walk
 from tests.test_sweep_child import IN, OUT, make_store, run_child, sweep, write_spec
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from app import data_service
 from app import submit_service as sub
 from app.context import AppContext
 from engine.errors import NotFoundError, ParamError
 from engine.spec import SimOptions
 from engine.store import LocalStore
+from engine.sweep_plan import COST_PER_BAR_COMBINATION_S
 from engine.sweep_spec import ParamSpace
 from jobs.local import LocalExecutor
 from jobs.settings import load_settings
@@ -65,9 +67,7 @@ def test_nothing_is_submitted_when_anything_is_wrong(ctx: AppContext) -> None:
 
 def _sweep(ctx: AppContext, files=("a.csv", "b.csv"), **kw):
     space = {"fast": ParamSpace(values=(5, 10, 15)), "slow": ParamSpace(values=(10, 20))}
-    return sub.build_sweep_spec(
-        ctx, list(files), "sma_cross", {}, space, options=SimOptions(), **kw
-    )
+    return sub.sweep_for_files(ctx, list(files), "sma_cross", {}, space, options=SimOptions(), **kw)
 
 
 def test_sweep_spec_uses_first_file_as_base_and_the_rest_as_extra(ctx: AppContext) -> None:
@@ -87,7 +87,7 @@ def test_estimate_counts_combinations_children_and_time(ctx: AppContext) -> None
     big = sub.estimate_sweep(
         spec, [1000, 3000], cost_s=0.1, backend="aws", vcpu_hour=0.04, gb_hour=0.004
     )
-    # 8 backtests x 2000 mean bars x 0.1 s = 1600 s > 120 s per child -> 8 children of 1
+    # 4 combinations x (1000 + 3000) bars x 0.1 s = 1600 s > 120 s per child -> 8 children of 1
     assert (big.n_children, big.chunk_size) == (8, 1)
     assert big.compute_seconds == pytest.approx(1600.0)
     assert big.fargate_usd == pytest.approx(8 * 200 / 3600 * (1 * 0.04 + 2 * 0.004))
@@ -103,21 +103,24 @@ def test_fargate_cost_bills_a_minute_minimum() -> None:
     assert sub.fargate_cost(7200.0, 2, vcpu_hour=1.0, gb_hour=0.5) == pytest.approx(2 * 2.0)
 
 
-def test_default_cost_is_one_microsecond() -> None:
-    if importlib.util.find_spec("jobs.sweeps") is None:
-        assert sub.cost_per_bar_combination() == 1e-6
-    else:
-        assert sub.cost_per_bar_combination() > 0
-
-
-def test_submit_sweep_before_the_sweeps_work_lands(ctx: AppContext) -> None:
-    if importlib.util.find_spec("jobs.sweeps") is not None:
-        record = sub.submit_sweep(ctx, _sweep(ctx))
-        assert ctx.executor.get(record.id).id == record.id
-        return
-    with pytest.raises(sub.SweepsUnavailable, match="sweeps are not available yet"):
-        sub.submit_sweep(ctx, _sweep(ctx))
-    assert ctx.executor.list() == []
+@pytest.mark.parametrize("lengths", [(100, 400, 1000), (1000, 100, 400), (400, 1000, 100)])
+def test_the_estimate_shows_the_children_that_are_submitted(
+    ctx: AppContext, lengths: tuple[int, int, int]
+) -> None:
+    files = [f"len{n}.csv" for n in lengths]
+    for key, n in zip(files, lengths, strict=True):
+        ctx.store.put_bytes(INPUT, key, csv_bytes(n))
+    # 4 valid combinations x 1,500 bars of work = 2.4 targets -> 3 children of 4 backtests
+    target = 2500 * COST_PER_BAR_COMBINATION_S
+    spec = replace(_sweep(ctx, files=files), target_child_seconds=target)
+    bars = [data_service.bar_count(ctx, INPUT, key) for key in spec.source_keys]  # as the page
+    assert bars == list(lengths)
+    estimate = sub.estimate_sweep(spec, bars)
+    assert (estimate.n_backtests, estimate.n_children, estimate.chunk_size) == (12, 3, 4)
+    record = sub.submit_sweep(ctx, spec)
+    assert ctx.executor.get(record.id).array_size == estimate.n_children
+    sent = sub.read_back_sweep(ctx, spec)
+    assert (sent["n_children"], sent["chunk_size"]) == (estimate.n_children, estimate.chunk_size)
 
 
 def test_format_duration() -> None:

@@ -20,8 +20,9 @@ from engine.store import LocalStore, Store, open_store
 from engine.strategies import get_strategy
 from engine.sweep_child import array_index, run_sweep_child
 from engine.sweep_kernels import evaluate, period_edges
+from engine.sweep_plan import ChunkPlan
 from engine.sweep_results import chunk_error_key, chunk_key, returns_key, spec_record
-from engine.sweep_spec import ChunkPlan, SweepSpec
+from engine.sweep_spec import SweepSpec
 from engine.synthetic import random_walk
 
 IN, OUT = "input", "results"

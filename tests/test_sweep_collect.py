@@ -16,8 +16,8 @@ from engine.metrics import returns as bar_returns
 from engine.results import parquet_to_frame, read_run
 from engine.robustness import aggregate_returns, pbo_cscv, return_moments
 from engine.sweep_collect import collect, main
+from engine.sweep_plan import ChunkPlan
 from engine.sweep_results import read_sweep
-from engine.sweep_spec import ChunkPlan
 from tests.test_sweep_child import (
     OUT,
     make_store,

@@ -1,4 +1,4 @@
-"""SweepSpec parsing, validation, expansion and chunking (engine/sweep_spec.py)."""
+"""SweepSpec parsing, validation, expansion (engine/sweep_spec.py) and chunking (sweep_plan)."""
 
 from __future__ import annotations
 
@@ -13,19 +13,16 @@ from hypothesis import strategies as st
 from engine.errors import ParamError
 from engine.robustness import SplitSpec
 from engine.spec import RunSpec
+from engine.sweep_plan import ChunkPlan, chunk_indices, plan_chunks, tasks_by_file
 from engine.sweep_spec import (
     COMBO_ID,
-    ChunkPlan,
     ParamSpace,
     SweepSpec,
-    chunk_indices,
     combinations,
     combinations_frame,
     count_combinations,
     expansion_stats,
     grid_size,
-    plan_chunks,
-    tasks_by_file,
 )
 
 BASE = RunSpec("prices", "AAPL.csv", "results")

@@ -16,13 +16,14 @@ from engine.errors import DataError, NotFoundError, ParamError
 from engine.results import read_run
 from engine.spec import RunSpec
 from engine.store import LocalStore
+from engine.sweep_plan import chunk_indices, fixed_plan, tasks_by_file
 from engine.sweep_results import read_sweep
-from engine.sweep_spec import SweepSpec, chunk_indices, tasks_by_file
+from engine.sweep_spec import SweepSpec
 from engine.synthetic import random_walk
 from jobs.local import LocalExecutor
 from jobs.model import JobKind, JobStatus
 from jobs.settings import Settings
-from jobs.sweeps import fixed_plan, submit_sweep, submit_sweep_jobs
+from jobs.sweeps import submit_sweep, submit_sweep_jobs
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -249,7 +249,7 @@ if not problems:
         elif not space:
             problems.append("a sweep needs at least one parameter given as a list or a range")
         else:
-            sweep = submit_service.build_sweep_spec(
+            sweep = submit_service.sweep_for_files(
                 ctx, files, strategy_name, fixed, space, options=options, **sample
             )
             bars = bars_by_file()
@@ -258,7 +258,7 @@ if not problems:
             problems += form_checks.bar_problems(bars, warmup, what)
             estimate = submit_service.estimate_sweep(
                 sweep,
-                list(bars.values()),
+                [bars[key] for key in sweep.source_keys],
                 backend=settings.backend,
                 vcpu_hour=settings.fargate_vcpu_hour,
                 gb_hour=settings.fargate_gb_hour,
@@ -330,9 +330,6 @@ try:
     base = replace(sweep.base, user=user or sweep.base.user)
     record = submit_service.submit_sweep(ctx, replace(sweep, base=base))
     sent_sweep = submit_service.read_back_sweep(ctx, sweep)
-except submit_service.SweepsUnavailable as exc:
-    st.info(str(exc))
-    st.stop()
 except (BacktestError, InfraError, ValueError) as exc:
     st.error(str(exc))
     st.stop()
