@@ -251,7 +251,7 @@ def cmd_worker(settings: Settings, idle_exit: float | None) -> int:
 
     local = LocalExecutor(settings, worker="none")
     idle = float(settings.worker_idle) if idle_exit is None else idle_exit
-    worker = Worker(local.store, replace(local.config, idle_exit=idle or None, exit_when_gone=True))
+    worker = Worker(local.table, replace(local.config, idle_exit=idle or None, exit_when_gone=True))
     if not worker.lease.acquire():
         print("another worker holds the lease; exiting", file=sys.stderr)
         return 0
