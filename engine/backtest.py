@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from engine.cli_args import build_parser, make_run_id, spec_from_args, strategies_text
+from engine.cli_args import build_parser, new_run_id, spec_from_args, strategies_text
 from engine.errors import BacktestError, InfraError
 from engine.results import make_spec_record, run_prefix, write_error, write_run
 from engine.store import StorageUnreachable, Store, open_store, validate_bucket
@@ -55,7 +55,7 @@ def execute(spec: RunSpec, store: Store, env: Mapping[str, str]) -> str:
     strategy = get_strategy(spec.strategy)
     params = strategy.validate(spec.params)
     options = spec.options.validate()
-    run_id = spec.run_id or make_run_id(spec.strategy)
+    run_id = spec.run_id or new_run_id(spec.strategy)
     data = store.get_bytes(spec.source_bucket, spec.source_key)
     info = store.head(spec.source_bucket, spec.source_key)
 
@@ -124,7 +124,7 @@ def guarded(
 
 def run_single(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     """One backtest from parsed arguments (error.json on failure where possible)."""
-    ns.run_id = ns.run_id or make_run_id(ns.strategy)
+    ns.run_id = ns.run_id or new_run_id(ns.strategy)
     state: dict[str, Store] = {}
 
     def body() -> int:

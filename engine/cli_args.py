@@ -1,4 +1,8 @@
-"""Argument parsing for the engine CLI, generated from SimOptions and the strategy registry.
+"""The one command-line vocabulary of a run, shared by the engine CLI and ``python -m jobs``.
+
+:func:`add_run_options` adds a run's arguments to a parser, :func:`spec_from_args` reads a
+RunSpec back, :func:`args_from_spec` writes a RunSpec as those arguments (what a job runs),
+and :func:`new_run_id` is the one run-id format.
 
 One flag per :class:`~engine.spec.SimOptions` field (``--slippage-bps`` for ``slippage_bps``,
 help from the field metadata), ``--param NAME=VALUE`` for strategy parameters, and a ``--help``
@@ -52,8 +56,13 @@ def _default_text(f: Field[Any]) -> str:
     return f"{default:g}" if isinstance(default, float) else str(default)
 
 
+def option_flag(name: str) -> str:
+    """SimOptions field name -> CLI flag (slippage_bps -> --slippage-bps)."""
+    return "--" + name.replace("_", "-")
+
+
 def _add_option(group: Any, f: Field[Any]) -> None:
-    flag = "--" + f.name.replace("_", "-")
+    flag = option_flag(f.name)
     text = f"{f.metadata.get('help', f.name)} (default: {_default_text(f)})".replace("%", "%%")
     kind = str(f.type)
     if kind == "bool":
@@ -112,28 +121,7 @@ def build_parser(*, with_strategies: bool = True) -> argparse.ArgumentParser:
         epilog=strategies_text() if with_strategies else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("source_bucket", nargs="?", metavar="SOURCE_BUCKET")
-    parser.add_argument("source_key", nargs="?", metavar="SOURCE_KEY")
-    parser.add_argument("result_bucket", nargs="?", metavar="RESULT_BUCKET")
-    parser.add_argument("--strategy", default="sma_cross", help="strategy name (see below)")
-    parser.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="strategy parameter, repeatable (e.g. --param fast=20)",
-    )
-    parser.add_argument("--run-id", help="result id (default: <UTC time>-<strategy>-<random>)")
-    parser.add_argument(
-        "--user", help="who submitted the run, recorded in spec.json (printable, <= 128 chars)"
-    )
-    parser.add_argument(
-        "--tag",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="label recorded in spec.json, repeatable (e.g. --tag project=alpha)",
-    )
+    add_run_options(parser, required=False)
     parser.add_argument(
         "--list-strategies", action="store_true", help="list strategies and parameters, exit"
     )
@@ -142,15 +130,69 @@ def build_parser(*, with_strategies: bool = True) -> argparse.ArgumentParser:
         metavar="URI",
         help="run one sweep chunk: s3://BUCKET/sweeps/ID/spec.json (array child)",
     )
-    group = parser.add_argument_group("simulation options")
-    for f in fields(SimOptions):
-        _add_option(group, f)
     return parser
 
 
-def parse_params(items: list[str]) -> dict[str, str]:
-    """``["fast=10", "slow=50"]`` -> ``{"fast": "10", "slow": "50"}`` (values coerced later)."""
-    out: dict[str, str] = {}
+def add_run_options(
+    parser: argparse.ArgumentParser,
+    *,
+    required: bool = True,
+    many_keys: bool = False,
+    per_run: bool = True,
+) -> None:
+    """A run's arguments: SOURCE_BUCKET SOURCE_KEY RESULT_BUCKET, --strategy, the simulation
+    options (one flag per SimOptions field) and, with ``per_run``, --param/--run-id/--user/--tag.
+
+    ``required=False`` lets the positionals be left out (``--list-strategies``); ``many_keys``
+    takes one or more SOURCE_KEYs (a list in the namespace)."""
+    one = "?" if not required else None
+    parser.add_argument("source_bucket", nargs=one, metavar="SOURCE_BUCKET")
+    parser.add_argument(
+        "source_key", nargs="+" if many_keys else one, metavar="SOURCE_KEY",
+        help="price file key (CSV or Parquet)" + ("; several: one each" if many_keys else ""),
+    )  # fmt: skip
+    parser.add_argument("result_bucket", nargs=one, metavar="RESULT_BUCKET")
+    parser.add_argument("--strategy", default="sma_cross", help="strategy name (see below)")
+    if per_run:
+        parser.add_argument(
+            "--param",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="strategy parameter, repeatable (e.g. --param fast=20)",
+        )
+        parser.add_argument("--run-id", help="result id (default: <UTC time>-<strategy>-<random>)")
+        parser.add_argument(
+            "--user", help="who submitted the run, recorded in spec.json (printable, <= 128 chars)"
+        )
+        parser.add_argument(
+            "--tag",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="label recorded in spec.json, repeatable (e.g. --tag project=alpha)",
+        )
+    group = parser.add_argument_group("simulation options")
+    for f in fields(SimOptions):
+        _add_option(group, f)
+
+
+def parse_value(text: str) -> Any:
+    """'10' -> 10, '0.5' -> 0.5, 'true' -> True, anything else stays a string."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """``["fast=10", "w=0.5"]`` -> ``{"fast": 10, "w": 0.5}`` (the strategy checks them)."""
+    out: dict[str, Any] = {}
     for item in items:
         name, sep, value = item.partition("=")
         name = name.strip()
@@ -158,7 +200,7 @@ def parse_params(items: list[str]) -> dict[str, str]:
             raise UsageError(f"--param expects NAME=VALUE, got {item!r}")
         if name in out:
             raise UsageError(f"--param {name} given more than once")
-        out[name] = value.strip()
+        out[name] = parse_value(value.strip())
     return out
 
 
@@ -201,20 +243,40 @@ def option_overrides(ns: argparse.Namespace) -> dict[str, Any]:
     return {f.name: getattr(ns, f.name) for f in fields(SimOptions) if hasattr(ns, f.name)}
 
 
-def make_run_id(strategy: str, now: datetime | None = None) -> str:
-    """``<UTC yyyymmddThhmmss>-<strategy>-<6 hex>``."""
+def new_run_id(strategy: str, now: datetime | None = None) -> str:
+    """The one run-id format: ``<UTC yyyymmddThhmmss>-<strategy>-<6 hex>``."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S")
     safe = re.sub(r"[^A-Za-z0-9_]+", "_", strategy)[:40] or "run"
     return f"{stamp}-{safe}-{secrets.token_hex(3)}"
 
 
-def spec_from_args(ns: argparse.Namespace) -> RunSpec:
-    """A RunSpec from parsed arguments: names, keys, run id and options checked."""
+def options_from_args(ns: argparse.Namespace) -> SimOptions:
+    """SimOptions with the options given on the command line (validated)."""
+    return SimOptions().with_overrides(**option_overrides(ns)).validate()
+
+
+def source_keys(ns: argparse.Namespace) -> list[str]:
+    """The SOURCE_KEY arguments (each at most once)."""
+    raw = ns.source_key  # one key (None when left out) or a list with many_keys
+    keys: list[str] = list(raw) if isinstance(raw, list | tuple) else [raw]
+    for i, key in enumerate(keys):
+        if key in keys[:i]:
+            raise UsageError(f"SOURCE_KEY {key!r} is given twice")
+    return keys
+
+
+def spec_from_args(
+    ns: argparse.Namespace, *, key: str | None = None, user: str | None = None
+) -> RunSpec:
+    """A RunSpec from parsed arguments (for ``key``, default the first SOURCE_KEY): names,
+    keys, run id (None when not given: the engine or the executor makes one with
+    :func:`new_run_id`) and options checked; ``user`` when --user is not given."""
+    key = source_keys(ns)[0] if key is None else key
     missing = [
         m
         for m, v in (
             ("SOURCE_BUCKET", ns.source_bucket),
-            ("SOURCE_KEY", ns.source_key),
+            ("SOURCE_KEY", key),
             ("RESULT_BUCKET", ns.result_bucket),
         )
         if v is None
@@ -222,18 +284,47 @@ def spec_from_args(ns: argparse.Namespace) -> RunSpec:
     if missing:
         raise UsageError(f"the following arguments are required: {', '.join(missing)}")
     validate_bucket(ns.source_bucket)
-    validate_key(ns.source_key)
+    validate_key(key)
     validate_bucket(ns.result_bucket)
-    run_id = check_run_id(ns.run_id or make_run_id(ns.strategy))
-    options = SimOptions().with_overrides(**option_overrides(ns)).validate()
     return RunSpec(
         source_bucket=ns.source_bucket,
-        source_key=ns.source_key,
+        source_key=key,
         result_bucket=ns.result_bucket,
         strategy=ns.strategy,
         params=parse_params(ns.param),
-        options=options,
-        run_id=run_id,
-        user=check_user(ns.user),
+        options=options_from_args(ns),
+        run_id=check_run_id(ns.run_id) if ns.run_id else None,
+        user=check_user(ns.user) or user,
         tags=parse_tags(ns.tag),
     )
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def args_from_spec(spec: RunSpec) -> list[str]:
+    """The arguments :func:`spec_from_args` reads back as ``spec`` (non-default options only;
+    user and tags last)."""
+    args = [spec.source_bucket, spec.source_key, spec.result_bucket, "--strategy", spec.strategy]
+    for key, value in sorted(spec.params.items()):
+        args += ["--param", f"{key}={_format_value(value)}"]
+    if spec.run_id:
+        args += ["--run-id", spec.run_id]
+    defaults = SimOptions()
+    for f in fields(SimOptions):
+        value = getattr(spec.options, f.name)
+        if value == getattr(defaults, f.name) or value is None:
+            continue
+        if isinstance(value, bool):
+            if value:
+                args.append(option_flag(f.name))
+            continue
+        args += [option_flag(f.name), _format_value(value)]
+    if spec.user:
+        args += ["--user", spec.user]
+    for key, value in sorted(spec.tags.items()):
+        args += ["--tag", f"{key}={value}"]
+    return args

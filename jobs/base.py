@@ -1,18 +1,19 @@
-"""The Executor base both backends derive from, plus the RunSpec -> engine CLI mapping."""
+"""The Executor base both backends derive from, and what a run job is (its command from
+engine.cli_args, the one RunSpec <-> argv mapping; its run id, result prefix and tags)."""
 
 from __future__ import annotations
 
 import getpass
-import secrets
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import fields, replace
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
+from engine.cli_args import args_from_spec, new_run_id
 from engine.errors import BacktestError
-from engine.spec import RunSpec, SimOptions, check_run_id
+from engine.spec import RunSpec, check_run_id
 from jobs.model import JobKind, JobRecord, JobRequest, JobStatus, safe_job_name
 
 ENGINE_MODULE = "engine.backtest"
@@ -80,9 +81,9 @@ class Executor(ABC):
 
     # -- written once ------------------------------------------------------------------------
 
-    def submit_command(self, command: Sequence[str], **fields: Any) -> JobRecord:
-        """``submit(JobRequest(command, **fields))``: a shorthand for callers and tests."""
-        return self.submit(JobRequest(command=command, **fields))
+    def submit_command(self, command: Sequence[str], **request: Any) -> JobRecord:
+        """``submit(JobRequest(command, **request))``: a shorthand for callers and tests."""
+        return self.submit(JobRequest(command=command, **request))
 
     def submit_run(self, spec: RunSpec, *, name: str | None = None) -> JobRecord:
         """Submit one engine run; a missing run id is generated so the result prefix is known."""
@@ -134,12 +135,6 @@ def default_user(settings_user: str) -> str:
         return "unknown"
 
 
-def new_run_id(strategy: str) -> str:
-    """A sortable unique run id: <UTC time>-<strategy>-<random>."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return check_run_id(f"{stamp}-{safe_job_name(strategy, 'run')[:40]}-{secrets.token_hex(4)}")
-
-
 def run_result_prefix(spec: RunSpec) -> str:
     """Where a run's results go: s3://<result bucket>/runs/<run id>/."""
     return f"s3://{spec.result_bucket}/runs/{spec.run_id}/"
@@ -147,48 +142,13 @@ def run_result_prefix(spec: RunSpec) -> str:
 
 def with_run_id(spec: RunSpec, user: str) -> RunSpec:
     """The spec with a run id (generated when absent) and a user (when absent)."""
-    run_id = check_run_id(spec.run_id) if spec.run_id else new_run_id(spec.strategy)
+    run_id = check_run_id(spec.run_id) if spec.run_id else new_run_id(spec.strategy)  # one format
     return replace(spec, run_id=run_id, user=spec.user or user)
-
-
-def _format_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return repr(value) if isinstance(value, float) else str(value)
-
-
-def option_flag(name: str) -> str:
-    """SimOptions field name -> engine CLI flag (slippage_bps -> --slippage-bps)."""
-    return "--" + name.replace("_", "-")
-
-
-def engine_args(spec: RunSpec) -> list[str]:
-    """The engine CLI arguments for a RunSpec (non-default options only; user and tags last)."""
-    args = [spec.source_bucket, spec.source_key, spec.result_bucket, "--strategy", spec.strategy]
-    for key, value in sorted(spec.params.items()):
-        args += ["--param", f"{key}={_format_value(value)}"]
-    if spec.run_id:
-        args += ["--run-id", spec.run_id]
-    defaults = SimOptions()
-    for f in fields(SimOptions):
-        value = getattr(spec.options, f.name)
-        if value == getattr(defaults, f.name) or value is None:
-            continue
-        if isinstance(value, bool):
-            if value:
-                args.append(option_flag(f.name))
-            continue
-        args += [option_flag(f.name), _format_value(value)]
-    if spec.user:
-        args += ["--user", spec.user]
-    for key, value in sorted(spec.tags.items()):
-        args += ["--tag", f"{key}={value}"]
-    return args
 
 
 def engine_command(spec: RunSpec, python: str = "python") -> list[str]:
     """The full command a job runs for a RunSpec: python -m engine.backtest ARGS."""
-    return [python, "-m", ENGINE_MODULE, *engine_args(spec)]
+    return [python, "-m", ENGINE_MODULE, *args_from_spec(spec)]
 
 
 def run_tags(spec: RunSpec) -> dict[str, str]:

@@ -12,11 +12,11 @@ from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from engine.cli_args import check_user, parse_tags
+from engine.cli_args import add_run_options, options_from_args, source_keys, spec_from_args
 from engine.errors import BacktestError, InfraError, ParamError
-from engine.spec import FILL_MODES, RunSpec, SimOptions
+from engine.spec import RunSpec
 from engine.sweep_spec import ParamSpace
-from jobs.base import Executor, option_flag
+from jobs.base import Executor
 from jobs.model import JobRecord, JobStatus
 from jobs.settings import Settings, load_settings
 
@@ -29,30 +29,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 # -- argument helpers --------------------------------------------------------------------------
-
-
-def parse_value(text: str) -> Any:
-    """'10' -> 10, '0.5' -> 0.5, 'true' -> True, anything else stays a string."""
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_params(items: Sequence[str]) -> dict[str, Any]:
-    """['fast=10', 'slow=50'] -> {'fast': 10, 'slow': 50}."""
-    out: dict[str, Any] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip() or not value.strip():
-            raise ParamError(f"--param takes NAME=VALUE, got {item!r}")
-        out[name.strip()] = parse_value(value.strip())
-    return out
 
 
 def parse_when(text: str) -> datetime:
@@ -69,66 +45,6 @@ def parse_when(text: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def _option_type(f: Any) -> str:
-    annotation = str(f.type)
-    for name in ("bool", "float", "int", "str"):
-        if name in annotation:
-            return name
-    return "str"
-
-
-def add_engine_options(parser: argparse.ArgumentParser, *, single: bool = True) -> None:
-    """The engine CLI's arguments, built from SimOptions so the two stay in sync."""
-    parser.add_argument("source_bucket", help="bucket holding the price files")
-    what = "one run per file" if single else "one sweep over every file"
-    parser.add_argument(
-        "source_key", nargs="+", metavar="SOURCE_KEY",
-        help=f"key of a price file (CSV or Parquet); several: {what}",
-    )  # fmt: skip
-    parser.add_argument("result_bucket", help="bucket the results are written to")
-    parser.add_argument("--strategy", default="sma_cross", help="strategy name (sma_cross)")
-    if single:
-        parser.add_argument(
-            "--param", action="append", default=[], metavar="NAME=VALUE", help="strategy param"
-        )
-        parser.add_argument("--run-id", help="result folder name (default: generated)")
-        parser.add_argument("--user", help="who submits, recorded on the job and in spec.json")
-        parser.add_argument(
-            "--tag", action="append", default=[], metavar="KEY=VALUE",
-            help="label recorded in spec.json, repeatable",
-        )  # fmt: skip
-    for f in fields(SimOptions):
-        kind = _option_type(f)
-        flag, dest = option_flag(f.name), f"opt_{f.name}"
-        help_text = str(f.metadata.get("help", f.name)).replace("%", "%%")  # argparse formats %
-        if kind == "bool":
-            parser.add_argument(flag, dest=dest, action="store_true", default=None, help=help_text)
-        elif f.name == "fill":
-            parser.add_argument(flag, dest=dest, choices=FILL_MODES, help=help_text)
-        else:
-            conv = {"float": float, "int": int}.get(kind, str)
-            parser.add_argument(flag, dest=dest, type=conv, metavar="X", help=help_text)
-
-
-def options_from_args(ns: argparse.Namespace) -> SimOptions:
-    """SimOptions with the options given on the command line (validated)."""
-    given = {
-        f.name: getattr(ns, f"opt_{f.name}")
-        for f in fields(SimOptions)
-        if getattr(ns, f"opt_{f.name}") is not None
-    }
-    return SimOptions().with_overrides(**given).validate()
-
-
-def source_keys(ns: argparse.Namespace) -> list[str]:
-    """The SOURCE_KEY arguments (each at most once)."""
-    keys = [ns.source_key] if isinstance(ns.source_key, str) else list(ns.source_key)
-    for i, key in enumerate(keys):
-        if key in keys[:i]:
-            raise ParamError(f"SOURCE_KEY {key!r} is given twice")
-    return keys
-
-
 def specs_from_args(ns: argparse.Namespace, user: str | None = None) -> list[RunSpec]:
     """The RunSpecs `python -m jobs submit` describes: one per SOURCE_KEY."""
     keys = source_keys(ns)
@@ -139,26 +55,7 @@ def specs_from_args(ns: argparse.Namespace, user: str | None = None) -> list[Run
                     f"{flag} names one job; with {len(keys)} files leave it out (each run gets "
                     "its own)"
                 )
-    return [spec_from_args(ns, user, key) for key in keys]
-
-
-def spec_from_args(
-    ns: argparse.Namespace, user: str | None = None, key: str | None = None
-) -> RunSpec:
-    """The RunSpec `python -m jobs submit` describes for ``key`` (default: the first file)."""
-    if key is None:
-        (key,) = source_keys(ns)[:1]
-    return RunSpec(
-        source_bucket=ns.source_bucket,
-        source_key=key,
-        result_bucket=ns.result_bucket,
-        strategy=ns.strategy,
-        params=parse_params(ns.param),
-        options=options_from_args(ns),
-        run_id=ns.run_id,
-        user=check_user(ns.user) or user,
-        tags=parse_tags(ns.tag),
-    )
+    return [spec_from_args(ns, key=key, user=user) for key in keys]
 
 
 # -- parser ------------------------------------------------------------------------------------
@@ -169,10 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m jobs", description="Submit and watch backtest jobs.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("submit", help="submit one run per file; prints the job ids last")
-    add_engine_options(p)
+    add_run_options(p, many_keys=True)
     p.add_argument("--name", help="job name (default: run-<run id>)")
     p = sub.add_parser("sweep", help="submit a parameter sweep (array job + collect)")
-    add_engine_options(p, single=False)
+    add_run_options(p, many_keys=True, per_run=False)
     p.add_argument("--range", action="append", default=[], metavar="NAME=START:STOP:STEP")
     p.add_argument("--values", action="append", default=[], metavar="NAME=A,B,C")
     p.add_argument("--sweep-id", help="sweep folder name (default: generated)")

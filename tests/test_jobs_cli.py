@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.cli_args import args_from_spec, parse_params
 from engine.errors import BacktestError, ParamError
 from engine.synthetic import random_walk
-from jobs.base import engine_args
-from jobs.cli import build_parser, parse_params, spec_from_args, sweep_space
+from jobs.cli import build_parser, spec_from_args, sweep_space
 from jobs.local import LocalExecutor
 from jobs.model import JobStatus, check_job_name, safe_job_name
 from jobs.settings import Settings
@@ -177,7 +177,7 @@ def test_submit_options_round_trip_to_the_engine_command() -> None:
     spec = spec_from_args(ns)
     assert spec.options.slippage_bps == 5.0 and spec.options.allow_short is True
     assert spec.options.fill == "close" and spec.options.stop_loss == 4.0
-    assert engine_args(spec) == [
+    assert args_from_spec(spec) == [
         "input", "k.csv", "results", "--strategy", "sma_cross", "--param", "fast=7",
         "--slippage-bps", "5.0", "--fill", "close", "--allow-short", "--stop-loss", "4.0",
     ]  # fmt: skip
@@ -190,10 +190,30 @@ def test_the_engine_cli_accepts_what_we_generate() -> None:
         ["submit", "input", "k.csv", "results", "--param", "fast=7", "--slippage-bps", "5",
          "--allow-short", "--lot-size", "100", "--periods-per-year", "252", "--run-id", "r9"]
     )  # fmt: skip
-    parsed = engine_parser(with_strategies=False).parse_args(engine_args(spec_from_args(ns)))
+    parsed = engine_parser(with_strategies=False).parse_args(args_from_spec(spec_from_args(ns)))
     assert parsed.slippage_bps == 5.0 and parsed.allow_short is True
     assert parsed.lot_size == 100.0 and parsed.periods_per_year == 252.0
     assert parsed.param == ["fast=7"] and parsed.run_id == "r9"
+    # one mapping both ways: what the job runs reads back as the spec that was submitted
+    from engine.cli_args import spec_from_args as engine_spec
+
+    submitted = spec_from_args(ns)
+    assert engine_spec(parsed) == submitted
+
+
+def test_the_two_clis_take_the_same_run_options() -> None:
+    from engine.cli_args import build_parser as engine_parser
+
+    def flags(parser: object) -> set[str]:
+        actions = getattr(parser, "_actions", [])
+        return {o for a in actions for o in a.option_strings if o.startswith("--")}
+
+    submit = build_parser()._subparsers._group_actions[0].choices["submit"]  # type: ignore[union-attr]
+    engine_only = {"--help", "--list-strategies", "--sweep"}
+    assert flags(engine_parser(with_strategies=False)) - engine_only == flags(submit) - {
+        "--help",
+        "--name",
+    }
 
 
 def test_status_parsing_and_name_rules() -> None:

@@ -12,10 +12,10 @@ import pytest
 
 from app import auth
 from engine.backtest import main
+from engine.cli_args import args_from_spec as engine_args
 from engine.errors import ParamError
 from engine.spec import RunSpec
 from engine.store import LocalStore
-from jobs.base import engine_args
 from tests._app_helpers import (
     APP,
     TIMEOUT,
