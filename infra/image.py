@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine.errors import BacktestError, InfraError
-from infra import ecr, jobdefs, remote_build
+from infra import ecr, jobdef_sync, remote_build
 from infra.actions import apply
 from infra.clients import Clients
 from infra.config import StackConfig
@@ -78,7 +78,7 @@ def _repository(clients: Clients, cfg: StackConfig) -> dict[str, object]:
 def _pin(clients: Clients, cfg: StackConfig, digest: str, echo: Callable[[str], None]) -> str:
     echo(f"pushed {cfg.repository_uri}@{digest}")
     net = discover(clients.ec2, cfg)
-    apply(jobdefs.plan(clients, cfg, f"{cfg.repository_uri}@{digest}", net), echo)
+    apply(jobdef_sync.plan(clients, cfg, f"{cfg.repository_uri}@{digest}", net), echo)
     return digest
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import fields
 
-from infra import batch, buckets, ecr, iam, jobdefs, logs, network, remote_build
+from infra import batch, buckets, ecr, iam, jobdef_sync, jobdefs, logs, network, remote_build
 from infra.actions import Action, Waiter, apply
 from infra.clients import Clients
 from infra.config import JOB_KINDS, StackConfig
@@ -25,7 +25,7 @@ def plan(clients: Clients, cfg: StackConfig, waiter: Waiter) -> list[Action]:
         *network.plan_security_group(clients, cfg, net),
         *batch.plan_environments(clients, cfg, net, waiter),
         *batch.plan_queue(clients, cfg, waiter),
-        *jobdefs.plan(clients, cfg, image, net),
+        *jobdef_sync.plan(clients, cfg, image, net),
     ]
 
 
