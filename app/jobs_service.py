@@ -15,8 +15,7 @@ import pandas as pd
 from app.context import AppContext
 from app.forms import rerun_query
 from engine.errors import BacktestError, NotFoundError
-from engine.results import parquet_to_frame
-from engine.sweep_results import chunk_key
+from engine.sweep_results import read_chunk
 from jobs import resume
 from jobs.model import JobKind, JobRecord, JobStatus
 
@@ -311,7 +310,7 @@ PARTIAL_CHUNKS = 200  # chunk files read for "best so far" (each one is read onc
 
 def chunk_rows(ctx: AppContext, bucket: str, sweep_id: str, index: int) -> pd.DataFrame:
     """The rows of one finished chunk."""
-    return parquet_to_frame(ctx.store.get_bytes(bucket, chunk_key(sweep_id, index)))
+    return read_chunk(ctx.store, bucket, sweep_id, index)
 
 
 def best_so_far(frames: list[pd.DataFrame], metric: str = "sharpe") -> pd.DataFrame:

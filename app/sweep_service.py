@@ -1,14 +1,12 @@
-"""Sweep results for the dashboard, read from the layout in notes "Sweep result layout".
+"""Sweep results for the dashboard: a view over :mod:`engine.sweep_results`, the one reader
+of the sweep layout (this module names no key of it).
 
-``sweeps/<id>/`` in the result bucket holds ``spec.json``, ``chunks/<i>.parquet`` (one per
-array child), ``summary.parquet`` and ``robustness.json`` (written by collect) and ``_SUCCESS``
-last. An unfinished sweep shows progress from the chunks present and their merged rows. No
+An unfinished sweep shows progress from the chunks present and their merged rows. No
 Streamlit here: functions take an :class:`~app.context.AppContext` or plain data.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,11 +27,9 @@ from app.chart_data import (
     sorted_values,
 )
 from app.context import AppContext
-from engine.errors import NotFoundError, ParamError
-from engine.results import parquet_to_frame
-from engine.spec import check_run_id
+from engine import sweep_results
+from engine.errors import ParamError
 
-SWEEPS_PREFIX = "sweeps/"
 NON_PARAM_COLUMNS = NOT_PARAMETERS
 MAX_PARTIAL_CHUNKS = 500  # an unfinished sweep merges at most this many chunk files
 DEFAULT_METRIC = "sharpe"
@@ -65,21 +61,13 @@ class SweepView:
         return min(1.0, self.chunks_done / self.n_children)
 
 
-def sweep_prefix(sweep_id: str) -> str:
-    """``sweeps/<id>/`` after checking the id is one safe path segment."""
-    return f"{SWEEPS_PREFIX}{check_run_id(sweep_id)}/"
-
-
 def list_sweeps(ctx: AppContext, limit: int = 200) -> pd.DataFrame:
-    """Sweeps in the result bucket, newest first (by spec.json's created_at, else by id).
+    """Sweeps in the result bucket, newest first (by the spec's created_at, else by id).
 
     Columns: sweep_id, finished, strategy, files, created_at, best_sharpe (the collected
-    best's, from robustness.json), label (what the picker shows).
+    best's, from the robustness statistics), label (what the picker shows).
     """
-    bucket = ctx.settings.result_bucket
-    if not ctx.store.bucket_exists(bucket):
-        return pd.DataFrame(columns=LIST_COLUMNS)
-    ids = [d[len(SWEEPS_PREFIX) :].rstrip("/") for d in ctx.store.list_dirs(bucket, SWEEPS_PREFIX)]
+    ids = sweep_results.sweep_ids(ctx.store, ctx.settings.result_bucket)
     rows = [_list_row(ctx, i) for i in sorted(ids, reverse=True)[:limit]]
     rows.sort(key=lambda r: str(r["created_at"] or ""), reverse=True)
     return pd.DataFrame(rows, columns=LIST_COLUMNS)
@@ -89,13 +77,9 @@ LIST_COLUMNS = ["sweep_id", "finished", "strategy", "files", "created_at", "best
 
 
 def _list_row(ctx: AppContext, sweep_id: str) -> dict[str, Any]:
-    prefix = f"{SWEEPS_PREFIX}{sweep_id}/"
-    finished = ctx.store.exists(ctx.settings.result_bucket, prefix + "_SUCCESS")
-    try:
-        spec = _json(ctx, prefix + "spec.json") or {}
-        robustness = (_json(ctx, prefix + "robustness.json") if finished else None) or {}
-    except NotFoundError:  # damaged JSON: still listed, the page says what is wrong
-        spec, robustness = {}, {}
+    # damaged JSON: still listed (empty spec), the page says what is wrong when it is opened
+    meta = sweep_results.read_meta(ctx.store, ctx.settings.result_bucket, sweep_id)
+    spec, robustness, finished = meta.spec, meta.robustness, meta.finished
     base: Mapping[str, Any] = spec["base"] if isinstance(spec.get("base"), Mapping) else {}
     extra: list[Any] = spec["extra_keys"] if isinstance(spec.get("extra_keys"), list) else []
     keys = [base.get("source_key"), *extra]
@@ -118,33 +102,6 @@ def _list_row(ctx: AppContext, sweep_id: str) -> dict[str, Any]:
             "created_at": created, "best_sharpe": sharpe, "label": label}  # fmt: skip
 
 
-def _json(ctx: AppContext, key: str) -> dict[str, Any] | None:
-    try:
-        data = ctx.store.get_bytes(ctx.settings.result_bucket, key)
-    except NotFoundError:
-        return None
-    try:
-        value = json.loads(data)
-    except ValueError as exc:
-        raise NotFoundError(f"{key} is not valid JSON ({exc}); the sweep may be damaged") from None
-    return dict(value) if isinstance(value, dict) else None
-
-
-def _partial_summary(ctx: AppContext, prefix: str) -> tuple[pd.DataFrame, int, str]:
-    bucket = ctx.settings.result_bucket
-    chunks = [
-        o.key for o in ctx.store.list(bucket, prefix + "chunks/") if o.key.endswith(".parquet")
-    ]
-    note = ""
-    keys = chunks
-    if len(chunks) > MAX_PARTIAL_CHUNKS:
-        keys = chunks[:MAX_PARTIAL_CHUNKS]
-        note = f"showing rows of the first {MAX_PARTIAL_CHUNKS:,} of {len(chunks):,} chunks"
-    frames = [parquet_to_frame(ctx.store.get_bytes(bucket, k)) for k in keys]
-    summary = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    return summary, len(chunks), note
-
-
 def param_columns(summary: pd.DataFrame, spec: Mapping[str, Any]) -> list[str]:
     """Parameter columns: the spec's swept names first (in order), then other non-metrics."""
     space = spec.get("space") or []
@@ -161,28 +118,27 @@ def param_columns(summary: pd.DataFrame, spec: Mapping[str, Any]) -> list[str]:
 
 def read_sweep(ctx: AppContext, sweep_id: str) -> SweepView:
     """The sweep's spec, rows, robustness and progress; NotFoundError when there is none."""
-    prefix = sweep_prefix(sweep_id)
-    bucket = ctx.settings.result_bucket
-    spec = _json(ctx, prefix + "spec.json")
-    if spec is None:
-        if not ctx.store.bucket_exists(bucket) or not ctx.store.list(bucket, prefix):
-            raise NotFoundError(f"no sweep {sweep_id!r} in bucket {bucket!r}")
-        spec = {}
-    finished = ctx.store.exists(bucket, prefix + "_SUCCESS")
-    n_children = spec.get("n_children")
-    if finished:
-        summary = parquet_to_frame(ctx.store.get_bytes(bucket, prefix + "summary.parquet"))
-        robustness = _json(ctx, prefix + "robustness.json")
-        done, note = int(n_children or 0), ""
-    else:
-        summary, done, note = _partial_summary(ctx, prefix)
-        robustness = None
-    params = param_columns(summary, spec)
-    metrics = [c for c in summary.columns if c in METRIC_COLUMNS]
+    stored = sweep_results.read_sweep(
+        ctx.store, ctx.settings.result_bucket, sweep_id, max_chunks=MAX_PARTIAL_CHUNKS
+    )
+    note = ""
+    if stored.chunks_merged < stored.chunks_done:
+        note = (
+            f"showing rows of the first {stored.chunks_merged:,} of {stored.chunks_done:,} chunks"
+        )
+    summary = stored.summary
     return SweepView(
-        sweep_id, spec, summary, robustness, finished, done,
-        int(n_children) if n_children else None, params, metrics, note,
-    )  # fmt: skip
+        sweep_id,
+        stored.spec,
+        summary,
+        dict(stored.robustness) if stored.finished else None,
+        stored.finished,
+        stored.chunks_done,
+        stored.n_children or None,
+        param_columns(summary, stored.spec),
+        [c for c in summary.columns if c in METRIC_COLUMNS],
+        note,
+    )
 
 
 # -- what the page draws ----------------------------------------------------------------------
@@ -274,7 +230,7 @@ def top_runs(robustness: Mapping[str, Any] | None) -> list[dict[str, Any]]:
 
 
 def strategy_of(view: SweepView) -> str:
-    """The swept strategy's name from spec.json (base.strategy)."""
+    """The swept strategy's name from the spec (base.strategy)."""
     base = view.spec.get("base") or {}
     return str(base.get("strategy") or view.spec.get("strategy") or "")
 

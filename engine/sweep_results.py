@@ -8,6 +8,7 @@
     chunks/<i>.error.json  child i failed on its input ({"error", "kind", "index", "at"})
     returns/<i>.npy        child i's per-period returns, float32 (rows of chunks/<i>.parquet x
                            RETURN_PERIODS, NaN-padded when a file has fewer bars)
+    resume/<n>.json        the n-th resume's manifest: the chunks it reruns, its jobs
     summary.parquet        every chunk merged (collect)
     robustness.json        the overfitting statistics and chunk problems (collect)
     _SUCCESS               last
@@ -42,6 +43,7 @@ SPEC_JSON, SUMMARY, ROBUSTNESS, SUCCESS, ERROR = (
     "_SUCCESS",
     "error.json",
 )
+RESUME = "resume/"  # resume/<n>.json: the manifests of jobs/resume.py
 SPEC_EXTRAS = ("n_combinations", "n_children", "chunk_size", "created_at", "user", "jobs")
 _CHUNK_RE = re.compile(r"^(\d+)\.(parquet|error\.json)$")
 
@@ -172,29 +174,115 @@ class ChunkState:
     missing: list[int]
 
 
-def chunk_state(store: Store, bucket: str, sweep_id: str, n_children: int) -> ChunkState:
-    """Compare the ``n_children`` expected chunks with the files present under chunks/."""
+def chunk_state(store: Store, bucket: str, sweep_id: str, n_children: int | None) -> ChunkState:
+    """Compare the ``n_children`` expected chunks with the files present under chunks/
+    (``None``: the count is unknown, every chunk file present counts, none is missing)."""
     prefix = sweep_prefix(sweep_id) + "chunks/"
     done: set[int] = set()
     errors: set[int] = set()
     for info in store.list(bucket, prefix):
         m = _CHUNK_RE.match(info.key[len(prefix) :])
-        if m and int(m.group(1)) < n_children:
+        if m and (n_children is None or int(m.group(1)) < n_children):
             (done if m.group(2) == "parquet" else errors).add(int(m.group(1)))
     failed = sorted(errors - done)
-    missing = sorted(set(range(n_children)) - done - errors)
+    missing = sorted(set(range(n_children or 0)) - done - errors)
     return ChunkState(sorted(done), failed, missing)
+
+
+def read_chunk(store: Store, bucket: str, sweep_id: str, index: int) -> pd.DataFrame:
+    """The rows child ``index`` wrote (NotFoundError when it has not written them)."""
+    return parquet_to_frame(store.get_bytes(bucket, chunk_key(sweep_id, index)))
+
+
+def spec_key(sweep_id: str) -> str:
+    """``sweeps/<id>/spec.json``."""
+    return sweep_prefix(sweep_id) + SPEC_JSON
+
+
+def read_record(store: Store, bucket: str, sweep_id: str) -> Any:
+    """spec.json as stored, not validated (NotFoundError when absent, ParamError when not JSON)."""
+    return read_json(store, bucket, spec_key(sweep_id))
+
+
+def resume_key(sweep_id: str, n: int) -> str:
+    """``sweeps/<id>/resume/<n>.json``: the manifest of the sweep's ``n``-th resume."""
+    return f"{sweep_prefix(sweep_id)}{RESUME}{int(n)}.json"
+
+
+def resume_keys(store: Store, bucket: str, sweep_id: str) -> list[str]:
+    """The sweep's resume manifests, oldest first."""
+    prefix = sweep_prefix(sweep_id) + RESUME
+    keys = [i.key for i in store.list(bucket, prefix) if i.key.endswith(".json")]
+    return sorted(
+        keys, key=lambda k: int(k[len(prefix) : -5]) if k[len(prefix) : -5].isdigit() else -1
+    )
+
+
+def is_collected(store: Store, bucket: str, sweep_id: str) -> bool:
+    """True once collect wrote ``_SUCCESS`` (summary.parquet and robustness.json are there)."""
+    return store.exists(bucket, sweep_prefix(sweep_id) + SUCCESS)
+
+
+def sweep_ids(store: Store, bucket: str) -> list[str]:
+    """Ids of the sweeps in ``bucket`` (folders under sweeps/); [] when the bucket is absent."""
+    if not store.bucket_exists(bucket):
+        return []
+    return [d[len(SWEEPS) :].rstrip("/") for d in store.list_dirs(bucket, SWEEPS)]
+
+
+@dataclass(frozen=True)
+class SweepMeta:
+    """What a sweep listing shows without reading rows: spec.json and robustness.json as
+    stored ({} when absent or damaged; ``problem`` says which), and whether it is collected."""
+
+    sweep_id: str
+    spec: dict[str, Any]
+    robustness: dict[str, Any]
+    finished: bool
+    problem: str = ""
+
+
+def _object(store: Store, bucket: str, key: str) -> dict[str, Any]:
+    """A JSON object or {} when absent or not an object (ParamError when not JSON)."""
+    try:
+        value = read_json(store, bucket, key)
+    except NotFoundError:
+        return {}
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def read_meta(store: Store, bucket: str, sweep_id: str) -> SweepMeta:
+    """The sweep's spec.json, robustness.json (once collected) and state, never raising for
+    damaged JSON (the problem is named instead)."""
+    prefix = sweep_prefix(sweep_id)
+    finished = is_collected(store, bucket, sweep_id)
+    try:
+        spec = _object(store, bucket, prefix + SPEC_JSON)
+        robustness = _object(store, bucket, prefix + ROBUSTNESS) if finished else {}
+    except ParamError as exc:
+        return SweepMeta(sweep_id, {}, {}, finished, str(exc))
+    return SweepMeta(sweep_id, spec, robustness, finished)
 
 
 @dataclass(frozen=True)
 class SweepResult:
     """A sweep as stored: ``spec`` (spec.json), ``summary`` (summary.parquet, or the merged
-    chunks present while unfinished), ``robustness`` (robustness.json or {}), ``finished``."""
+    chunks present while unfinished), ``robustness`` (robustness.json or {}), ``finished``;
+    ``chunks_done`` chunk files present (``n_children`` once finished), ``chunks_merged`` of
+    them in ``summary`` while unfinished."""
 
     spec: dict[str, Any]
     summary: pd.DataFrame
     robustness: dict[str, Any]
     finished: bool
+    chunks_done: int = 0
+    chunks_merged: int = 0
+
+    @property
+    def n_children(self) -> int | None:
+        """The planned number of chunks (None when spec.json does not say)."""
+        value = self.spec.get("n_children")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def merge_chunks(store: Store, bucket: str, sweep_id: str, indices: list[int]) -> pd.DataFrame:
@@ -204,21 +292,32 @@ def merge_chunks(store: Store, bucket: str, sweep_id: str, indices: list[int]) -
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def read_sweep(store: Store, bucket: str, sweep_id: str) -> SweepResult:
+def read_sweep(
+    store: Store, bucket: str, sweep_id: str, *, max_chunks: int | None = None
+) -> SweepResult:
     """The sweep ``sweep_id`` in ``bucket``; NotFoundError when there is no such sweep.
 
-    Finished (``_SUCCESS`` present): summary.parquet and robustness.json. Unfinished: the
-    rows of the chunks written so far and an empty robustness dict.
+    Finished (``_SUCCESS`` present): summary.parquet and robustness.json ({} when absent).
+    Unfinished: the rows of the chunks written so far (the first ``max_chunks`` of them when
+    given) and an empty robustness dict. A sweep whose spec.json is gone but whose other files
+    remain reads with an empty spec. ParamError for damaged JSON.
     """
     prefix = sweep_prefix(sweep_id)
     try:
         spec = read_json(store, bucket, prefix + SPEC_JSON)
     except NotFoundError:
-        raise NotFoundError(f"no sweep {sweep_id!r} in bucket {bucket!r}") from None
-    if store.exists(bucket, prefix + SUCCESS):
+        if not store.bucket_exists(bucket) or not store.list(bucket, prefix):
+            raise NotFoundError(f"no sweep {sweep_id!r} in bucket {bucket!r}") from None
+        spec = {}
+    spec = dict(spec) if isinstance(spec, dict) else {}
+    if is_collected(store, bucket, sweep_id):
         summary = parquet_to_frame(store.get_bytes(bucket, prefix + SUMMARY))
-        robustness = read_json(store, bucket, prefix + ROBUSTNESS)
-        return SweepResult(dict(spec), summary, dict(robustness), True)
-    n_children = int(spec.get("n_children") or 0)
-    state = chunk_state(store, bucket, sweep_id, n_children)
-    return SweepResult(dict(spec), merge_chunks(store, bucket, sweep_id, state.done), {}, False)
+        robustness = _object(store, bucket, prefix + ROBUSTNESS)
+        n = spec.get("n_children")
+        done = n if isinstance(n, int) and not isinstance(n, bool) else 0
+        return SweepResult(spec, summary, robustness, True, done, done)
+    result = SweepResult(spec, pd.DataFrame(), {}, False)
+    state = chunk_state(store, bucket, sweep_id, result.n_children)
+    merged = state.done if max_chunks is None else state.done[:max_chunks]
+    summary = merge_chunks(store, bucket, sweep_id, merged)
+    return SweepResult(spec, summary, {}, False, len(state.done), len(merged))

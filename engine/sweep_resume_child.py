@@ -24,7 +24,7 @@ from engine.backtest import guarded
 from engine.errors import ParamError
 from engine.store import open_store
 from engine.sweep_child import INDEX_VAR, run_sweep_child
-from engine.sweep_results import SPEC_JSON, parse_uri, read_json, sweep_prefix
+from engine.sweep_results import parse_uri, read_json, spec_key
 
 USAGE = "usage: python -m engine.sweep_resume_child s3://BUCKET/sweeps/ID/resume/N.json"
 
@@ -40,8 +40,8 @@ def manifest_chunks(manifest: Any, where: str) -> tuple[str, list[int]]:
     sweep_id, spec_uri, chunks = (manifest.get(k) for k in ("sweep_id", "spec", "chunks"))
     if not isinstance(sweep_id, str) or not isinstance(spec_uri, str):
         raise ParamError(f"{where}: 'sweep_id' and 'spec' must be strings")
-    _, spec_key = parse_uri(spec_uri)
-    if spec_key != sweep_prefix(sweep_id) + SPEC_JSON:
+    _, spec_at = parse_uri(spec_uri)
+    if spec_at != spec_key(sweep_id):
         raise ParamError(f"{where}: spec {spec_uri!r} is not sweep {sweep_id!r}'s spec.json")
     if not isinstance(chunks, list) or not chunks or not all(_is_index(c) for c in chunks):
         raise ParamError(f"{where}: 'chunks' must be a non-empty list of chunk indices")

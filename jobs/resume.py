@@ -24,17 +24,19 @@ from engine.results import to_json_bytes, utc_now
 from engine.store import Store
 from engine.sweep_plan import chunk_indices
 from engine.sweep_results import (
-    SPEC_JSON,
-    SUCCESS,
     chunk_state,
     doc_from_record,
+    is_collected,
     read_json,
+    read_record,
+    resume_key,
+    resume_keys,
+    spec_key,
     sweep_prefix,
 )
 from jobs.base import Executor, default_user
 from jobs.model import JobKind, JobRecord, JobStatus, safe_job_name
 
-RESUME_DIR = "resume/"
 RESUME_MODULE = "engine.sweep_resume_child"
 COLLECT_MODULE = "engine.sweep_collect"
 ACTIVE_CHILD_STATES = (JobStatus.STARTING, JobStatus.RUNNING)
@@ -78,26 +80,17 @@ def parse_prefix(result_prefix: str | None) -> tuple[str, str] | None:
     return bucket, parts[1]
 
 
-def _resume_keys(store: Store, bucket: str, sweep_id: str) -> list[str]:
-    prefix = sweep_prefix(sweep_id) + RESUME_DIR
-    keys = [i.key for i in store.list(bucket, prefix) if i.key.endswith(".json")]
-    return sorted(
-        keys, key=lambda k: int(k[len(prefix) : -5]) if k[len(prefix) : -5].isdigit() else -1
-    )
-
-
 def read_state(store: Store, bucket: str, sweep_id: str) -> SweepState:
     """The sweep's chunk progress and current jobs; NotFoundError when there is no such sweep."""
-    prefix = sweep_prefix(sweep_id)
     try:
-        raw = read_json(store, bucket, prefix + SPEC_JSON)
+        raw = read_record(store, bucket, sweep_id)
     except NotFoundError:
         raise NotFoundError(f"no sweep {sweep_id!r} in bucket {bucket!r}") from None
-    doc = doc_from_record(raw, store.uri(bucket, prefix + SPEC_JSON))
+    doc = doc_from_record(raw, store.uri(bucket, spec_key(sweep_id)))
     chunks = chunk_state(store, bucket, sweep_id, doc.n_children)
     rows = sum(len(chunk_indices(i, doc.plan, doc.n_tasks)) for i in chunks.done)
     jobs: dict[str, Any] = dict(raw.get("jobs") or {})
-    manifests = _resume_keys(store, bucket, sweep_id)
+    manifests = resume_keys(store, bucket, sweep_id)
     submitting = False
     if manifests:
         latest = read_json(store, bucket, manifests[-1])
@@ -108,14 +101,14 @@ def read_state(store: Store, bucket: str, sweep_id: str) -> SweepState:
     return SweepState(
         sweep_id,
         bucket,
-        store.uri(bucket, prefix + SPEC_JSON),
+        store.uri(bucket, spec_key(sweep_id)),
         doc.n_children,
         doc.n_tasks,
         chunks.done,
         chunks.failed,
         chunks.missing,
         rows,
-        store.exists(bucket, prefix + SUCCESS),
+        is_collected(store, bucket, sweep_id),
         jobs.get("array"),
         jobs.get("collect"),
         len(manifests),
@@ -206,7 +199,7 @@ def _python(executor: Executor) -> str:
 def _write_manifest(
     store: Store, state: SweepState, n: int, record: dict[str, Any]
 ) -> tuple[str, str]:
-    key = f"{sweep_prefix(state.sweep_id)}{RESUME_DIR}{n}.json"
+    key = resume_key(state.sweep_id, n)
     if store.exists(state.bucket, key):
         where = store.uri(state.bucket, key)
         raise BacktestError(f"sweep {state.sweep_id} was just resumed by someone else ({where})")
