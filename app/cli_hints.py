@@ -19,7 +19,7 @@ from pathlib import Path
 
 from app.seed import SAMPLES
 from engine.store import Store
-from jobs.settings import DEFAULT_CONFIG, Settings
+from jobs.settings import DEFAULT_CONFIG, Settings, env_var
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 PATH_VARS = ("BACKTEST_CONFIG", "BACKTEST_STORAGE_ROOT", "BACKTEST_JOBS_DIR")
@@ -36,7 +36,7 @@ def python_command(executable: str | None = None) -> str:
 
 def setting_values(env: Mapping[str, str], cwd: Path) -> list[tuple[str, str]]:
     """(variable, value) for each settings variable set in ``env``, paths made absolute."""
-    names = ["BACKTEST_CONFIG", *(f.metadata["env"] for f in fields(Settings))]
+    names = ["BACKTEST_CONFIG", *(env_var(f.name) for f in fields(Settings))]
     values: dict[str, str] = {}
     for name in names:
         value = env.get(name, "")

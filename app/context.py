@@ -6,13 +6,12 @@ settings), services take it as an argument, and tests build one directly.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from engine.store import Store, open_store
+from engine.store import Store
 from jobs.base import Executor
-from jobs.factory import make_executor
+from jobs.factory import make_executor, make_store
 from jobs.settings import Settings, load_settings
 
 
@@ -32,19 +31,9 @@ class AppContext:
         return "local executor · embedded storage"
 
 
-def store_env(settings: Settings, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment engine.store.open_store reads, with the settings' storage root applied."""
-    out = dict(os.environ if env is None else env)
-    if settings.storage_root:
-        out["BACKTEST_STORAGE_ROOT"] = settings.storage_root
-    else:
-        out.pop("BACKTEST_STORAGE_ROOT", None)
-    return out
-
-
 def build_context(env: Mapping[str, str] | None = None) -> AppContext:
     """Resolve settings and build the store and executor (a worker thread for local)."""
     settings, _ = load_settings(env)
-    store = open_store(store_env(settings, env))
+    store = make_store(settings, env)
     executor = make_executor(settings, worker="thread", env=env)
     return AppContext(settings=settings, store=store, executor=executor)

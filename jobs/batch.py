@@ -270,11 +270,11 @@ class BatchExecutor(Executor):
             return spec
         if uri not in self._specs:
             from engine.sweep_results import parse_uri, read_json
-            from jobs.sweeps import store_for
+            from jobs.factory import make_store
 
             try:
                 bucket, key = parse_uri(uri)
-                stored = read_json(store_for(self.settings), bucket, key)
+                stored = read_json(make_store(self.settings), bucket, key)
             except (BacktestError, InfraError):
                 return spec
             if not isinstance(stored, dict):

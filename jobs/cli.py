@@ -18,7 +18,7 @@ from engine.spec import RunSpec
 from engine.sweep_spec import ParamSpace
 from jobs.base import Executor
 from jobs.model import JobRecord, JobStatus
-from jobs.settings import Settings, load_settings
+from jobs.settings import Settings, env_var, load_settings
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -131,7 +131,7 @@ def cmd_config(settings: Settings, where: dict[str, str]) -> int:
     """Print every setting, its value and its source."""
     for f in fields(Settings):
         value = getattr(settings, f.name)
-        print(f"{f.name:<24} = {value!r:<40} # {where[f.name]} ({f.metadata['env']})")
+        print(f"{f.name:<24} = {value!r:<40} # {where[f.name]} ({env_var(f.name)})")
     if settings.backend == "local":
         from jobs.local import jobs_dir_for
 
@@ -180,7 +180,8 @@ def cmd_sweep(executor: Executor, ns: argparse.Namespace, settings: Settings) ->
 
     ``python -m jobs wait <last line>`` returns once the collect job has written the summary.
     """
-    from jobs.sweeps import build_sweep_spec, store_for, submit_sweep_jobs
+    from jobs.factory import make_store
+    from jobs.sweeps import build_sweep_spec, submit_sweep_jobs
 
     spec = build_sweep_spec(
         ns.source_bucket,
@@ -193,7 +194,7 @@ def cmd_sweep(executor: Executor, ns: argparse.Namespace, settings: Settings) ->
         top_n=ns.top_n,
         target_child_seconds=ns.target_child_seconds,
     )
-    sub = submit_sweep_jobs(executor, store_for(settings), spec, n_children=ns.children)
+    sub = submit_sweep_jobs(executor, make_store(settings), spec, n_children=ns.children)
     kind = f"array of {sub.plan.n_children}" if sub.plan.is_array else "one plain job"
     print(
         f"submitted sweep {sub.sweep_id}: {sub.n_combinations} combinations x {sub.n_files} "
@@ -207,11 +208,11 @@ def cmd_sweep(executor: Executor, ns: argparse.Namespace, settings: Settings) ->
 
 def cmd_resume(executor: Executor, ns: argparse.Namespace, settings: Settings) -> int:
     """Rerun the sweep's chunks that have no chunk parquet, then collect; collect id last."""
+    from jobs.factory import make_store
     from jobs.resume import resume_sweep
-    from jobs.sweeps import store_for
 
     bucket = ns.bucket or settings.result_bucket
-    resumed = resume_sweep(executor, store_for(settings), bucket, ns.sweep_id)
+    resumed = resume_sweep(executor, make_store(settings), bucket, ns.sweep_id)
     print(resumed.summary())
     print(resumed.collect.id)
     return 0

@@ -1,4 +1,5 @@
-"""The one place that builds an executor (and, for AWS, its boto3 clients)."""
+"""The one place that builds an executor (and, for AWS, its boto3 clients) and the object store
+the settings point at."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from engine.store import Store, open_store
 from jobs.base import Executor
 from jobs.settings import Settings
 
@@ -40,3 +42,19 @@ def make_executor(
     from jobs.local import LocalExecutor
 
     return LocalExecutor(settings, worker=worker)
+
+
+def store_env(settings: Settings, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment engine.store.open_store reads, with the settings' storage applied: their
+    storage root (local storage) or none at all (s3), whatever the environment says."""
+    out = dict(os.environ if env is None else env)
+    if settings.storage_root:
+        out["BACKTEST_STORAGE_ROOT"] = settings.storage_root
+    else:
+        out.pop("BACKTEST_STORAGE_ROOT", None)
+    return out
+
+
+def make_store(settings: Settings, env: Mapping[str, str] | None = None) -> Store:
+    """The object store the settings point at: folders under storage_root, else S3."""
+    return open_store(store_env(settings, env))

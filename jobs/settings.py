@@ -1,8 +1,9 @@
 """One settings object for the dashboard, the jobs CLI and the infra CLI.
 
 Resolution order: field defaults, then the TOML file named by ``BACKTEST_CONFIG`` (default
-``./backtest.toml``), then ``BACKTEST_*`` environment variables. Each field's metadata names
-its environment variable and carries help text, so the CLI, the environment and the UI read
+``./backtest.toml``), then ``BACKTEST_*`` environment variables: a field's variable is its name
+in capitals (:func:`env_var`: ``job_queue`` -> ``BACKTEST_JOB_QUEUE``) and its metadata carries
+the help text, so the CLI, the environment and the UI read
 the same source. :func:`load_settings` also reports where each value came from.
 
 Storage (``storage`` / ``BACKTEST_STORAGE``): ``local`` keeps the buckets as folders under
@@ -28,75 +29,58 @@ from engine.errors import BacktestError
 DEFAULT_CONFIG = "backtest.toml"
 CHECKOUT_DATA = Path(__file__).resolve().parents[1] / ".data"
 STORAGE_KINDS = ("auto", "local", "s3")
+ENV_PREFIX = "BACKTEST_"
 
 
-def _f(default: Any, env: str, help: str) -> Any:
-    return field(default=default, metadata={"env": env, "help": help})
+def _f(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+def env_var(name: str) -> str:
+    """The environment variable of a setting: BACKTEST_ + the field name in capitals."""
+    return ENV_PREFIX + name.upper()
 
 
 @dataclass(frozen=True)
 class Settings:
-    backend: str = _f(
-        "local", "BACKTEST_BACKEND", "where jobs run: local (embedded) or aws (Batch)"
-    )
-    region: str = _f("us-east-1", "BACKTEST_REGION", "AWS region of the stack")
+    backend: str = _f("local", "where jobs run: local (embedded) or aws (Batch)")
+    region: str = _f("us-east-1", "AWS region of the stack")
     storage: str = _f(
         "auto",
-        "BACKTEST_STORAGE",
         "where buckets live: local (folders under storage_root) or s3; "
         "auto = local for the local backend, s3 for aws",
     )
     storage_root: str = _f(
         "",
-        "BACKTEST_STORAGE_ROOT",
         "folder standing in for S3 (setting it means storage=local); "
         "default for local storage: the checkout's .data",
     )
-    input_bucket: str = _f("backtest-input", "BACKTEST_INPUT_BUCKET", "bucket with price files")
-    result_bucket: str = _f("backtest-results", "BACKTEST_RESULT_BUCKET", "bucket for results")
-    job_queue: str = _f("", "BACKTEST_JOB_QUEUE", "AWS Batch job queue name or ARN")
-    job_definition: str = _f(
-        "", "BACKTEST_JOB_DEFINITION", "AWS Batch job definition for single runs"
-    )
-    sweep_job_definition: str = _f(
-        "", "BACKTEST_SWEEP_JOB_DEFINITION", "job definition for sweep children (default: runs')"
-    )
-    collect_job_definition: str = _f(
-        "", "BACKTEST_COLLECT_JOB_DEFINITION", "job definition for sweep collect (default: runs')"
-    )
-    concurrency: int = _f(0, "BACKTEST_CONCURRENCY", "local executor slots; 0 = number of cores")
-    job_timeout: int = _f(3600, "BACKTEST_JOB_TIMEOUT", "per-attempt timeout in seconds")
-    attempts: int = _f(1, "BACKTEST_ATTEMPTS", "attempts per job (1 = no retry)")
-    user: str = _f("", "BACKTEST_USER", "who submits (recorded on runs); default: OS user")
+    input_bucket: str = _f("backtest-input", "bucket with price files")
+    result_bucket: str = _f("backtest-results", "bucket for results")
+    job_queue: str = _f("", "AWS Batch job queue name or ARN")
+    job_definition: str = _f("", "AWS Batch job definition for single runs")
+    sweep_job_definition: str = _f("", "job definition for sweep children (default: runs')")
+    collect_job_definition: str = _f("", "job definition for sweep collect (default: runs')")
+    concurrency: int = _f(0, "local executor slots; 0 = number of cores")
+    job_timeout: int = _f(3600, "per-attempt timeout in seconds")
+    attempts: int = _f(1, "attempts per job (1 = no retry)")
+    user: str = _f("", "who submits (recorded on runs); default: OS user")
     jobs_dir: str = _f(
         "",
-        "BACKTEST_JOBS_DIR",
         "local executor records and logs; default <storage_root>/_jobs, "
         "or ~/.cache/batch-backtest/_jobs when storage_root is empty",
     )
-    poll_ms: int = _f(200, "BACKTEST_POLL_MS", "how often executors and waits poll, in ms")
-    kill_grace: int = _f(
-        10, "BACKTEST_KILL_GRACE", "seconds between SIGTERM and SIGKILL on terminate/timeout"
-    )
+    poll_ms: int = _f(200, "how often executors and waits poll, in ms")
+    kill_grace: int = _f(10, "seconds between SIGTERM and SIGKILL on terminate/timeout")
     worker_idle: int = _f(
         600,
-        "BACKTEST_WORKER_IDLE",
         "a CLI-started local worker exits after this many idle seconds "
         "(and at once when its jobs folder is deleted)",
     )
-    log_group: str = _f("/aws/batch/job", "BACKTEST_LOG_GROUP", "CloudWatch log group of jobs")
-    upload_max_mb: int = _f(
-        50, "BACKTEST_UPLOAD_MAX_MB", "largest price file the dashboard uploads, MB"
-    )
-    fargate_vcpu_hour: float = _f(
-        0.04048, "BACKTEST_FARGATE_VCPU_HOUR", "Fargate list price per vCPU-hour, USD (estimates)"
-    )
-    fargate_gb_hour: float = _f(
-        0.004445, "BACKTEST_FARGATE_GB_HOUR", "Fargate list price per GB-hour, USD (estimates)"
-    )
-
-
-ENV_PREFIX = "BACKTEST_"
+    log_group: str = _f("/aws/batch/job", "CloudWatch log group of jobs")
+    upload_max_mb: int = _f(50, "largest price file the dashboard uploads, MB")
+    fargate_vcpu_hour: float = _f(0.04048, "Fargate list price per vCPU-hour, USD (estimates)")
+    fargate_gb_hour: float = _f(0.004445, "Fargate list price per GB-hour, USD (estimates)")
 
 
 def _coerce(name: str, raw: Any, kind: type) -> Any:
@@ -137,7 +121,7 @@ def load_settings(
             values[key] = _coerce(key, raw, types[key])
             where[key] = str(path)
     for f in fields(Settings):
-        var = f.metadata["env"]
+        var = env_var(f.name)
         if var in env and env[var] != "":
             values[f.name] = _coerce(var, env[var], types[f.name])
             where[f.name] = f"${var}"
@@ -173,4 +157,4 @@ def resolve_storage(settings: Settings, where: dict[str, str]) -> Settings:
 
 def settings_help() -> list[tuple[str, str, str]]:
     """(field, env var, help) for every setting: the one source for CLI/UI help."""
-    return [(f.name, f.metadata["env"], f.metadata["help"]) for f in fields(Settings)]
+    return [(f.name, env_var(f.name), f.metadata["help"]) for f in fields(Settings)]
