@@ -63,3 +63,18 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("BACKTEST_CONFIG", str(tmp_path / "no-config.toml"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+
+
+# -- markers -------------------------------------------------------------------------------------
+
+# Tests over ~5 s each (pytest --durations on 2 shared cores), marked slow here so that
+# `make test-fast` (-m "not e2e and not slow") leaves them out; `make test` runs them. Keys are
+# node ids without parameters ("tests/file.py::test_name") or whole files ("tests/file.py").
+SLOW_TESTS: frozenset[str] = frozenset()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        file, _, name = item.nodeid.partition("::")
+        if file in SLOW_TESTS or f"{file}::{name.split('[')[0]}" in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)

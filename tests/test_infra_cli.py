@@ -82,7 +82,10 @@ def test_dockerfile_shape():
         ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")
     ]
     assert lines[0] == "FROM python:3.11-slim"
-    assert "pip install --no-cache-dir -r /app/engine/requirements.txt" in text
+    assert (
+        "pip install --no-cache-dir --require-hashes --no-deps -r /app/engine/requirements.txt"
+        in text
+    )
     user_at = next(i for i, ln in enumerate(lines) if ln.startswith("USER "))
     assert lines[user_at] != "USER root"
     warm_at = next(i for i, ln in enumerate(lines) if "backtest.py warm" in ln)
@@ -91,7 +94,7 @@ def test_dockerfile_shape():
     ignore = (REPO / ".dockerignore").read_text().split()
     assert ignore[ignore.index("*") + 1] == "!engine/"
     for line in (REPO / "engine" / "requirements.txt").read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
+        if line.strip() and not line.lstrip().startswith(("#", "--hash=")):
             assert "==" in line, f"engine/requirements.txt: {line!r} is not pinned"
 
 
