@@ -36,10 +36,10 @@ from app.run_format import (  # re-exported: pages and tests use them through th
     same_text,
     spec_fields,
 )
+from engine import results as run_files
 from engine.errors import NotFoundError
 from engine.results import (
-    ERROR,
-    SUCCESS,
+    RunStatus,
     UnfinishedRunError,
     read_run,
     run_prefix,
@@ -49,7 +49,6 @@ from engine.results import (
 
 __all__ = ["METRIC_FORMATS", "Card", "describe_spec", "format_metric", "metric_cards"]
 
-RUNS_PREFIX = "runs/"
 DEFAULT_PAGE_SIZE = 200
 
 
@@ -58,7 +57,7 @@ class RunView:
     """One run as the page shows it. ``status``: succeeded, failed or unfinished."""
 
     run_id: str
-    status: str
+    status: RunStatus
     message: str = ""
     spec: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -68,7 +67,7 @@ class RunView:
     @property
     def finished(self) -> bool:
         """True when the run has ``_SUCCESS`` (all result files are there)."""
-        return self.status == "succeeded"
+        return self.status is RunStatus.SUCCEEDED
 
     @property
     def label(self) -> str:
@@ -84,31 +83,15 @@ class RunView:
 def list_runs(ctx: AppContext, *, finished_only: bool = True, limit: int = 500) -> pd.DataFrame:
     """Runs in the result bucket, newest first: columns run_id, status, finished_at.
 
-    One listing of ``runs/``: a run is 'succeeded' with ``_SUCCESS``, 'failed' with
-    ``error.json``, else 'unfinished'. ``finished_only`` keeps the succeeded ones.
+    The states are :func:`engine.results.list_runs`'s (one listing of the result bucket);
+    ``finished_only`` keeps the succeeded ones.
     """
-    bucket = ctx.settings.result_bucket
-    columns = ["run_id", "status", "finished_at"]
-    if not ctx.store.bucket_exists(bucket):
-        return pd.DataFrame(columns=columns)
-    seen: dict[str, tuple[str, Any]] = {}
-    rank = {"unfinished": 0, "failed": 1, "succeeded": 2}
-    for info in ctx.store.list(bucket, RUNS_PREFIX):
-        parts = info.key[len(RUNS_PREFIX) :].split("/")
-        if len(parts) != 2:
-            continue
-        run_id, name = parts
-        status = {SUCCESS: "succeeded", ERROR: "failed"}.get(name, "unfinished")
-        old = seen.get(run_id)
-        if old is None or rank[status] > rank[old[0]]:
-            seen[run_id] = (status, info.modified)
-    frame = pd.DataFrame(
-        [(rid, st, when) for rid, (st, when) in seen.items()], columns=columns
-    ).astype({"run_id": str, "status": str})
+    runs = run_files.list_runs(ctx.store, ctx.settings.result_bucket)
     if finished_only:
-        frame = frame[frame["status"] == "succeeded"]
-    frame = frame.sort_values(["finished_at", "run_id"], ascending=False, na_position="last")
-    return frame.head(limit).reset_index(drop=True)
+        runs = [r for r in runs if r.status is RunStatus.SUCCEEDED]
+    rows = [(r.run_id, r.status.value, r.finished_at) for r in runs[:limit]]
+    frame = pd.DataFrame(rows, columns=["run_id", "status", "finished_at"])
+    return frame.astype({"run_id": str, "status": str})
 
 
 # -- one run ----------------------------------------------------------------------------------
@@ -124,11 +107,13 @@ def load_run(ctx: AppContext, run_id: str) -> RunView:
     try:
         spec, metrics, equity, trades = read_run(ctx.store, bucket, run_id)
     except UnfinishedRunError as exc:
-        if exc.error is not None or run_status(ctx.store, bucket, run_id) == "failed":
+        if exc.error is not None or run_status(ctx.store, bucket, run_id) is RunStatus.FAILED:
             detail = (exc.error or {}).get("error") or str(exc)
-            return RunView(run_id, "failed", message=str(detail))
-        return RunView(run_id, "unfinished", message=str(exc))
-    return RunView(run_id, "succeeded", spec=spec, metrics=metrics, equity=equity, trades=trades)
+            return RunView(run_id, RunStatus.FAILED, message=str(detail))
+        return RunView(run_id, RunStatus.UNFINISHED, message=str(exc))
+    return RunView(
+        run_id, RunStatus.SUCCEEDED, spec=spec, metrics=metrics, equity=equity, trades=trades
+    )
 
 
 def load_prices_for(ctx: AppContext, spec: Mapping[str, Any]) -> pd.DataFrame:

@@ -7,7 +7,6 @@ so callers keep briefs by (run id, finish time) and read only new runs, in paral
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +17,7 @@ import pandas as pd
 
 from app.run_format import format_metric, is_ruined, sweep_of, top_rank
 from engine.errors import BacktestError
-from engine.results import METRICS, SPEC, run_prefix
+from engine.results import read_run_records
 from engine.store import Store
 
 READ_WORKERS = 16
@@ -68,11 +67,9 @@ def brief_from(
 
 def read_brief(store: Store, bucket: str, run_id: str, finished_at: Any) -> RunBrief:
     """Read one run's brief; an unreadable run is still listed, with ``problem`` set."""
-    prefix = run_prefix(run_id)
     try:
-        spec = json.loads(store.get_bytes(bucket, prefix + SPEC))
-        metrics = json.loads(store.get_bytes(bucket, prefix + METRICS))
-    except (BacktestError, ValueError) as exc:
+        spec, metrics = read_run_records(store, bucket, run_id)
+    except BacktestError as exc:
         return RunBrief(run_id, finished_at, problem=str(exc) or type(exc).__name__)
     if not isinstance(spec, dict) or not isinstance(metrics, dict):
         return RunBrief(run_id, finished_at, problem="spec.json or metrics.json is not an object")

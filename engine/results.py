@@ -16,7 +16,9 @@ import math
 import os
 import platform
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 import engine
-from engine.errors import NotFoundError
+from engine.errors import NotFoundError, ParamError
 from engine.spec import RunSpec, check_run_id
 from engine.store import ObjectInfo, Store
 
@@ -33,6 +35,34 @@ if TYPE_CHECKING:
 
 SPEC, METRICS, EQUITY, TRADES = "spec.json", "metrics.json", "equity.parquet", "trades.parquet"
 SUCCESS, ERROR = "_SUCCESS", "error.json"
+RUNS = "runs/"
+
+
+class RunStatus(StrEnum):
+    """A run's state read from its files: ``_SUCCESS`` -> succeeded, ``error.json`` -> failed,
+    other files only -> unfinished (running, or its process died), nothing -> missing."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    UNFINISHED = "unfinished"
+    MISSING = "missing"
+
+    @classmethod
+    def of_file(cls, name: str) -> RunStatus:
+        """The state one file of a run's prefix shows (the strongest file decides)."""
+        return {SUCCESS: cls.SUCCEEDED, ERROR: cls.FAILED}.get(name, cls.UNFINISHED)
+
+
+_RANK = {RunStatus.UNFINISHED: 0, RunStatus.FAILED: 1, RunStatus.SUCCEEDED: 2}
+
+
+@dataclass(frozen=True)
+class RunListing:
+    """One run in a listing: its id, state and when the file deciding the state was written."""
+
+    run_id: str
+    status: RunStatus
+    finished_at: datetime | None
 
 
 class UnfinishedRunError(NotFoundError):
@@ -47,7 +77,44 @@ class UnfinishedRunError(NotFoundError):
 
 def run_prefix(run_id: str) -> str:
     """``runs/<run_id>/`` after checking the id is one safe path segment."""
-    return f"runs/{check_run_id(run_id)}/"
+    return f"{RUNS}{check_run_id(run_id)}/"
+
+
+def list_runs(store: Store, bucket: str) -> list[RunListing]:
+    """Every run in ``bucket`` from one listing of ``runs/`` ([] when the bucket is absent),
+    newest first (runs without a time last, then by id descending)."""
+    if not store.bucket_exists(bucket):
+        return []
+    seen: dict[str, RunListing] = {}
+    for info in store.list(bucket, RUNS):
+        parts = info.key[len(RUNS) :].split("/")
+        if len(parts) != 2:
+            continue
+        run_id, name = parts
+        status = RunStatus.of_file(name)
+        old = seen.get(run_id)
+        if old is None or _RANK[status] > _RANK[old.status]:
+            seen[run_id] = RunListing(run_id, status, info.modified)
+    stamp = datetime.min.replace(tzinfo=UTC)
+    ordered = sorted(seen.values(), key=lambda r: r.run_id, reverse=True)
+    return sorted(
+        ordered, key=lambda r: (r.finished_at is not None, r.finished_at or stamp), reverse=True
+    )
+
+
+def read_run_records(store: Store, bucket: str, run_id: str) -> tuple[Any, Any]:
+    """(spec.json, metrics.json) as stored, for listings that need no frames; NotFoundError
+    when one is absent, ParamError when one is not JSON."""
+    prefix = run_prefix(run_id)
+    out = []
+    for name in (SPEC, METRICS):
+        try:
+            out.append(json.loads(store.get_bytes(bucket, prefix + name)))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ParamError(
+                f"{store.uri(bucket, prefix + name)} is not valid JSON: {exc}"
+            ) from None
+    return out[0], out[1]
 
 
 def utc_now() -> str:
@@ -206,14 +273,14 @@ def write_error(
     return record
 
 
-def run_status(store: Store, bucket: str, run_id: str) -> str:
-    """'succeeded' (``_SUCCESS``), 'failed' (``error.json``), 'unfinished' or 'missing'."""
+def run_status(store: Store, bucket: str, run_id: str) -> RunStatus:
+    """The run's :class:`RunStatus` now (a str: 'succeeded', 'failed', 'unfinished', 'missing')."""
     prefix = run_prefix(run_id)
     if store.exists(bucket, prefix + SUCCESS):
-        return "succeeded"
+        return RunStatus.SUCCEEDED
     if store.exists(bucket, prefix + ERROR):
-        return "failed"
-    return "unfinished" if store.list(bucket, prefix) else "missing"
+        return RunStatus.FAILED
+    return RunStatus.UNFINISHED if store.list(bucket, prefix) else RunStatus.MISSING
 
 
 def read_error(store: Store, bucket: str, run_id: str) -> dict[str, Any] | None:
@@ -236,13 +303,13 @@ def read_run(
     prefix = run_prefix(run_id)
     status = run_status(store, bucket, run_id)
     where = store.uri(bucket, prefix)
-    if status == "missing":
+    if status is RunStatus.MISSING:
         raise NotFoundError(f"no run {run_id!r} in bucket {bucket!r}")
-    if status == "failed":
+    if status is RunStatus.FAILED:
         err = read_error(store, bucket, run_id)
         detail = err.get("error") if err else "unknown error"
         raise UnfinishedRunError(f"run {run_id!r} failed ({where}): {detail}", err)
-    if status == "unfinished":
+    if status is RunStatus.UNFINISHED:
         raise UnfinishedRunError(f"run {run_id!r} is not finished: no _SUCCESS in {where}")
     spec = json.loads(store.get_bytes(bucket, prefix + SPEC))
     metrics = json.loads(store.get_bytes(bucket, prefix + METRICS))

@@ -16,10 +16,13 @@ import pytest
 import engine
 from engine.errors import NotFoundError, ParamError
 from engine.results import (
+    RunStatus,
     UnfinishedRunError,
+    list_runs,
     make_spec_record,
     read_error,
     read_run,
+    read_run_records,
     run_status,
     spec_from_record,
     write_error,
@@ -194,6 +197,33 @@ def test_rerun_clears_stale_error_and_failure_clears_success(store: RecordingSto
     assert record["error"] == "boom second line"
     assert _keys(store, "r3") == ["runs/r3/error.json"]  # no stale results either
     assert run_status(store, BUCKET, "r3") == "failed"
+
+
+def test_list_runs_reads_each_state_from_one_listing(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "root")
+    assert list_runs(store, BUCKET) == []  # no result bucket yet
+    store.create_bucket(BUCKET)
+    write_run(store, BUCKET, "done", {"run_id": "done"}, _result())
+    write_error(store, BUCKET, "broke", ParamError("fast must be < slow"))
+    store.put_bytes(BUCKET, "runs/halfway/spec.json", b"{}")  # started, no marker yet
+    store.put_bytes(BUCKET, "runs/deep/a/b.json", b"{}")  # not a run file: ignored
+    listed = {r.run_id: r.status for r in list_runs(store, BUCKET)}
+    assert listed == {
+        "done": RunStatus.SUCCEEDED,
+        "broke": RunStatus.FAILED,
+        "halfway": RunStatus.UNFINISHED,
+    }
+    for run_id, status in listed.items():
+        assert run_status(store, BUCKET, run_id) is status
+    assert run_status(store, BUCKET, "nope") is RunStatus.MISSING
+    assert RunStatus.FAILED == "failed"  # a str: JSON and frames hold the plain value
+    spec, metrics = read_run_records(store, BUCKET, "done")
+    assert spec == {"run_id": "done"} and isinstance(metrics, dict)
+    store.put_bytes(BUCKET, "runs/halfway/metrics.json", b"{not json")
+    with pytest.raises(ParamError, match="not valid JSON"):
+        read_run_records(store, BUCKET, "halfway")
+    with pytest.raises(NotFoundError):
+        read_run_records(store, BUCKET, "broke")
 
 
 def test_error_json_fields(store: RecordingStore) -> None:
