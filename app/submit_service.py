@@ -6,7 +6,6 @@ before anything is submitted, so a refused form submits nothing.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -18,7 +17,7 @@ from engine.errors import NotFoundError, ParamError
 from engine.spec import RunSpec, SimOptions
 from engine.strategies import get_strategy
 from engine.sweep_plan import plan
-from engine.sweep_results import SPEC_JSON, sweep_prefix
+from engine.sweep_results import read_record, spec_key
 from engine.sweep_spec import ExpansionStats, ParamSpace, SweepSpec, expansion_stats
 from jobs import sweeps
 from jobs.model import JobRecord
@@ -194,10 +193,9 @@ def read_back_runs(ctx: AppContext, records: Sequence[JobRecord]) -> list[dict[s
 
 def read_back_sweep(ctx: AppContext, spec: SweepSpec) -> dict[str, Any]:
     """The sweep's spec.json as written at submit (spec, combination count and plan)."""
-    key = sweep_prefix(spec.sweep_id) + SPEC_JSON
-    data = json.loads(ctx.store.get_bytes(spec.base.result_bucket, key))
+    data = read_record(ctx.store, spec.base.result_bucket, spec.sweep_id)
     if not isinstance(data, dict):
-        raise ParamError(f"{key} is not a JSON object")
+        raise ParamError(f"{spec_key(spec.sweep_id)} is not a JSON object")
     return data
 
 
