@@ -33,7 +33,7 @@ class AppContext:
 
 def build_context(env: Mapping[str, str] | None = None) -> AppContext:
     """Resolve settings and build the store and executor (a worker thread for local)."""
-    settings, _ = load_settings(env)
+    settings = load_settings(env)
     store = make_store(settings, env)
     executor = make_executor(settings, worker="thread", env=env)
     return AppContext(settings=settings, store=store, executor=executor)

@@ -26,7 +26,7 @@ def _context_for(settings: Settings) -> AppContext:
 
 def get_context() -> AppContext:
     """The AppContext for the current settings (created once per distinct settings)."""
-    settings, _ = load_settings()
+    settings = load_settings()
     return _context_for(settings)
 
 

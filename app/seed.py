@@ -11,7 +11,7 @@ from pathlib import Path
 
 from engine.errors import BacktestError
 from engine.synthetic import random_walk
-from jobs.settings import load_settings
+from jobs.settings import settings_with_sources
 
 SAMPLES = {
     "samples/trend_up_daily.csv": (2520, 13),
@@ -41,7 +41,7 @@ def seed(
 def main() -> int:
     """Seed the configured local storage; a note and exit 0 when storage is S3."""
     try:
-        settings, where = load_settings()
+        settings, where = settings_with_sources()
     except BacktestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -79,7 +79,7 @@ def _jobs(n: int) -> None:
     from jobs.local import LocalExecutor
     from jobs.settings import load_settings
 
-    settings, _ = load_settings()
+    settings = load_settings()
     with LocalExecutor(settings, worker="none") as executor:
         ids = [
             executor.submit_command(

@@ -94,7 +94,7 @@ def _opt(args: argparse.Namespace, name: str) -> Any:
 
 def stack_config(args: argparse.Namespace, account: str, region: str) -> StackConfig:
     """Combine arguments and settings into a validated StackConfig for ``region``."""
-    settings, _ = load_settings()
+    settings = load_settings()
     partition = partition_for(region)
     sizes = dict(DEFAULT_SIZES)
     sizes.update(parse_size(text) for text in _opt(args, "size"))
@@ -187,7 +187,7 @@ def main(argv: Sequence[str] | None = None, clients: Clients | None = None) -> i
     args = build_parser().parse_args(argv)
     try:
         try:
-            region = clients.region if clients else args.region or load_settings()[0].region
+            region = clients.region if clients else args.region or load_settings().region
             partition_for(region)  # an unsupported region is refused before any AWS call
             if clients is None:
                 clients = make_clients(region)

@@ -3,9 +3,10 @@
 Stable API (the dashboard, the sweeps work and the CLI use only this). ``jobs.base.Executor``
 writes submit_run, cancel's and retry's checks and wait once; the backends add the primitives::
 
-    from jobs.settings import load_settings
-    from jobs.factory import make_executor
-    settings, _ = load_settings()
+    from jobs.settings import load_settings          # settings_with_sources: also where from
+    from jobs.factory import make_executor, make_store
+    settings = load_settings()
+    store = make_store(settings)                    # the object store the settings point at
     ex = make_executor(settings, worker="thread")   # local: worker thread in this process
                                                     # ("process": detached worker, CLI style)
     rec = ex.submit_run(run_spec, name=None)        # engine.spec.RunSpec -> JobRecord

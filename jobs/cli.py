@@ -18,7 +18,7 @@ from engine.spec import RunSpec
 from engine.sweep_spec import ParamSpace
 from jobs.base import Executor
 from jobs.model import JobRecord, JobStatus
-from jobs.settings import Settings, env_var, load_settings
+from jobs.settings import Settings, env_var, settings_with_sources
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -274,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     try:
         ns = build_parser().parse_args(argv)
-        settings, where = load_settings()
+        settings, where = settings_with_sources()
         if ns.command == "config":
             return cmd_config(settings, where)
         if ns.command == "worker":

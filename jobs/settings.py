@@ -3,8 +3,9 @@
 Resolution order: field defaults, then the TOML file named by ``BACKTEST_CONFIG`` (default
 ``./backtest.toml``), then ``BACKTEST_*`` environment variables: a field's variable is its name
 in capitals (:func:`env_var`: ``job_queue`` -> ``BACKTEST_JOB_QUEUE``) and its metadata carries
-the help text, so the CLI, the environment and the UI read
-the same source. :func:`load_settings` also reports where each value came from.
+the help text, so the CLI, the environment and the UI read the same source.
+:func:`load_settings` returns the settings; :func:`settings_with_sources` also where each value
+came from.
 
 Storage (``storage`` / ``BACKTEST_STORAGE``): ``local`` keeps the buckets as folders under
 ``storage_root``, ``s3`` uses S3 (or ``AWS_ENDPOINT_URL_S3``). The default, ``auto``, is
@@ -99,6 +100,13 @@ def _coerce(name: str, raw: Any, kind: type) -> Any:
 
 
 def load_settings(
+    env: Mapping[str, str] | None = None, config_path: str | Path | None = None
+) -> Settings:
+    """The resolved settings (see the module docstring); their sources: settings_with_sources."""
+    return settings_with_sources(env, config_path)[0]
+
+
+def settings_with_sources(
     env: Mapping[str, str] | None = None, config_path: str | Path | None = None
 ) -> tuple[Settings, dict[str, str]]:
     """Resolve settings; return them with a map field -> 'default' | file path | env var name."""

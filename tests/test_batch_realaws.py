@@ -110,7 +110,7 @@ def stack(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         for key, value in {**env, "BACKTEST_CONFIG": str(config)}.items():
             mp.setenv(key, value)
         assert infra_main(["up", "--prefix", "backtest"], clients=make_clients(REGION, env)) == 0
-        settings, _ = load_settings(config_path=config)
+        settings = load_settings(config_path=config)
     yield Stack(settings, env)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from infra.config import JobSize, StackConfig
 from infra.network import discover
-from jobs.settings import load_settings
+from jobs.settings import load_settings, settings_with_sources
 from tests._infra_helpers import ACCOUNT, REGION, Recorder, recorder_on_moto
 
 INPUT = f"backtest-input-{ACCOUNT}-{REGION}"
@@ -133,7 +133,7 @@ def test_up_creates_everything_with_the_asserted_properties(aws, tmp_path):
         assert props["executionRoleArn"].endswith(":role/backtest-batch-execution")
         assert props["command"][:2] == ["python", "-m"]
 
-    settings, where = load_settings(config_path=_config(tmp_path))
+    settings, where = settings_with_sources(config_path=_config(tmp_path))
     assert settings.backend == "aws"
     assert (settings.input_bucket, settings.result_bucket) == (INPUT, RESULTS)
     assert settings.job_queue == "backtest-queue"
@@ -186,7 +186,7 @@ def test_up_repairs_drift(aws, capsys):
 def test_up_keeps_other_keys_in_the_config_file(aws, tmp_path):
     _config(tmp_path).write_text('concurrency = 3\nuser = "ann"\nbackend = "local"\n')
     assert aws.run("up") == 0
-    settings, _ = load_settings(config_path=_config(tmp_path))
+    settings = load_settings(config_path=_config(tmp_path))
     assert (settings.concurrency, settings.user, settings.backend) == (3, "ann", "aws")
 
 

@@ -84,7 +84,7 @@ def local(tmp_path: Path) -> Iterator[tuple[Path, Settings, dict[str, str]]]:
         "BACKTEST_POLL_MS": "50",
         "BACKTEST_WORKER_IDLE": "3",
     }
-    settings, _ = load_settings(env)
+    settings = load_settings(env)
     yield root, settings, env
 
 

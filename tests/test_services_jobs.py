@@ -22,7 +22,7 @@ from jobs.settings import load_settings
 @pytest.fixture
 def ctx(tmp_path: Path) -> Iterator[AppContext]:
     root = tmp_path / "store"
-    settings, _ = load_settings(
+    settings = load_settings(
         {"BACKTEST_STORAGE_ROOT": str(root), "BACKTEST_CONFIG": str(tmp_path / "x.toml")}
     )
     executor = LocalExecutor(settings, worker="none")  # records only: jobs stay queued

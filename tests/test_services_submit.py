@@ -24,7 +24,7 @@ from tests._app_helpers import INPUT, RESULTS, csv_bytes
 @pytest.fixture
 def ctx(tmp_path: Path) -> Iterator[AppContext]:
     root = tmp_path / "store"
-    settings, _ = load_settings(
+    settings = load_settings(
         {
             "BACKTEST_STORAGE_ROOT": str(root),
             "BACKTEST_CONFIG": str(tmp_path / "x.toml"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from engine.store import LocalStore
 from jobs.factory import make_store
-from jobs.settings import Settings, load_settings, settings_help
+from jobs.settings import Settings, load_settings, settings_help, settings_with_sources
 
 SAMPLES = {str: "x-1", int: 7, float: 0.5}
 
@@ -21,7 +21,7 @@ def test_each_setting_is_read_from_its_derived_variable(tmp_path: Path) -> None:
         value = SAMPLES[type(f.default)]
         env["BACKTEST_" + f.name.upper()] = str(value)
         chosen[f.name] = value
-    settings, where = load_settings(env)
+    settings, where = settings_with_sources(env)
     for name, value in chosen.items():
         assert getattr(settings, name) == value, name
         assert where[name] == "$BACKTEST_" + name.upper()
@@ -33,7 +33,7 @@ def test_each_setting_is_read_from_its_derived_variable(tmp_path: Path) -> None:
 def test_make_store_uses_the_settings_root_over_the_environment(tmp_path: Path) -> None:
     root = tmp_path / "root"
     (root / "bkt").mkdir(parents=True)
-    settings, _ = load_settings(
+    settings = load_settings(
         {"BACKTEST_CONFIG": str(tmp_path / "absent.toml"), "BACKTEST_STORAGE_ROOT": str(root)}
     )
     store = make_store(settings, {"BACKTEST_STORAGE_ROOT": str(tmp_path / "elsewhere")})

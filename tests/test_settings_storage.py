@@ -9,7 +9,7 @@ import pytest
 
 from engine.errors import BacktestError
 from jobs.local import jobs_dir_for
-from jobs.settings import load_settings
+from jobs.settings import settings_with_sources
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 
@@ -18,7 +18,7 @@ def _load(tmp_path: Path, text: str | None = None, **env: str) -> tuple:
     cfg = tmp_path / "backtest.toml"
     if text is not None:
         cfg.write_text(text)
-    return load_settings({"BACKTEST_CONFIG": str(cfg), **env})
+    return settings_with_sources({"BACKTEST_CONFIG": str(cfg), **env})
 
 
 def test_local_default_is_the_checkouts_data_folder_with_its_job_database(tmp_path: Path) -> None:

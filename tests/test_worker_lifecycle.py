@@ -40,7 +40,7 @@ def _env(root: Path, idle: int) -> dict[str, str]:
 def records(tmp_path: Path) -> Iterator[tuple[Path, LocalExecutor]]:
     """A storage root and an executor that only reads and writes job records (no worker)."""
     root = tmp_path / "store"
-    settings, _ = load_settings(_env(root, 1))
+    settings = load_settings(_env(root, 1))
     executor = LocalExecutor(settings, worker="none")
     yield root, executor
     executor.close()

@@ -27,7 +27,7 @@ SAMPLE = "samples/trend_up_daily.csv"
 @pytest.fixture
 def recorded_jobs(storage_root: Path, tmp_path: Path) -> Iterator[LocalExecutor]:
     """The dashboard's job records, read by a second executor that runs nothing."""
-    settings, _ = load_settings(
+    settings = load_settings(
         {"BACKTEST_STORAGE_ROOT": str(storage_root), "BACKTEST_CONFIG": str(tmp_path / "no.toml")}
     )
     executor = LocalExecutor(settings, worker="none")

@@ -59,7 +59,7 @@ def submit_held_run(storage_root: Path) -> tuple[str, str, str]:
     """A sleeper, then a real engine run that depends on it: (sleeper id, run job id, run id).
 
     Submitted straight into the dashboard's job database; its worker thread runs them."""
-    settings, _ = load_settings(
+    settings = load_settings(
         {"BACKTEST_STORAGE_ROOT": str(storage_root), "BACKTEST_CONFIG": "/nonexistent.toml"}
     )
     with LocalExecutor(settings, worker="none") as ex:
@@ -155,7 +155,7 @@ def submit_sweep_losing_a_child(storage_root: Path, sweep_id: str) -> str:
     from engine.sweep_spec import SweepSpec
     from jobs.sweeps import submit_sweep_jobs
 
-    settings, _ = load_settings(
+    settings = load_settings(
         {"BACKTEST_STORAGE_ROOT": str(storage_root), "BACKTEST_CONFIG": "/nonexistent.toml"}
     )
     with LocalExecutor(settings, worker="none") as ex:

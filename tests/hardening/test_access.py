@@ -285,7 +285,7 @@ def test_local_executor_records_the_user_and_never_the_credentials(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", sentinel)
     monkeypatch.setenv("AWS_SESSION_TOKEN", sentinel + "-token")
     LocalStore(store_root).put_bytes(INPUT, "p.csv", valid_csv())
-    settings, _ = load_settings(
+    settings = load_settings(
         {
             "BACKTEST_STORAGE_ROOT": str(store_root),
             "BACKTEST_CONFIG": str(tmp_path / "none.toml"),

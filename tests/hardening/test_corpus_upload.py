@@ -34,7 +34,7 @@ PAGE_CASES = ["binary_garbage", "utf16", "formula_in_date", "html_in_header", "v
 @pytest.fixture
 def ctx(tmp_path: Path) -> Iterator[AppContext]:
     root = tmp_path / "store"
-    settings, _ = load_settings(
+    settings = load_settings(
         {"BACKTEST_STORAGE_ROOT": str(root), "BACKTEST_CONFIG": str(tmp_path / "none.toml")}
     )
     store = LocalStore(root)

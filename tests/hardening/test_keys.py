@@ -168,7 +168,7 @@ def test_s3_store_refuses_hostile_keys(aws_env: str) -> None:
 
 @pytest.fixture
 def ctx(store_root: Path, tmp_path: Path) -> Iterator[AppContext]:
-    settings, _ = load_settings(
+    settings = load_settings(
         {
             "BACKTEST_STORAGE_ROOT": str(store_root),
             "BACKTEST_CONFIG": str(tmp_path / "none.toml"),
