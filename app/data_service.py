@@ -7,7 +7,6 @@ Every failure is one of the project's errors with a one-line message.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import posixpath
 import warnings
@@ -20,6 +19,7 @@ import pandas as pd
 
 from app.context import AppContext
 from app.run_picker import RunBrief, runs_using
+from engine import sweep_results
 from engine.data import describe_prices, load_prices
 from engine.errors import BacktestError, DataError, ParamError
 from engine.store import TEMP_PREFIX, validate_key
@@ -297,20 +297,18 @@ def replace_question(uri: str, check: UploadCheck) -> str:
 def sweeps_using(ctx: AppContext, bucket: str, key: str, limit: int = 500) -> list[str]:
     """Ids of the sweeps whose spec.json reads ``bucket/key`` (base file or an extra file)."""
     results = ctx.settings.result_bucket
-    if not ctx.store.bucket_exists(results):
-        return []
     out = []
-    for folder in sorted(ctx.store.list_dirs(results, "sweeps/"), reverse=True)[:limit]:
+    for sweep_id in sorted(sweep_results.sweep_ids(ctx.store, results), reverse=True)[:limit]:
         try:
-            spec = json.loads(ctx.store.get_bytes(results, folder + "spec.json"))
-        except (BacktestError, ValueError):
+            spec = sweep_results.read_record(ctx.store, results, sweep_id)
+        except BacktestError:  # no spec.json, or not JSON
             continue
         base = spec.get("base") if isinstance(spec, dict) else None
         if not isinstance(base, dict) or base.get("source_bucket") != bucket:
             continue
         extra = spec.get("extra_keys") if isinstance(spec.get("extra_keys"), list) else []
         if key in [base.get("source_key"), *extra]:
-            out.append(folder[len("sweeps/") :].rstrip("/"))
+            out.append(sweep_id)
     return out
 
 
