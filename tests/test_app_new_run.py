@@ -327,6 +327,19 @@ def test_sweep_over_several_files_says_so_on_the_button(app_root: Path) -> None:
     assert {m.label: m.value for m in at.metric}["Combinations"] == "6"
 
 
+def test_sweep_children_shown_are_the_children_submitted(app_root: Path) -> None:
+    # files of different lengths: the estimate counts each file's bars, as the submit does
+    assert _bars(app_root, TREND) != _bars(app_root, CHOPPY)
+    at = app_test(PAGE, file=f"{CHOPPY},{TREND}", space=json.dumps({"slow": "30,50,70"}))
+    shown = {m.label: m.value for m in at.metric}["Children"]
+    _submit(at).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (sweep_dir,) = (app_root / RESULTS / "sweeps").iterdir()
+    record = json.loads((sweep_dir / "spec.json").read_bytes())
+    work = next(j for j in app_context().executor.list() if str(j.kind) != "collect")
+    assert shown == f"{record['n_children']:,}" == f"{work.array_size or 1:,}"
+
+
 def test_random_sweep_size_is_checked(app_root: Path) -> None:
     at = app_test(PAGE, file=TREND, space=json.dumps({"slow": "30:90:1"}))
     at.selectbox(key="nr_sweep_kind").set_value("random").run()
