@@ -10,16 +10,15 @@ from __future__ import annotations
 import streamlit as st
 
 from app import charts, loaders, run_picker
-from engine.errors import BacktestError, InfraError
+from app.run_picker import RunBrief
+from views._guard import page_errors
 
 st.title("Compare runs")
 
 wanted = [r for r in (st.query_params.get("runs") or "").split(",") if r.strip()]
-try:
+briefs: list[RunBrief] = []
+with page_errors(stop=False):
     briefs = loaders.run_briefs()
-except (BacktestError, InfraError) as exc:
-    st.error(str(exc))
-    briefs = []
 labels = {b.run_id: run_picker.picker_label(b) for b in briefs}
 options = list(dict.fromkeys([*wanted, *labels]))
 chosen = st.multiselect(
@@ -35,11 +34,8 @@ if not chosen:
     st.info("Pick runs to compare." if options else "No finished runs yet.")
     st.stop()
 
-try:
+with page_errors():
     result = loaders.compare_runs(tuple(chosen))
-except (BacktestError, InfraError) as exc:
-    st.error(str(exc))
-    st.stop()
 
 for problem in result.problems:
     st.warning(problem)

@@ -5,7 +5,8 @@ import streamlit as st
 from app import charts, data_service, loaders
 from app.results_service import date_format
 from app.run_format import format_time
-from engine.errors import BacktestError, InfraError
+from engine.errors import ProjectError
+from views._guard import page_errors
 
 st.title("Data")
 ctx = loaders.get_context()
@@ -38,7 +39,7 @@ def _replace(key: str, folder: str, expected_sha256: str) -> None:
             ctx, upload.name, upload.getvalue(), folder, replace=True,
             expected_sha256=expected_sha256,
         )  # fmt: skip
-    except (BacktestError, InfraError) as exc:
+    except ProjectError as exc:
         _flash("error", f"Not uploaded: {exc}")
         return
     loaders.invalidate()
@@ -69,7 +70,7 @@ def _delete(bucket: str, key: str) -> None:
     ss.pop("data_confirm_delete", None)
     try:
         data_service.delete_file(ctx, bucket, key)
-    except (BacktestError, InfraError) as exc:
+    except ProjectError as exc:
         _flash("error", str(exc))
         return
     loaders.invalidate()
@@ -88,11 +89,8 @@ flash = ss.pop("data_flash", None)
 if flash:
     {"success": st.success, "info": st.info}.get(flash[0], st.error)(flash[1])
 
-try:
+with page_errors():
     buckets = loaders.buckets()
-except (BacktestError, InfraError) as exc:
-    st.error(str(exc))
-    st.stop()
 
 left, right = st.columns([1, 2])
 bucket = left.selectbox("Bucket", buckets, key="data_bucket", on_change=_reset_folder)
@@ -113,7 +111,7 @@ with st.expander("Upload a price file", icon=":material/upload:"):
             )
             if not check.replaces:
                 data_service.upload_file(ctx, upload.name, upload.getvalue(), target)
-        except (BacktestError, InfraError) as exc:
+        except ProjectError as exc:
             st.error(f"Not uploaded: {exc}")
         else:
             uri = ctx.store.uri(ctx.settings.input_bucket, check.key)
@@ -140,11 +138,8 @@ with st.expander("Upload a price file", icon=":material/upload:"):
         ss.pop("data_replace", None)  # another file was chosen: the question is void
 
 prefix = ss.get("data_prefix", "") or ""
-try:
+with page_errors():
     listing = loaders.listing(bucket, prefix)
-except (BacktestError, InfraError) as exc:
-    st.error(str(exc))
-    st.stop()
 
 if not listing.exists:
     st.info(f"Bucket {bucket!r} does not exist yet in {ctx.store.describe()}.")
@@ -227,11 +222,8 @@ if not data_service.is_price_file(key):
     st.info("Not a price file (CSV or Parquet); no preview.")
     st.stop()
 
-try:
+with page_errors():
     preview = loaders.preview(bucket, key)
-except (BacktestError, InfraError) as exc:
-    st.error(str(exc))
-    st.stop()
 
 if preview.verdict == "error":
     st.error(f"Invalid: {preview.messages[0]}", icon=":material/error:")

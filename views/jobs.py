@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 import streamlit as st
 
 from app import cli_hints, data_service, jobs_service, loaders
-from engine.errors import BacktestError, InfraError, NotFoundError
+from engine.errors import NotFoundError, ProjectError
 from jobs.model import JobStatus
+from views._guard import page_errors
 
 REFRESH_S = 2
 PER_PAGE = 50
@@ -40,7 +41,7 @@ def _name_of(job_id: str) -> str:
             names[job_id] = ctx.executor.get(job_id).name
         except NotFoundError:
             names[job_id] = "unknown job"
-        except (BacktestError, InfraError):
+        except ProjectError:
             return "job"
     return names[job_id]
 
@@ -85,7 +86,7 @@ def _do(action: str, job_id: str) -> None:
             resumed = jobs_service.resume_job(ctx, job_id)
             _select((resumed.array or resumed.collect).id)
             _flash("success", resumed.summary()[:1].upper() + resumed.summary()[1:])
-    except (BacktestError, InfraError) as exc:
+    except ProjectError as exc:
         _flash("error", str(exc))
     loaders.invalidate()
 
@@ -110,7 +111,7 @@ def live_table(status: str, name: str, window: str) -> None:
     """The job table; reruns on its own every REFRESH_S seconds."""
     try:
         frame = loaders.jobs_table(status, name, window)
-    except (BacktestError, InfraError) as exc:
+    except ProjectError as exc:
         st.error(str(exc))
         return
     n_pages = data_service.page_count(len(frame), PER_PAGE)
@@ -124,11 +125,8 @@ def live_table(status: str, name: str, window: str) -> None:
 live_table(status, name, window)
 
 # -- which job --------------------------------------------------------------------------------
-try:
+with page_errors():
     frame = loaders.jobs_table(status, name, window)
-except (BacktestError, InfraError) as exc:
-    st.error(str(exc))
-    st.stop()
 names = ss.setdefault("jobs_names", {})
 for job, job_name in zip(frame["id"][:MAX_CHOICES], frame["name"][:MAX_CHOICES], strict=True):
     names.setdefault(job, job_name)
@@ -163,11 +161,8 @@ if not job_id:
 if st.query_params.get("job") != job_id:
     st.query_params["job"] = job_id  # the URL always carries the id, whatever was clicked
 
-try:
+with page_errors():
     detail = jobs_service.job_detail(ctx, job_id)
-except (BacktestError, InfraError) as exc:
-    st.error(str(exc))
-    st.stop()
 record = detail.record
 ss["jobs_state_key"] = (job_id, detail.state_key)
 actions = st.container()  # filled below, shown above the detail
@@ -197,7 +192,7 @@ def show_sweep(d: jobs_service.JobDetail) -> None:
         read = s.done[: jobs_service.PARTIAL_CHUNKS]
         try:
             frames = [loaders.sweep_chunk(s.bucket, s.sweep_id, i) for i in read]
-        except (BacktestError, InfraError) as exc:
+        except ProjectError as exc:
             st.caption(f"Partial results unavailable: {exc}")
             return
         best = jobs_service.best_so_far(frames)
@@ -228,7 +223,7 @@ def show_child_log(d: jobs_service.JobDetail) -> None:
     try:
         child = jobs_service.child_id(d.record, int(index))
         text = jobs_service.job_logs(ctx, child, int(ss.get("jobs_tail", 200)))
-    except (BacktestError, InfraError) as exc:
+    except ProjectError as exc:
         st.error(str(exc))
         return
     st.caption(f"Log of child {child}")
@@ -240,7 +235,7 @@ def show_detail(job_id: str) -> None:
     try:
         d = jobs_service.job_detail(ctx, job_id)
         log = jobs_service.job_logs(ctx, job_id, int(ss.get("jobs_tail", 200)))
-    except (BacktestError, InfraError) as exc:
+    except ProjectError as exc:
         st.error(str(exc))
         return
     if ss.get("jobs_state_key") != (job_id, d.state_key):

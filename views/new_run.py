@@ -18,9 +18,10 @@ import streamlit as st
 from app import auth, form_checks, forms, loaders, submit_service
 from app.form_checks import AxisInput, format_number
 from app.forms import FieldSpec
-from engine.errors import BacktestError, InfraError, ParamError
+from engine.errors import ParamError, ProjectError
 from engine.strategies import STRATEGIES, Param, get_strategy
 from engine.sweep_spec import DEFAULT_MAX_COMBINATIONS, ParamSpace
+from views._guard import page_errors
 
 NO_FILES = "pick at least one input file"
 RANGE_HELP = {
@@ -142,11 +143,8 @@ def submit_button(label: str) -> bool:
 
 
 # -- inputs -----------------------------------------------------------------------------------
-try:
+with page_errors():
     files_available = loaders.input_files()
-except (BacktestError, InfraError) as exc:
-    st.error(str(exc))
-    st.stop()
 if not files_available:
     st.info(f"No price files in the input bucket {settings.input_bucket!r} yet.")
     st.page_link("views/data.py", label="Upload one on Data", icon=":material/upload:")
@@ -264,7 +262,7 @@ if not problems:
                 gb_hour=settings.fargate_gb_hour,
                 stats=loaders.sweep_stats(sweep),
             )
-    except (BacktestError, InfraError) as exc:
+    except ProjectError as exc:
         problems.append(str(exc))
 
 # -- submit -----------------------------------------------------------------------------------
@@ -272,12 +270,9 @@ user = st.session_state.get(auth.SESSION_USER)  # the signed-in user when login 
 if mode == "Single run":
     if not submit_button(form_checks.submit_label(mode, len(files))) or options is None:
         st.stop()
-    try:
+    with page_errors():
         records = submit_service.submit_runs(ctx, files, strategy_name, params, options, user=user)
         sent = submit_service.read_back_runs(ctx, records)
-    except (BacktestError, InfraError) as exc:
-        st.error(str(exc))
-        st.stop()
     loaders.invalidate()
     n_runs = form_checks.plural(len(records), "run")
     st.success(
@@ -330,7 +325,7 @@ try:
     base = replace(sweep.base, user=user or sweep.base.user)
     record = submit_service.submit_sweep(ctx, replace(sweep, base=base))
     sent_sweep = submit_service.read_back_sweep(ctx, sweep)
-except (BacktestError, InfraError, ValueError) as exc:
+except (ProjectError, ValueError) as exc:
     st.error(str(exc))
     st.stop()
 loaders.invalidate()

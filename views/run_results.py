@@ -12,7 +12,9 @@ import streamlit as st
 
 from app import charts, loaders, run_format, run_picker
 from app import results_service as rs
-from engine.errors import BacktestError, InfraError
+from app.run_picker import RunBrief
+from engine.errors import ProjectError
+from views._guard import page_errors
 
 st.title("Run results")
 
@@ -20,11 +22,9 @@ st.title("Run results")
 def pick_run() -> str | None:
     """The run id from ?run=, or the one chosen in the picker (written back to the URL)."""
     current = st.query_params.get("run") or None
-    try:
+    briefs: list[RunBrief] = []
+    with page_errors(stop=False):
         briefs = loaders.run_briefs()
-    except (BacktestError, InfraError) as exc:
-        st.error(str(exc))
-        briefs = []
     labels = {b.run_id: run_picker.picker_label(b) for b in briefs}
     ids = list(labels)
     if current and current not in labels:
@@ -52,11 +52,8 @@ if not run_id:
     st.page_link("views/new_run.py", label="New run", icon=":material/play_arrow:")
     st.stop()
 
-try:
+with page_errors():
     view = loaders.load_run(run_id)
-except (BacktestError, InfraError) as exc:
-    st.error(str(exc))
-    st.stop()
 
 if view.status == "failed":
     st.error(f"Run {run_id} failed: {view.message}")
@@ -94,7 +91,7 @@ links[1].page_link(
 prices = None
 try:
     prices = loaders.load_run_prices(view.spec)
-except (BacktestError, InfraError) as exc:
+except ProjectError as exc:
     price_problem = f"No price chart: {exc}"
 else:
     price_problem = ""

@@ -18,7 +18,8 @@ import streamlit as st
 from app import charts, loaders
 from app import sweep_service as ss
 from app.chart_data import AGGREGATIONS
-from engine.errors import BacktestError, InfraError
+from engine.errors import BacktestError, ProjectError
+from views._guard import page_errors
 
 st.title("Sweep results")
 AGGREGATE = "(aggregate)"
@@ -67,7 +68,7 @@ def pick_sweep() -> str | None:
     current = st.query_params.get("sweep") or None
     try:
         listed = loaders.list_sweeps()
-    except (BacktestError, InfraError) as exc:
+    except ProjectError as exc:
         st.error(str(exc))
         listed = None
     ids = [] if listed is None else list(listed["sweep_id"])
@@ -183,11 +184,8 @@ if not sweep_id:
     st.page_link("views/new_run.py", label="New run", icon=":material/play_arrow:")
     st.stop()
 
-try:
+with page_errors():
     view = loaders.load_sweep(sweep_id)
-except (BacktestError, InfraError) as exc:
-    st.error(str(exc))
-    st.stop()
 
 facts = loaders.sweep_facts(view)
 so_far = "" if view.finished else " so far"
