@@ -12,32 +12,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine import metric_registry
 from engine.errors import DataError, ParamError
+from engine.metric_registry import FLAG_NAMES, LOWER_IS_BETTER, NUMERIC_NAMES
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 AGGREGATIONS = ("median", "mean", "max", "min")
-METRIC_COLUMNS = frozenset(
-    {
-        "total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown",
-        "max_drawdown_duration", "calmar", "n_trades", "win_rate", "profit_factor",
-        "avg_trade_return", "exposure", "final_equity", "buy_hold_return", "periods_per_year",
-    }
-)  # fmt: skip
+# The numeric metrics of a summary (engine.metric_registry; the ruin flags are not metrics).
+METRIC_COLUMNS = NUMERIC_NAMES
 
 # Columns of a sweep summary that are neither parameters nor metrics.
-NOT_PARAMETERS = frozenset({"combo_id", "source_key", "ruined", "ruined_at"})
+NOT_PARAMETERS = frozenset({"combo_id", "source_key", *FLAG_NAMES})
 MAX_AXIS_CELLS = 100  # a heatmap axis with more distinct values is binned to this many cells
 
-# Metrics where a smaller number is better (drawn with a reversed scale).
-LOWER_IS_BETTER = frozenset({"max_drawdown", "max_drawdown_duration", "volatility"})
-# Metrics with a natural neutral point other than 0.
-NEUTRAL_POINT = {"profit_factor": 1.0, "win_rate": 0.5}
-# Metrics that are sizes or counts, not good/bad around a neutral point.
-SEQUENTIAL = frozenset({"n_trades", "exposure", "final_equity"})
-# Metrics whose sign is the verdict (centred on 0).
-SIGNED = frozenset(
-    {"total_return", "cagr", "sharpe", "sortino", "calmar", "avg_trade_return", "buy_hold_return"}
-)
 DIVERGING = "RdYlGn"
 SEQUENTIAL_SCALE = "Viridis"
 
@@ -210,12 +197,14 @@ def metric_colour(metric: str, values: np.ndarray) -> dict[str, Any]:
     sequential one. An unknown metric is centred on 0 only when its values straddle 0.
     Returns keys colorscale, reversescale and, when centred, zmid.
     """
-    if metric in SEQUENTIAL or metric in LOWER_IS_BETTER:
-        return {"colorscale": SEQUENTIAL_SCALE, "reversescale": metric in LOWER_IS_BETTER}
-    mid = NEUTRAL_POINT.get(metric, 0.0)
+    entry = metric_registry.metric(metric)
+    if entry is not None and entry.better != "higher":  # risk (reversed), sizes and counts
+        return {"colorscale": SEQUENTIAL_SCALE, "reversescale": entry.better == "lower"}
+    neutral = entry.neutral if entry is not None else None
+    mid = 0.0 if neutral is None else neutral
     finite = values[np.isfinite(values)]
     straddles = bool(finite.size) and finite.min() < mid < finite.max()
-    if metric in NEUTRAL_POINT or metric in SIGNED or straddles:
+    if neutral is not None or straddles:
         return {"colorscale": DIVERGING, "reversescale": False, "zmid": mid}
     return {"colorscale": SEQUENTIAL_SCALE, "reversescale": False}
 

@@ -20,31 +20,18 @@ from typing import Any
 
 import pandas as pd
 
+from engine.metric_registry import BY_NAME, DISPLAY_ORDER, RUIN_UNDEFINED
 from engine.spec import SimOptions
 
 MISSING = "—"
 
-# metric -> (label, kind); kind picks the format: pct, ratio, count, bars, money
+# metric -> (label, kind), in display order, from engine.metric_registry; kind picks the
+# format: pct, ratio, count, money
 METRIC_FORMATS: dict[str, tuple[str, str]] = {
-    "total_return": ("Total return", "pct"),
-    "cagr": ("CAGR", "pct"),
-    "buy_hold_return": ("Buy & hold", "pct"),
-    "sharpe": ("Sharpe", "ratio"),
-    "sortino": ("Sortino", "ratio"),
-    "calmar": ("Calmar", "ratio"),
-    "max_drawdown": ("Max drawdown", "pct"),
-    "max_drawdown_duration": ("Longest DD (bars)", "count"),
-    "volatility": ("Volatility", "pct"),
-    "n_trades": ("Trades", "count"),
-    "win_rate": ("Win rate", "pct"),
-    "profit_factor": ("Profit factor", "ratio"),
-    "avg_trade_return": ("Avg trade", "pct"),
-    "exposure": ("Exposure", "pct"),
-    "final_equity": ("Final equity", "money"),
-    "periods_per_year": ("Periods / year", "ratio"),
+    name: (BY_NAME[name].label, BY_NAME[name].fmt) for name in DISPLAY_ORDER
 }
 # Not meaningful across a ruin (RUIN_CONTRACT): shown as "—" whatever the file holds.
-RUIN_INVALID = frozenset({"sharpe", "sortino", "volatility", "calmar", "cagr"})
+RUIN_INVALID = frozenset(RUIN_UNDEFINED)
 CARDS_PER_ROW = 4
 
 _UNDEFINED = {

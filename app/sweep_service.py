@@ -33,7 +33,6 @@ from engine.errors import ParamError
 NON_PARAM_COLUMNS = NOT_PARAMETERS
 MAX_PARTIAL_CHUNKS = 500  # an unfinished sweep merges at most this many chunk files
 DEFAULT_METRIC = "sharpe"
-LOWER_IS_BETTER = frozenset({"max_drawdown", "max_drawdown_duration", "volatility"})
 
 
 @dataclass

@@ -45,12 +45,14 @@ Semantics (DESIGN.md "Simulation semantics"):
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
 import numpy as np
 from numba import njit
 
+from engine.metric_registry import slot
 from engine.metrics import METRIC_NAMES
 
 # -- config layout -------------------------------------------------------------------------
@@ -76,16 +78,38 @@ TRADE_COLUMNS = 9
 EXIT_SIGNAL, EXIT_STOP_LOSS, EXIT_TAKE_PROFIT, EXIT_OPEN, EXIT_RUIN = 0, 1, 2, 3, 4
 EXIT_REASONS = ("signal", "stop_loss", "take_profit", "open", "ruin")
 
-# Order of the row returned by simulate_metrics: the metric definitions' own order.
+# Order of the row returned by simulate_metrics: the metric registry's row order
+# (engine.metric_registry.ROW_NAMES); each metric's slot is named below after the registry.
 METRIC_ORDER = METRIC_NAMES
-# The row's length as a literal of this file: numba's on-disk cache is keyed on this file only,
-# so a change to METRIC_NAMES must come with an edit here (else a stale cached kernel would
-# write a row of the old length).
+M_TOTAL_RETURN = slot("total_return")
+M_CAGR = slot("cagr")
+M_VOLATILITY = slot("volatility")
+M_SHARPE = slot("sharpe")
+M_SORTINO = slot("sortino")
+M_MAX_DRAWDOWN = slot("max_drawdown")
+M_MAX_DD_DURATION = slot("max_drawdown_duration")
+M_CALMAR = slot("calmar")
+M_N_TRADES = slot("n_trades")
+M_WIN_RATE = slot("win_rate")
+M_PROFIT_FACTOR = slot("profit_factor")
+M_AVG_TRADE_RETURN = slot("avg_trade_return")
+M_EXPOSURE = slot("exposure")
+M_FINAL_EQUITY = slot("final_equity")
+M_BUY_HOLD_RETURN = slot("buy_hold_return")
+M_PERIODS_PER_YEAR = slot("periods_per_year")
+M_RUINED = slot("ruined")
+# numba freezes these globals into its on-disk cache, which is keyed on this file only: the
+# row's length and a digest of its order are literals here, so a change to the registry's row
+# must come with an edit of this file (which refreshes the cache) or the import fails.
 N_METRICS = 17
-if len(METRIC_ORDER) != N_METRICS:
+ROW_DIGEST = "329331018bf3f60b"  # sha256 of ",".join(ROW_NAMES), first 16 hex digits
+if (
+    len(METRIC_ORDER) != N_METRICS
+    or hashlib.sha256(",".join(METRIC_ORDER).encode()).hexdigest()[:16] != ROW_DIGEST
+):
     raise ImportError(
-        f"engine.kernels.N_METRICS is {N_METRICS} but engine.metrics defines "
-        f"{len(METRIC_ORDER)} metrics; update N_METRICS and _finish_metrics together"
+        "engine.metric_registry's metrics row changed: update N_METRICS, ROW_DIGEST and "
+        "_finish_metrics in engine/kernels.py together"
     )
 
 
@@ -578,44 +602,44 @@ def _finish_metrics(close, cfg, acc, stats):
     final = stats[7]
     out = np.full(N_METRICS, nan)
     ruined = final <= 0.0  # equity is floored at 0 and stays there once ruined
-    out[0] = final / cash - 1.0
+    out[M_TOTAL_RETURN] = final / cash - 1.0
     if years > 0.0:
-        out[1] = -1.0 if final <= 0.0 else (final / cash) ** (1.0 / years) - 1.0
+        out[M_CAGR] = -1.0 if final <= 0.0 else (final / cash) ** (1.0 / years) - 1.0
     sqrt_ppy = math.sqrt(ppy)
     if n >= 2:
         var = (stats[2] - stats[1] * mean) / (n - 1)
         std = math.sqrt(var) if var > 0.0 else 0.0
-        out[2] = std * sqrt_ppy
+        out[M_VOLATILITY] = std * sqrt_ppy
         if std != 0.0:
-            out[3] = (mean - rf_bar) / std * sqrt_ppy
+            out[M_SHARPE] = (mean - rf_bar) / std * sqrt_ppy
     if n >= 1:
         down = math.sqrt(stats[3] / n)
         if down != 0.0:
-            out[4] = (mean - rf_bar) / down * sqrt_ppy
-    out[5] = stats[4]
-    out[6] = stats[5]
+            out[M_SORTINO] = (mean - rf_bar) / down * sqrt_ppy
+    out[M_MAX_DRAWDOWN] = stats[4]
+    out[M_MAX_DD_DURATION] = stats[5]
     if stats[4] != 0.0:
-        out[7] = out[1] / stats[4]
+        out[M_CALMAR] = out[M_CAGR] / stats[4]
     trades = acc[A_TRADES]
-    out[8] = trades
+    out[M_N_TRADES] = trades
     if trades > 0:
-        out[9] = acc[A_WINS] / trades
-        out[11] = acc[A_SUM_TRADE_RET] / trades
+        out[M_WIN_RATE] = acc[A_WINS] / trades
+        out[M_AVG_TRADE_RETURN] = acc[A_SUM_TRADE_RET] / trades
     gp = acc[A_GROSS_PROFIT]
     gl = acc[A_GROSS_LOSS]
     if gl > 0.0:
-        out[10] = gp / gl
+        out[M_PROFIT_FACTOR] = gp / gl
     elif gp > 0.0:
-        out[10] = math.inf
-    out[12] = stats[6] / n if n > 0 else nan
-    out[13] = final
-    out[14] = close[close.shape[0] - 1] / close[0] - 1.0
-    out[15] = ppy
-    out[16] = 1.0 if ruined else 0.0
+        out[M_PROFIT_FACTOR] = math.inf
+    out[M_EXPOSURE] = stats[6] / n if n > 0 else nan
+    out[M_FINAL_EQUITY] = final
+    out[M_BUY_HOLD_RETURN] = close[close.shape[0] - 1] / close[0] - 1.0
+    out[M_PERIODS_PER_YEAR] = ppy
+    out[M_RUINED] = 1.0 if ruined else 0.0
     if ruined:  # not meaningful across a ruin (engine.metrics.RUIN_UNDEFINED)
-        out[1] = nan
-        out[2] = nan
-        out[3] = nan
-        out[4] = nan
-        out[7] = nan
+        out[M_CAGR] = nan
+        out[M_VOLATILITY] = nan
+        out[M_SHARPE] = nan
+        out[M_SORTINO] = nan
+        out[M_CALMAR] = nan
     return out

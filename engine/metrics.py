@@ -22,29 +22,13 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
+from engine import metric_registry
 from engine.errors import DataError
 
-METRIC_NAMES: tuple[str, ...] = (
-    "total_return",
-    "cagr",
-    "volatility",
-    "sharpe",
-    "sortino",
-    "max_drawdown",
-    "max_drawdown_duration",
-    "calmar",
-    "n_trades",
-    "win_rate",
-    "profit_factor",
-    "avg_trade_return",
-    "exposure",
-    "final_equity",
-    "buy_hold_return",
-    "periods_per_year",
-    "ruined",
-)
+# The metrics row (names and order) and the ruin-undefined set come from the registry.
+METRIC_NAMES: tuple[str, ...] = metric_registry.ROW_NAMES
 # Not meaningful across a ruin: NaN in a ruined run's metrics (single runs and sweeps alike).
-RUIN_UNDEFINED: tuple[str, ...] = ("cagr", "volatility", "sharpe", "sortino", "calmar")
+RUIN_UNDEFINED: tuple[str, ...] = metric_registry.RUIN_UNDEFINED
 SECONDS_PER_YEAR = 365.25 * 86400.0
 DEFAULT_PERIODS_PER_YEAR = 252.0
 
