@@ -67,10 +67,44 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 # -- markers -------------------------------------------------------------------------------------
 
-# Tests over ~5 s each (pytest --durations on 2 shared cores), marked slow here so that
-# `make test-fast` (-m "not e2e and not slow") leaves them out; `make test` runs them. Keys are
-# node ids without parameters ("tests/file.py::test_name") or whole files ("tests/file.py").
-SLOW_TESTS: frozenset[str] = frozenset()
+# Tests over ~5 s each (pytest --durations on 2 shared cores; tests/load and tests/faults mark
+# their own), marked slow here so that `make test-fast` (-m "not e2e and not slow") leaves them
+# out; `make test` runs them. Keys are node ids without parameters ("tests/file.py::test_name")
+# or whole files ("tests/file.py").
+SLOW_TESTS: frozenset[str] = frozenset(
+    {
+        "tests/test_settings_shared_state.py",
+        "tests/test_settings_resume_hint.py::test_the_resume_hint_runs_as_printed",
+        "tests/test_resume.py::test_cli_resume_of_one_lost_chunk",
+        "tests/test_resume.py::test_local_resume_reruns_only_the_lost_chunks",
+        "tests/test_sweeps_jobs.py::test_cli_sweep_end_to_end_on_the_local_backend",
+        "tests/test_sweeps_jobs.py::test_a_one_chunk_sweep_runs_as_a_plain_job",
+        "tests/test_infra_cli.py::test_cli_through_aws_endpoint_url",
+        "tests/test_infra_image.py::test_a_failed_build_is_one_line_with_its_reason_and_pins_nothing",
+        "tests/test_infra_image.py::test_a_second_remote_build_reuses_the_project",
+        "tests/test_infra_image.py::test_remote_build_uploads_builds_streams_and_pins_the_digest",
+        "tests/test_infra_image.py::test_down_removes_the_build_project_and_role",
+        "tests/test_app_jobs.py::test_a_failed_sweep_shows_chunks_child_logs_and_resumes",
+        "tests/test_jobs_cli.py::test_bad_input_is_one_line_exit_2",
+        "tests/test_jobs_cli.py::test_submit_then_wait_auto_starts_a_worker",
+        "tests/test_jobs_cli.py::test_wait_exits_1_on_a_failed_job_and_logs_show_why",
+        "tests/test_jobs_local.py::test_engine_run_succeeds_and_writes_results",
+        "tests/test_jobs_local.py::test_the_job_record_carries_the_specs_user",
+        "tests/test_jobs_local.py::test_engine_bad_input_fails_with_its_one_line_reason",
+        "tests/test_policy_calls.py::test_policy_allows_every_call_of_the_dashboard_and_the_jobs_cli",
+        "tests/test_batch_realaws.py::test_a_sweep_over_100_files_with_80_character_keys_submits_and_runs",
+        "tests/test_cli.py::test_missing_source_bucket_and_key_on_s3",
+        "tests/test_cli.py::test_help_lists_strategies_and_options",
+        "tests/test_cli.py::test_key_leaving_the_bucket_is_refused",
+        "tests/test_cli.py::test_unreachable_endpoint_exits_1",
+        "tests/test_cli.py::test_seed_compatible_three_arguments_file_form",
+        "tests/test_cli.py::test_s3_run_writes_the_result_layout",
+        "tests/test_cli.py::test_bad_arguments_exit_2_and_write_nothing",
+        "tests/test_cli.py::test_run_from_inside_the_engine_folder",
+        "tests/hardening/test_access.py::test_local_executor_records_the_user_and_never_the_credentials",
+        "tests/hardening/test_corpus_cli.py::test_corpus_file_through_a_real_subprocess",
+    }
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

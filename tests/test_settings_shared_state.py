@@ -21,7 +21,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 COPIED = ["engine", "jobs", "app", "views", "streamlit_app.py", ".streamlit", "Makefile"]
-COPIED += ["requirements.txt", "pyproject.toml"]
+COPIED += ["requirements.txt", "pyproject.toml", "uv.lock"]
 TIMEOUT_S = 600
 
 DASHBOARD = """
