@@ -9,7 +9,6 @@ returns a :class:`RunView` whose ``status`` says so (with the failure's message)
 from __future__ import annotations
 
 import io
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from app.context import AppContext
+from app.new_run_link import new_run_query
 from app.run_format import (  # re-exported: pages and tests use them through this module
     METRIC_FORMATS,
     Card,
@@ -231,22 +231,14 @@ def report_html(view: RunView, prices: pd.DataFrame | None = None) -> str:
 
 
 def rerun_query_params(spec: Mapping[str, Any]) -> dict[str, str]:
-    """New run's prefill: file=<key>, strategy=<name>, p_<param>=<value>, and the options
-    that differ from the defaults as ``options`` (JSON), so the rerun costs the same."""
-    out = {"file": str(spec.get("source_key", "")), "strategy": str(spec.get("strategy", ""))}
-    for name, value in dict(spec.get("params") or {}).items():
-        out[f"p_{name}"] = query_value(value)
-    options = non_default_options(spec)
-    if options:
-        out["options"] = json.dumps(options, sort_keys=True)
-    return {k: v for k, v in out.items() if v}
-
-
-def query_value(value: Any) -> str:
-    """A parameter value as URL text (booleans lower-case, as the engine CLI reads them)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    """New run's prefill for this run: its file, strategy and parameters, and the options that
+    differ from the defaults, so the rerun costs the same (app.new_run_link)."""
+    return new_run_query(
+        str(spec.get("strategy", "")),
+        dict(spec.get("params") or {}),
+        files=[str(spec.get("source_key", ""))],
+        options=non_default_options(spec),
+    )
 
 
 def provenance_rows(spec: Mapping[str, Any]) -> pd.DataFrame:

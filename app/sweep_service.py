@@ -27,6 +27,7 @@ from app.chart_data import (
     sorted_values,
 )
 from app.context import AppContext
+from app.new_run_link import new_run_query
 from engine import sweep_results
 from engine.errors import ParamError
 
@@ -235,15 +236,12 @@ def strategy_of(view: SweepView) -> str:
 
 
 def new_run_query_params(view: SweepView, row: Mapping[Any, Any]) -> dict[str, str]:
-    """New run prefill for one combination: strategy=<name>, p_<param>=<value> (no file)."""
-    from app.results_service import query_value
-
+    """New run prefill for one combination: strategy and parameters, no file (the user picks
+    the files on New run; app.new_run_link)."""
     base = view.spec.get("base") or {}
     params = dict(base.get("params") or {})
     params.update({p: _plain(row[p]) for p in view.params if p in row})
-    out = {"strategy": strategy_of(view)}
-    out.update({f"p_{k}": query_value(v) for k, v in params.items()})
-    return {k: v for k, v in out.items() if v}
+    return new_run_query(strategy_of(view), params)
 
 
 def _plain(value: Any) -> Any:
