@@ -1,14 +1,14 @@
 """Job definitions for single runs, sweep children and sweep collect (Fargate).
 
-Idempotence: the desired definition is compared with the latest ACTIVE revision on the keys this
-module sets; a new revision is registered only when one differs.
+The desired definitions, status and teardown; the comparison with the latest ACTIVE revision
+(register only when one differs) is :mod:`infra.jobdef_sync`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from infra.actions import Action, noop
+from infra.actions import Action
 from infra.clients import Clients
 from infra.config import JOB_KINDS, StackConfig
 from infra.network import Network
@@ -77,32 +77,6 @@ def desired(cfg: StackConfig, kind: str, image: str, net: Network) -> dict[str, 
     }
 
 
-def _norm(value: Any) -> Any:
-    """Order-insensitive lists of name/type records; retry actions case-insensitive."""
-    if isinstance(value, dict):
-        return {k: (v.upper() if k == "action" else _norm(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        items = [_norm(v) for v in value]
-        if items and all(isinstance(v, dict) and ("name" in v or "type" in v) for v in items):
-            return sorted(items, key=lambda v: str(v.get("name", v.get("type"))))
-        return items
-    return value
-
-
-def differences(want: dict[str, Any], have: dict[str, Any]) -> list[str]:
-    """Keys (container keys as ``container.KEY``) whose value differs from the revision."""
-    diffs = []
-    for key, value in want.items():
-        if key in ("jobDefinitionName", "tags"):
-            continue
-        if key == "containerProperties":
-            got = have.get(key, {})
-            diffs += [f"container.{k}" for k, v in value.items() if _norm(v) != _norm(got.get(k))]
-        elif _norm(value) != _norm(have.get(key)):
-            diffs.append(key)
-    return diffs
-
-
 def latest_active(batch: Any, name: str) -> dict[str, Any] | None:
     """The highest ACTIVE revision of a job definition, or None."""
     found: list[dict[str, Any]] = []
@@ -110,32 +84,6 @@ def latest_active(batch: Any, name: str) -> dict[str, Any] | None:
     for page in paginator.paginate(jobDefinitionName=name, status="ACTIVE"):
         found += [d for d in page["jobDefinitions"] if d.get("status") == "ACTIVE"]
     return max(found, key=lambda d: int(d["revision"])) if found else None
-
-
-def plan(clients: Clients, cfg: StackConfig, image: str, net: Network) -> list[Action]:
-    """Register a new revision for each kind whose desired definition differs."""
-    batch = clients.batch
-    actions = []
-    for kind in JOB_KINDS:
-        want = desired(cfg, kind, image, net)
-        name = want["jobDefinitionName"]
-        have = latest_active(batch, name)
-
-        def register(w: dict[str, Any] = want) -> None:
-            batch.register_job_definition(**w)
-
-        if have is None:
-            size = cfg.sizes[kind]
-            why = f"{size.vcpu_text} vCPU / {size.memory} MiB, image {image}"
-            actions.append(Action("create", "job definition", name, why, register))
-            continue
-        diffs = differences(want, have)
-        if diffs:
-            why = f"new revision (was {have['revision']}): " + ", ".join(diffs)
-            actions.append(Action("update", "job definition", name, why, register))
-        else:
-            actions.append(noop("job definition", name, f"revision {have['revision']}"))
-    return actions
 
 
 def status(clients: Clients, cfg: StackConfig) -> list[tuple[str, str, str]]:
