@@ -7,7 +7,9 @@ cleared by :func:`invalidate` after a submit, upload or delete.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -55,15 +57,53 @@ def _scope(ctx: AppContext) -> str:
     return repr(ctx.settings)
 
 
-@st.cache_data(ttl=LIST_TTL, show_spinner=False, max_entries=16)
-def _runs(scope: str, _ctx: AppContext, finished_only: bool) -> pd.DataFrame:
-    return results_service.list_runs(_ctx, finished_only=finished_only)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def list_runs(finished_only: bool = True) -> pd.DataFrame:
+def scoped(
+    *, resource: bool = False, **options: Any
+) -> Callable[[Callable[Concatenate[AppContext, P], R]], Callable[P, R]]:
+    """Turn ``fn(ctx, *args)`` into the public loader ``loader(*args)``.
+
+    The loader reads the current context and calls a Streamlit-cached function (st.cache_data,
+    or st.cache_resource with ``resource``, given ``options``) keyed on the settings (``scope``:
+    another storage root never sees these entries) and ``args``; the context itself is not
+    hashed. A value ``fn`` raises as ``_Uncached(value)`` is returned but not cached (an
+    unfinished run or sweep, so progress shows at once).
+    """
+    cache = st.cache_resource if resource else st.cache_data
+
+    def decorate(fn: Callable[Concatenate[AppContext, P], R]) -> Callable[P, R]:
+        def cached(scope: str, _ctx: AppContext, *args: Any, **kwargs: Any) -> R:
+            return fn(_ctx, *args, **kwargs)
+
+        # Streamlit keys a cache on the function's module and qualified name: one per loader.
+        cached.__module__, cached.__qualname__ = fn.__module__, f"_cached_{fn.__qualname__}"
+        cached.__name__ = f"_cached_{fn.__name__}"
+        store = cache(**options)(cached)
+
+        def loader(*args: P.args, **kwargs: P.kwargs) -> R:
+            ctx = get_context()
+            try:
+                return store(_scope(ctx), ctx, *args, **kwargs)
+            except _Uncached as carrier:
+                return carrier.value  # type: ignore[return-value]
+
+        loader.__name__, loader.__qualname__, loader.__doc__ = (
+            fn.__name__,
+            fn.__qualname__,
+            fn.__doc__,
+        )
+        return loader
+
+    return decorate
+
+
+@scoped(ttl=LIST_TTL, show_spinner=False, max_entries=16)
+def list_runs(ctx: AppContext, finished_only: bool = True) -> pd.DataFrame:
     """Runs in the result bucket, newest first (see results_service.list_runs)."""
-    ctx = get_context()
-    return _runs(_scope(ctx), ctx, finished_only)
+    return results_service.list_runs(ctx, finished_only=finished_only)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -88,58 +128,35 @@ def run_briefs() -> list[run_picker.RunBrief]:
     return run_picker.picker_order(memo[item] for item in items)
 
 
-@st.cache_data(ttl=RESULT_TTL, show_spinner="Reading the run ...", max_entries=32)
-def _run(scope: str, _ctx: AppContext, run_id: str) -> results_service.RunView:
-    view = results_service.load_run(_ctx, run_id)
+@scoped(ttl=RESULT_TTL, show_spinner="Reading the run ...", max_entries=32)
+def load_run(ctx: AppContext, run_id: str) -> results_service.RunView:
+    """One run (finished runs cached; unfinished/failed read fresh every time)."""
+    view = results_service.load_run(ctx, run_id)
     if not view.finished:
         raise _Uncached(view)
     return view
 
 
-def load_run(run_id: str) -> results_service.RunView:
-    """One run (finished runs cached; unfinished/failed read fresh every time)."""
-    ctx = get_context()
-    try:
-        return _run(_scope(ctx), ctx, run_id)
-    except _Uncached as carrier:
-        return carrier.value  # type: ignore[return-value]
-
-
-@st.cache_data(ttl=PRICES_TTL, show_spinner="Reading the price file ...", max_entries=8)
-def _prices(scope: str, _ctx: AppContext, bucket: str, key: str) -> pd.DataFrame:
-    spec = {"source_bucket": bucket, "source_key": key}
-    return results_service.load_prices_for(_ctx, spec)
+@scoped(ttl=PRICES_TTL, show_spinner="Reading the price file ...", max_entries=8)
+def _prices(ctx: AppContext, bucket: str, key: str) -> pd.DataFrame:
+    return results_service.load_prices_for(ctx, {"source_bucket": bucket, "source_key": key})
 
 
 def load_run_prices(spec: dict[str, object]) -> pd.DataFrame:
     """The run's input bars (NotFoundError when the file is gone)."""
-    ctx = get_context()
-    bucket, key = str(spec.get("source_bucket", "")), str(spec.get("source_key", ""))
-    return _prices(_scope(ctx), ctx, bucket, key)
+    return _prices(str(spec.get("source_bucket", "")), str(spec.get("source_key", "")))
 
 
-@st.cache_data(ttl=RESULT_TTL, show_spinner="Reading the runs ...", max_entries=16)
-def _comparison(
-    scope: str, _ctx: AppContext, run_ids: tuple[str, ...]
-) -> results_service.Comparison:
-    return results_service.compare_runs(_ctx, run_ids)
-
-
-def compare_runs(run_ids: tuple[str, ...]) -> results_service.Comparison:
+@scoped(ttl=RESULT_TTL, show_spinner="Reading the runs ...", max_entries=16)
+def compare_runs(ctx: AppContext, run_ids: tuple[str, ...]) -> results_service.Comparison:
     """Equity frames and a metrics table of finished runs (see results_service.compare_runs)."""
-    ctx = get_context()
-    return _comparison(_scope(ctx), ctx, tuple(run_ids))
+    return results_service.compare_runs(ctx, tuple(run_ids))
 
 
-@st.cache_data(ttl=LIST_TTL, show_spinner=False, max_entries=16)
-def _sweeps(scope: str, _ctx: AppContext) -> pd.DataFrame:
-    return sweep_service.list_sweeps(_ctx)
-
-
-def list_sweeps() -> pd.DataFrame:
+@scoped(ttl=LIST_TTL, show_spinner=False, max_entries=16)
+def list_sweeps(ctx: AppContext) -> pd.DataFrame:
     """Sweeps in the result bucket (see sweep_service.list_sweeps)."""
-    ctx = get_context()
-    return _sweeps(_scope(ctx), ctx)
+    return sweep_service.list_sweeps(ctx)
 
 
 # A finished sweep is immutable and can hold 1,000,000 rows: it is kept once per process
@@ -243,83 +260,46 @@ PREVIEW_TTL = 300
 JOBS_TTL = 1  # the live job table refreshes every 2 s
 
 
-@st.cache_data(ttl=LISTING_TTL, show_spinner=False, max_entries=8)
-def _buckets(scope: str, _ctx: AppContext) -> list[str]:
-    return data_service.list_buckets(_ctx)
-
-
-def buckets() -> list[str]:
+@scoped(ttl=LISTING_TTL, show_spinner=False, max_entries=8)
+def buckets(ctx: AppContext) -> list[str]:
     """Buckets to browse on the Data page ('_' folders hidden on local)."""
-    ctx = get_context()
-    return _buckets(_scope(ctx), ctx)
+    return data_service.list_buckets(ctx)
 
 
-@st.cache_data(ttl=LISTING_TTL, show_spinner=False, max_entries=64)
-def _listing(scope: str, _ctx: AppContext, bucket: str, prefix: str) -> data_service.Listing:
-    return data_service.list_objects(_ctx, bucket, prefix)
-
-
-def listing(bucket: str, prefix: str) -> data_service.Listing:
+@scoped(ttl=LISTING_TTL, show_spinner=False, max_entries=64)
+def listing(ctx: AppContext, bucket: str, prefix: str) -> data_service.Listing:
     """One folder level of a bucket: sub-folders and objects."""
-    ctx = get_context()
-    return _listing(_scope(ctx), ctx, bucket, prefix)
+    return data_service.list_objects(ctx, bucket, prefix)
 
 
-@st.cache_data(ttl=PREVIEW_TTL, show_spinner="Validating the file ...", max_entries=16)
-def _preview(scope: str, _ctx: AppContext, bucket: str, key: str) -> data_service.Preview:
-    return data_service.preview_file(_ctx, bucket, key)
-
-
-def preview(bucket: str, key: str) -> data_service.Preview:
+@scoped(ttl=PREVIEW_TTL, show_spinner="Validating the file ...", max_entries=16)
+def preview(ctx: AppContext, bucket: str, key: str) -> data_service.Preview:
     """A file's preview and the engine's verdict."""
-    ctx = get_context()
-    return _preview(_scope(ctx), ctx, bucket, key)
+    return data_service.preview_file(ctx, bucket, key)
 
 
-@st.cache_data(ttl=LISTING_TTL, show_spinner=False, max_entries=8)
-def _input_files(scope: str, _ctx: AppContext) -> list[str]:
-    return data_service.input_files(_ctx)
-
-
-def input_files() -> list[str]:
+@scoped(ttl=LISTING_TTL, show_spinner=False, max_entries=8)
+def input_files(ctx: AppContext) -> list[str]:
     """Price files in the input bucket (recursive)."""
-    ctx = get_context()
-    return _input_files(_scope(ctx), ctx)
+    return data_service.input_files(ctx)
 
 
-@st.cache_data(ttl=PREVIEW_TTL, show_spinner=False, max_entries=256)
-def _bars(scope: str, _ctx: AppContext, bucket: str, key: str) -> int:
-    return data_service.bar_count(_ctx, bucket, key)
-
-
-def bar_count(bucket: str, key: str) -> int:
+@scoped(ttl=PREVIEW_TTL, show_spinner=False, max_entries=256)
+def bar_count(ctx: AppContext, bucket: str, key: str) -> int:
     """Bars in a price file (for sweep estimates; 0 when it does not validate)."""
-    ctx = get_context()
-    return _bars(_scope(ctx), ctx, bucket, key)
+    return data_service.bar_count(ctx, bucket, key)
 
 
-@st.cache_data(ttl=JOBS_TTL, show_spinner=False, max_entries=32)
-def _jobs(scope: str, _ctx: AppContext, status: str, name: str, window: str) -> pd.DataFrame:
-    return jobs_service.list_jobs(_ctx, status, name, window)
-
-
-def jobs_table(status: str, name: str, window: str) -> pd.DataFrame:
+@scoped(ttl=JOBS_TTL, show_spinner=False, max_entries=32)
+def jobs_table(ctx: AppContext, status: str, name: str, window: str) -> pd.DataFrame:
     """The filtered job table, newest first."""
-    ctx = get_context()
-    return _jobs(_scope(ctx), ctx, status, name, window)
+    return jobs_service.list_jobs(ctx, status, name, window)
 
 
-@st.cache_data(ttl=RESULT_TTL, show_spinner=False, max_entries=1024)
-def _sweep_chunk(
-    scope: str, _ctx: AppContext, bucket: str, sweep_id: str, index: int
-) -> pd.DataFrame:
-    return jobs_service.chunk_rows(_ctx, bucket, sweep_id, index)
-
-
-def sweep_chunk(bucket: str, sweep_id: str, index: int) -> pd.DataFrame:
+@scoped(ttl=RESULT_TTL, show_spinner=False, max_entries=1024)
+def sweep_chunk(ctx: AppContext, bucket: str, sweep_id: str, index: int) -> pd.DataFrame:
     """The rows of one finished sweep chunk (written once, so cached)."""
-    ctx = get_context()
-    return _sweep_chunk(_scope(ctx), ctx, bucket, sweep_id, index)
+    return jobs_service.chunk_rows(ctx, bucket, sweep_id, index)
 
 
 # -- New run: a sweep's combination count (counting a 1,000,000 grid takes seconds) -----------
