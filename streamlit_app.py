@@ -9,22 +9,11 @@ import streamlit as st
 from app import auth
 from app.loaders import get_context
 from engine.errors import BacktestError
+from views import _pages
 
 st.set_page_config(page_title="batch-backtest", page_icon="📈", layout="wide")
 
-PAGES = [
-    st.Page("views/home.py", title="Start here", icon=":material/home:", default=True),
-    st.Page("views/data.py", title="Data", icon=":material/folder_open:", url_path="data"),
-    st.Page("views/new_run.py", title="New run", icon=":material/play_arrow:", url_path="new"),
-    st.Page("views/jobs.py", title="Jobs", icon=":material/list:", url_path="jobs"),
-    st.Page(
-        "views/run_results.py", title="Run results", icon=":material/monitoring:", url_path="run"
-    ),
-    st.Page(
-        "views/sweep_results.py", title="Sweep results", icon=":material/grid_on:", url_path="sweep"
-    ),
-    st.Page("views/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
-]
+PAGES = _pages.navigation_pages()
 
 
 def sign_in_screen(config: auth.AuthConfig) -> None:
@@ -45,6 +34,26 @@ def refuse(message: str) -> None:
     st.stop()
 
 
+@st.cache_resource(show_spinner=False)
+def alb_keys(keys_url: str) -> auth.AlbKeys:
+    """The region's ELB public keys, fetched once per key id for the whole server."""
+    return auth.AlbKeys(keys_url)
+
+
+def alb_signed_in_user() -> str | None:
+    """The user of a verified load-balancer token (signature, signer, expiry), else refused."""
+    try:
+        settings = auth.alb_settings()
+    except BacktestError as exc:
+        refuse(f"Login is misconfigured: {exc}")
+        return None
+    try:
+        return auth.alb_user(st.context.headers, settings, alb_keys(settings.keys_url))
+    except auth.AlbRefused as exc:
+        refuse(f"Open the dashboard through its load balancer: {exc}.")
+        return None
+
+
 def signed_in_user() -> str | None:
     """The user to record on submissions; stops the script at the sign-in screen if needed."""
     try:
@@ -53,10 +62,7 @@ def signed_in_user() -> str | None:
         refuse(f"Login is misconfigured: {exc}")
         return None
     if config.mode == "alb":
-        user = auth.alb_user(st.context.headers)
-        if user is None:
-            refuse("Open the dashboard through its load balancer: no signed-in user was sent.")
-        return user
+        return alb_signed_in_user()
     if config.mode == "oidc":
         if not st.user.get("is_logged_in"):
             st.session_state.pop(auth.SESSION_USER, None)

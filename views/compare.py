@@ -11,6 +11,7 @@ import streamlit as st
 
 from app import charts, loaders, run_picker
 from app.run_picker import RunBrief
+from views import _pages as nav
 from views._guard import page_errors
 
 st.title("Compare runs")
@@ -52,6 +53,6 @@ st.subheader("What differs, and the metrics")
 st.dataframe(result.metrics)
 for run_id, label in result.labels.items():
     st.page_link(
-        "views/run_results.py", label=f"Open {label} ({run_id})" if label != run_id else
+        nav.RUN_RESULTS, label=f"Open {label} ({run_id})" if label != run_id else
         f"Open {run_id}", icon=":material/monitoring:", query_params={"run": run_id},
     )  # fmt: skip

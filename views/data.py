@@ -6,6 +6,7 @@ from app import charts, data_service, loaders
 from app.results_service import date_format
 from app.run_format import format_time
 from engine.errors import ProjectError
+from views import _pages as nav
 from views._guard import page_errors
 
 st.title("Data")
@@ -256,7 +257,7 @@ if preview.prices is not None:
     st.plotly_chart(charts.price_chart(preview.prices), width="stretch")
 if bucket == ctx.settings.input_bucket:
     st.page_link(
-        "views/new_run.py",
+        nav.NEW_RUN,
         label="Backtest this file",
         icon=":material/play_arrow:",
         query_params={"file": key},

@@ -4,6 +4,7 @@ import streamlit as st
 
 from app.cli_hints import start_page_block
 from app.loaders import get_context
+from views import _pages as nav
 
 st.title("batch-backtest")
 st.write(
@@ -33,22 +34,22 @@ st.markdown(
     "1. **Browse the data.** The sample files (generated random walks with regimes) are in the "
     "input bucket under `samples/`. Select one to see its bars and the engine's verdict."
 )
-st.page_link("views/data.py", label="Open Data", icon=":material/folder_open:")
+st.page_link(nav.DATA, label="Open Data", icon=":material/folder_open:")
 st.markdown(
     "2. **Start a run.** Pick a sample file and `sma_cross`, keep the defaults and submit. "
     "Choose *sweep* instead to try a grid of parameters."
 )
-st.page_link("views/new_run.py", label="Open New run", icon=":material/play_arrow:")
+st.page_link(nav.NEW_RUN, label="Open New run", icon=":material/play_arrow:")
 st.markdown(
     "3. **Watch it.** The job table refreshes by itself; a run on a sample file takes a few "
     "seconds. Select the job for its log."
 )
-st.page_link("views/jobs.py", label="Open Jobs", icon=":material/list:")
+st.page_link(nav.JOBS, label="Open Jobs", icon=":material/list:")
 st.markdown(
     "4. **Read the results.** Equity against buy-and-hold, drawdowns, monthly returns, the "
     "trades on the price chart, and downloads."
 )
-st.page_link("views/run_results.py", label="Open Run results", icon=":material/monitoring:")
+st.page_link(nav.RUN_RESULTS, label="Open Run results", icon=":material/monitoring:")
 
 st.subheader("From a terminal")
 st.markdown(

@@ -14,6 +14,7 @@ import streamlit as st
 from app import cli_hints, data_service, jobs_service, loaders
 from engine.errors import NotFoundError, ProjectError
 from jobs.model import JobStatus
+from views import _pages as nav
 from views._guard import page_errors
 
 REFRESH_S = 2
@@ -144,7 +145,7 @@ if current and current not in choices:
     choices.insert(0, current)
 if not choices:
     st.info("No jobs yet.")
-    st.page_link("views/new_run.py", label="Start a run", icon=":material/play_arrow:")
+    st.page_link(nav.NEW_RUN, label="Start a run", icon=":material/play_arrow:")
     st.stop()
 job_id = st.selectbox(
     "Job",
@@ -317,18 +318,16 @@ with actions:
             ),
         )
     if detail.rerun_query and buttons[3].button("Rerun with changes", key="jobs_rerun_changes"):
-        st.switch_page("views/new_run.py", query_params=detail.rerun_query)
+        st.switch_page(nav.NEW_RUN, query_params=detail.rerun_query)
     if detail.result:
         kind, result_id = detail.result
         with buttons[4]:
             if kind == "run":
-                st.page_link(
-                    "views/run_results.py", label="Run results", query_params={"run": result_id}
-                )
+                st.page_link(nav.RUN_RESULTS, label="Run results", query_params={"run": result_id})
             else:
                 done = detail.sweep is None or detail.sweep.state.collected
                 st.page_link(
-                    "views/sweep_results.py",
+                    nav.SWEEP_RESULTS,
                     label="Sweep results" if done else "Partial sweep results",
                     query_params={"sweep": result_id},
                 )

@@ -21,6 +21,7 @@ from app.forms import FieldSpec
 from engine.errors import ParamError, ProjectError
 from engine.strategies import STRATEGIES, Param, get_strategy
 from engine.sweep_spec import DEFAULT_MAX_COMBINATIONS, ParamSpace
+from views import _pages as nav
 from views._guard import page_errors
 
 NO_FILES = "pick at least one input file"
@@ -147,7 +148,7 @@ with page_errors():
     files_available = loaders.input_files()
 if not files_available:
     st.info(f"No price files in the input bucket {settings.input_bucket!r} yet.")
-    st.page_link("views/data.py", label="Upload one on Data", icon=":material/upload:")
+    st.page_link(nav.DATA, label="Upload one on Data", icon=":material/upload:")
     st.stop()
 
 missing = [f for f in ss.get("nr_files", []) if f not in files_available]
@@ -284,12 +285,10 @@ if mode == "Single run":
         run_id = str(run_spec.get("run_id", ""))
         link_cols = st.columns(2)
         with link_cols[0]:
-            st.page_link(
-                "views/jobs.py", label=f"Job {record.name}", query_params={"job": record.id}
-            )
+            st.page_link(nav.JOBS, label=f"Job {record.name}", query_params={"job": record.id})
         with link_cols[1]:
             st.page_link(
-                "views/run_results.py", label=f"Results of {run_id}", query_params={"run": run_id}
+                nav.RUN_RESULTS, label=f"Results of {run_id}", query_params={"run": run_id}
             )
     st.stop()
 
@@ -334,7 +333,5 @@ for line in form_checks.describe_sweep(sent_sweep):
     st.text(line)
 base_options = dict((sent_sweep.get("base") or {}).get("options") or {})
 st.caption("Options: " + "; ".join(form_checks.option_lines(base_options)))
-st.page_link("views/jobs.py", label=f"Job {record.name}", query_params={"job": record.id})
-st.page_link(
-    "views/sweep_results.py", label="Sweep results", query_params={"sweep": sweep.sweep_id}
-)
+st.page_link(nav.JOBS, label=f"Job {record.name}", query_params={"job": record.id})
+st.page_link(nav.SWEEP_RESULTS, label="Sweep results", query_params={"sweep": sweep.sweep_id})

@@ -14,6 +14,7 @@ from app import charts, loaders, run_format, run_picker
 from app import results_service as rs
 from app.run_picker import RunBrief
 from engine.errors import ProjectError
+from views import _pages as nav
 from views._guard import page_errors
 
 st.title("Run results")
@@ -49,7 +50,7 @@ def pick_run() -> str | None:
 run_id = pick_run()
 if not run_id:
     st.info("No run chosen. Pick one above, or submit one on New run and open it from Jobs.")
-    st.page_link("views/new_run.py", label="New run", icon=":material/play_arrow:")
+    st.page_link(nav.NEW_RUN, label="New run", icon=":material/play_arrow:")
     st.stop()
 
 with page_errors():
@@ -60,7 +61,7 @@ if view.status == "failed":
     st.stop()
 if view.status == "unfinished":
     st.info(f"Run {run_id} is not finished yet (no _SUCCESS marker). Reload when its job ends.")
-    st.page_link("views/jobs.py", label="Watch it on Jobs", icon=":material/list:")
+    st.page_link(nav.JOBS, label="Watch it on Jobs", icon=":material/list:")
     st.stop()
 
 header = rs.run_header(view)
@@ -78,13 +79,13 @@ for start in range(0, len(cards), per_row):
 
 links = st.columns(3)
 links[0].page_link(
-    "views/new_run.py",
+    nav.NEW_RUN,
     label="Rerun with changes",
     icon=":material/edit:",
     query_params=rs.rerun_query_params(view.spec),
 )
 links[1].page_link(
-    "views/compare.py", label="Compare with others", icon=":material/compare:",
+    nav.COMPARE, label="Compare with others", icon=":material/compare:",
     query_params={"runs": run_id},
 )  # fmt: skip
 

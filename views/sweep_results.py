@@ -19,6 +19,7 @@ from app import charts, loaders
 from app import sweep_service as ss
 from app.chart_data import AGGREGATIONS
 from engine.errors import BacktestError, ProjectError
+from views import _pages as nav
 from views._guard import page_errors
 
 st.title("Sweep results")
@@ -153,14 +154,14 @@ def top_tab(view: ss.SweepView, metric: str) -> None:
         labels = [ss.combo_label(row, view.params) for row in table.to_dict("records")]
         chosen = st.selectbox("Combination", range(len(labels)), format_func=labels.__getitem__)
         st.page_link(
-            "views/new_run.py",
+            nav.NEW_RUN,
             label="Run the chosen parameters on other files",
             icon=":material/play_arrow:",
             query_params=ss.new_run_query_params(view, table.iloc[int(chosen)].to_dict()),
         )
     for item in ss.top_runs(view.robustness):
         st.page_link(
-            "views/run_results.py", label=f"Full run: {item['label']}",
+            nav.RUN_RESULTS, label=f"Full run: {item['label']}",
             icon=":material/monitoring:", query_params={"run": item["run_id"]},
         )  # fmt: skip
 
@@ -181,7 +182,7 @@ def robustness_tab(view: ss.SweepView) -> None:
 sweep_id = pick_sweep()
 if not sweep_id:
     st.info("No sweep chosen. Start one on New run (mode: sweep), then open it here.")
-    st.page_link("views/new_run.py", label="New run", icon=":material/play_arrow:")
+    st.page_link(nav.NEW_RUN, label="New run", icon=":material/play_arrow:")
     st.stop()
 
 with page_errors():
