@@ -140,7 +140,8 @@ def test_a_10000_child_sweep_is_submitted_and_tracked(
             parent = ex.get(parent.id)
             assert parent.status is JobStatus.FAILED
             assert parent.status_counts == {"FAILED": CHILDREN}
-            assert jobs_service.progress_text(parent) == f"{CHILDREN}/{CHILDREN} done"
+            done = f"{CHILDREN}/{CHILDREN} done ({CHILDREN} failed)"  # cancelled = FAILED
+            assert jobs_service.progress_text(parent) == done
             assert isinstance(parent.stopped_at, datetime)
         finally:
             paused.release()
