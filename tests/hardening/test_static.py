@@ -111,7 +111,7 @@ def unsafe_evaluation(tree: ast.AST) -> list[tuple[int, str]]:
         if name in UNSAFE_CALLS or (
             short in ("eval", "query")
             and "." in name
-            and not name.endswith(("store.query", "self.query"))
+            and not name.endswith(("table.query", "self.query"))
         ):
             found.append((node.lineno, name))
         if name == "yaml.load" and dotted(_kw(node, "Loader") or ast.Name("")) not in (
@@ -134,7 +134,7 @@ def test_the_evaluation_scanner_finds_each_pattern() -> None:
     source = (
         "eval(x)\nexec(y)\nimport pickle\npickle.loads(b)\nyaml.load(s)\n"
         "yaml.load(s, Loader=yaml.SafeLoader)\nsubprocess.run(c, shell=True)\n"
-        "subprocess.run(['ls'])\ndf.query(text)\nself.store.query(sql, params)\n"
+        "subprocess.run(['ls'])\ndf.query(text)\nself.table.query(sql, params)\n"
         "np.load(f, allow_pickle=True)\nnp.load(f)\nos.system(c)\n"
     )
     lines = [line for line, _ in unsafe_evaluation(ast.parse(source))]
