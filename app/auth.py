@@ -9,7 +9,10 @@ Modes (see the README's Operations section):
   secrets supplied some other way). The router then shows only a login screen until
   ``st.user.is_logged_in``.
 - ``alb``: ``BACKTEST_AUTH=alb``: an AWS Application Load Balancer authenticates (Cognito or any
-  OIDC provider) and forwards ``x-amzn-oidc-data``; a request without it sees no page.
+  OIDC provider) and forwards ``x-amzn-oidc-data``, a JWT it signs (ES256). The token is trusted
+  only when its signature checks against the region's ELB public key named by its ``kid``
+  (fetched once from ``https://public-keys.auth.elb.REGION.amazonaws.com/KID``), its ``signer``
+  is this stack's load balancer (``BACKTEST_ALB_ARN``) and it has not expired; otherwise no page.
 
 Detection fails closed: an unreadable secrets file or an unknown ``BACKTEST_AUTH`` value is a
 :class:`ParamError` the router shows instead of any page. This module never imports Streamlit:
@@ -22,11 +25,19 @@ import base64
 import binascii
 import json
 import os
+import re
+import time
 import tomllib
-from collections.abc import Mapping
+import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from engine.errors import ParamError
 
@@ -36,6 +47,12 @@ SESSION_USER = "auth_user"  # st.session_state key: the signed-in user's name fo
 ALB_HEADER = "x-amzn-oidc-data"
 MAX_USER = 128
 USER_CLAIMS = ("email", "preferred_username", "name", "sub")
+ALB_ARN_ENV = "BACKTEST_ALB_ARN"  # the load balancer whose signature is trusted
+ALB_KEYS_ENV = "BACKTEST_ALB_KEYS_URL"  # override of the region's public-key endpoint (tests)
+ALB_KEYS_URL = "https://public-keys.auth.elb.{region}.amazonaws.com"
+KID_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
+KEY_FETCH_TIMEOUT = 5.0
+MAX_KEY_BYTES = 8192
 
 
 @dataclass(frozen=True)
@@ -110,25 +127,147 @@ def user_from_claims(claims: Mapping[str, Any]) -> str | None:
     return None
 
 
-def alb_claims(headers: Mapping[str, str]) -> dict[str, Any] | None:
-    """The claims in the ALB's ``x-amzn-oidc-data`` JWT (payload only; see the note below).
+class AlbRefused(Exception):
+    """The ``x-amzn-oidc-data`` token is missing or not one this stack's load balancer signed."""
 
-    The ALB signs this header (ES256, key per region and key id); the signature is NOT checked
-    here, so the task must accept traffic only from the ALB (security group), as documented.
+
+@dataclass(frozen=True)
+class AlbSettings:
+    """Which load balancer may sign the token, and where its region's public keys are."""
+
+    signer: str  # the load balancer's ARN, as the token's ``signer`` header field must read
+    keys_url: str  # base URL; the key for key id K is at ``{keys_url}/K`` (PEM)
+
+
+def alb_settings(env: Mapping[str, str] | None = None) -> AlbSettings:
+    """The ALB-mode settings from ``BACKTEST_ALB_ARN`` (and optionally ``BACKTEST_ALB_KEYS_URL``).
+
+    Without the load balancer's ARN no token can be trusted: a :class:`ParamError`.
     """
-    token = next((v for k, v in headers.items() if k.lower() == ALB_HEADER), None)
-    parts = token.split(".") if isinstance(token, str) else []
-    if len(parts) != 3:
-        return None
-    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    env = os.environ if env is None else env
+    signer = env.get(ALB_ARN_ENV, "").strip()
+    parts = signer.split(":")
+    if len(parts) < 6 or parts[0] != "arn" or parts[2] != "elasticloadbalancing" or not parts[3]:
+        raise ParamError(
+            f"{AUTH_ENV}=alb needs {ALB_ARN_ENV} set to this stack's load balancer ARN "
+            f"(arn:aws:elasticloadbalancing:REGION:ACCOUNT:loadbalancer/app/NAME/ID), "
+            f"got {signer!r}"
+        )
+    default = ALB_KEYS_URL.format(region=parts[3])
+    keys_url = env.get(ALB_KEYS_ENV, "").strip() or default
+    return AlbSettings(signer, keys_url.rstrip("/"))
+
+
+def _fetch_text(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=KEY_FETCH_TIMEOUT) as response:
+        return str(response.read(MAX_KEY_BYTES).decode("ascii"))
+
+
+class AlbKeys:
+    """The region's ELB public keys by key id, fetched once each and kept (keys never change)."""
+
+    def __init__(self, keys_url: str, fetch: Callable[[str], str] = _fetch_text) -> None:
+        self.keys_url = keys_url.rstrip("/")
+        self._fetch = fetch
+        self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
+
+    def key(self, kid: str) -> ec.EllipticCurvePublicKey:
+        """The P-256 public key for ``kid``; :class:`AlbRefused` when it cannot be had."""
+        if kid in self._keys:
+            return self._keys[kid]
+        if not KID_RE.fullmatch(kid):
+            raise AlbRefused("the token names no valid signing key")
+        try:
+            pem = self._fetch(f"{self.keys_url}/{kid}")
+            key = serialization.load_pem_public_key(pem.encode("ascii"))
+        except (OSError, ValueError, UnicodeError):
+            raise AlbRefused(
+                "the token's signing key is not one the load balancer publishes"
+            ) from None
+        if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+            raise AlbRefused("the token's signing key is not a P-256 key")
+        self._keys[kid] = key
+        return key
+
+
+def _b64_json(part: str) -> dict[str, Any]:
     try:
-        claims = json.loads(base64.urlsafe_b64decode(payload))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        return None
-    return claims if isinstance(claims, dict) else None
+        data = json.loads(_b64(part))
+    except (ValueError, UnicodeDecodeError):
+        raise AlbRefused("the token is not a JWT") from None
+    if not isinstance(data, dict):
+        raise AlbRefused("the token is not a JWT")
+    return data
 
 
-def alb_user(headers: Mapping[str, str]) -> str | None:
-    """The signed-in user behind an ALB with authenticate-cognito/-oidc, or None."""
-    claims = alb_claims(headers)
-    return user_from_claims(claims) if claims else None
+def _b64(part: str) -> bytes:
+    """base64url with or without padding (the ALB pads its segments)."""
+    text = part.rstrip("=")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise AlbRefused("the token is not a JWT") from None
+
+
+def _token(headers: Mapping[str, str]) -> str:
+    token = next((v for k, v in headers.items() if k.lower() == ALB_HEADER), None)
+    if not isinstance(token, str) or not token:
+        raise AlbRefused("no signed-in user was sent")
+    return token
+
+
+def _check_signature(signed: bytes, signature: bytes, key: ec.EllipticCurvePublicKey) -> None:
+    if len(signature) != 64:
+        raise AlbRefused("the token's signature is not valid")
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    try:
+        key.verify(encode_dss_signature(r, s), signed, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise AlbRefused("the token's signature is not valid") from None
+
+
+def _is_time(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_expiry(header: Mapping[str, Any], claims: Mapping[str, Any], now: float) -> None:
+    stamps = [v["exp"] for v in (header, claims) if "exp" in v]
+    if not stamps or not all(_is_time(t) for t in stamps):
+        raise AlbRefused("the token has no expiry time")
+    if now >= min(float(t) for t in stamps):
+        raise AlbRefused("the token has expired; reload the page to sign in again")
+
+
+def alb_claims(
+    headers: Mapping[str, str], settings: AlbSettings, keys: AlbKeys, now: float | None = None
+) -> dict[str, Any]:
+    """The claims of a verified ``x-amzn-oidc-data`` token, else :class:`AlbRefused`.
+
+    Verified: ES256 signature with the region's ELB key named by ``kid``, ``signer`` equal to
+    this stack's load balancer ARN, and ``exp`` (header and claims) in the future.
+    """
+    parts = _token(headers).split(".")
+    if len(parts) != 3:
+        raise AlbRefused("the token is not a JWT")
+    header, claims = _b64_json(parts[0]), _b64_json(parts[1])
+    if header.get("alg") != "ES256":
+        raise AlbRefused("the token is not signed with ES256")
+    if header.get("signer") != settings.signer:
+        raise AlbRefused("the token was not signed by this dashboard's load balancer")
+    kid = header.get("kid")
+    if not isinstance(kid, str):
+        raise AlbRefused("the token names no valid signing key")
+    signed = f"{parts[0]}.{parts[1]}".encode("ascii", "replace")
+    _check_signature(signed, _b64(parts[2]), keys.key(kid))
+    _check_expiry(header, claims, time.time() if now is None else now)
+    return claims
+
+
+def alb_user(
+    headers: Mapping[str, str], settings: AlbSettings, keys: AlbKeys, now: float | None = None
+) -> str:
+    """The signed-in user behind this stack's ALB (authenticate-cognito/-oidc); else AlbRefused."""
+    user = user_from_claims(alb_claims(headers, settings, keys, now))
+    if user is None:
+        raise AlbRefused("the token names no user")
+    return user

@@ -108,23 +108,28 @@ def test_env_flag_and_bad_configuration_fail_closed(tmp_path: Path) -> None:
         auth.auth_config({}, cwd=cwd, home=home)
 
 
+ALB_ARN = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/bt/50dc6c495c0c"
+
+
 def _alb_token(claims: dict[str, Any]) -> str:
     def part(obj: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
 
-    return f"{part({'alg': 'ES256'})}.{part(claims)}.c2lnbmF0dXJl"
+    header = {"alg": "ES256", "kid": "k1", "signer": ALB_ARN}
+    return f"{part(header)}.{part(claims)}.c2lnbmF0dXJl"
 
 
-def test_user_names_from_claims_and_alb_headers() -> None:
+def test_user_names_from_claims_and_an_unsigned_alb_header_is_not_trusted() -> None:
     assert auth.user_from_claims({"email": "a@x.org", "name": "A"}) == "a@x.org"
     assert auth.user_from_claims({"sub": "123", "name": "Ann\x00\n"}) == "Ann"
     assert auth.user_from_claims({"email": "y" * 300}) == "y" * 128
     assert auth.user_from_claims({}) is None
+    # the header's payload alone names no one: the signature is checked (tests/test_auth_alb.py)
+    settings = auth.AlbSettings(ALB_ARN, "http://127.0.0.1:9")
     headers = {"X-Amzn-Oidc-Data": _alb_token({"email": "bob@x.org", "sub": "9"})}
-    assert auth.alb_user(headers) == "bob@x.org"
-    assert auth.alb_user({}) is None
-    assert auth.alb_user({"x-amzn-oidc-data": "not-a-jwt"}) is None
-    assert auth.alb_user({"x-amzn-oidc-data": "a.!!!.c"}) is None
+    for sent in (headers, {}, {"x-amzn-oidc-data": "not-a-jwt"}):
+        with pytest.raises(auth.AlbRefused):
+            auth.alb_user(sent, settings, auth.AlbKeys(settings.keys_url))
 
 
 # -- the guard in the app (AppTest) ---------------------------------------------------------
@@ -216,10 +221,15 @@ def test_alb_mode_without_the_header_shows_no_page(
     app_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BACKTEST_AUTH", "alb")
+    at = _app()  # no load balancer ARN: nothing could be verified
+    assert [t.value for t in at.title] == ["Access refused"]
+    assert "Login is misconfigured" in texts(at, ("error",))
+    assert "BACKTEST_ALB_ARN" in texts(at, ("error",))
+    monkeypatch.setenv("BACKTEST_ALB_ARN", ALB_ARN)
     at = _app()
     assert not at.exception
     assert [t.value for t in at.title] == ["Access refused"]
-    assert "through its load balancer" in texts(at, ("error",))
+    assert "through its load balancer: no signed-in user was sent" in texts(at, ("error",))
     monkeypatch.setenv("BACKTEST_AUTH", "bogus")
     at = _app()
     assert [t.value for t in at.title] == ["Access refused"]
