@@ -9,30 +9,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import charts, loaders, run_picker
-from app.run_picker import RunBrief
+from app import charts, loaders
 from views import _pages as nav
 from views._guard import page_errors
+from views._pickers import pick_runs
 
 st.title("Compare runs")
 
-wanted = [r for r in (st.query_params.get("runs") or "").split(",") if r.strip()]
-briefs: list[RunBrief] = []
-with page_errors(stop=False):
-    briefs = loaders.run_briefs()
-labels = {b.run_id: run_picker.picker_label(b) for b in briefs}
-options = list(dict.fromkeys([*wanted, *labels]))
-chosen = st.multiselect(
-    "Runs", options, default=wanted, format_func=lambda rid: labels.get(rid, rid),
-    placeholder="Pick two or more finished runs",
-    help="Finished runs in the result bucket, newest first (a sweep's top-N reruns grouped); "
-    "the choice is kept in the URL (?runs=).",
-)  # fmt: skip
-if chosen != wanted:
-    st.query_params["runs"] = ",".join(chosen)
-
+chosen, any_runs = pick_runs()
 if not chosen:
-    st.info("Pick runs to compare." if options else "No finished runs yet.")
+    st.info("Pick runs to compare." if any_runs else "No finished runs yet.")
     st.stop()
 
 with page_errors():

@@ -10,41 +10,14 @@ import json
 
 import streamlit as st
 
-from app import charts, loaders, run_format, run_picker
+from app import charts, loaders, run_format
 from app import results_service as rs
-from app.run_picker import RunBrief
 from engine.errors import ProjectError
 from views import _pages as nav
 from views._guard import page_errors
+from views._pickers import pick_run
 
 st.title("Run results")
-
-
-def pick_run() -> str | None:
-    """The run id from ?run=, or the one chosen in the picker (written back to the URL)."""
-    current = st.query_params.get("run") or None
-    briefs: list[RunBrief] = []
-    with page_errors(stop=False):
-        briefs = loaders.run_briefs()
-    labels = {b.run_id: run_picker.picker_label(b) for b in briefs}
-    ids = list(labels)
-    if current and current not in labels:
-        ids.insert(0, current)
-    if not ids:
-        return None
-    choice = st.selectbox(
-        "Run",
-        ids,
-        index=ids.index(current) if current else None,
-        format_func=lambda rid: labels.get(rid, rid),
-        placeholder="Pick a finished run (newest first)",
-        help="Finished runs in the result bucket, newest first: finish time (UTC), strategy, "
-        "file, total return and Sharpe; a sweep's top-N reruns are grouped under the sweep. "
-        "The choice is kept in the URL (?run=).",
-    )
-    if choice and choice != current:
-        st.query_params["run"] = choice
-    return choice
 
 
 run_id = pick_run()
