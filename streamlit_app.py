@@ -4,6 +4,8 @@ With login configured (see app/auth.py) no page runs until the user is signed in
 page on offer is the sign-in screen, whatever the URL asks for.
 """
 
+import os
+
 import streamlit as st
 
 from app import auth
@@ -78,7 +80,9 @@ if user:
     st.session_state[auth.SESSION_USER] = user
 page = st.navigation(PAGES)
 st.sidebar.caption("Backend")
-st.sidebar.badge(get_context().backend_label, color="blue")
+stack = os.environ.get("BACKTEST_STACK", "").strip()  # set by the hosted task definition
+badge = get_context().backend_label + (f" · stack {stack}" if stack else "")
+st.sidebar.badge(badge, color="blue")
 if user:
     st.sidebar.text(f"Signed in as {user}")
     if st.user.get("is_logged_in"):

@@ -34,11 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-
+from app import es256
 from engine.errors import ParamError
 
 AUTH_ENV = "BACKTEST_AUTH"
@@ -169,9 +165,9 @@ class AlbKeys:
     def __init__(self, keys_url: str, fetch: Callable[[str], str] = _fetch_text) -> None:
         self.keys_url = keys_url.rstrip("/")
         self._fetch = fetch
-        self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
+        self._keys: dict[str, tuple[int, int]] = {}
 
-    def key(self, kid: str) -> ec.EllipticCurvePublicKey:
+    def key(self, kid: str) -> tuple[int, int]:
         """The P-256 public key for ``kid``; :class:`AlbRefused` when it cannot be had."""
         if kid in self._keys:
             return self._keys[kid]
@@ -179,13 +175,14 @@ class AlbKeys:
             raise AlbRefused("the token names no valid signing key")
         try:
             pem = self._fetch(f"{self.keys_url}/{kid}")
-            key = serialization.load_pem_public_key(pem.encode("ascii"))
         except (OSError, ValueError, UnicodeError):
             raise AlbRefused(
                 "the token's signing key is not one the load balancer publishes"
             ) from None
-        if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-            raise AlbRefused("the token's signing key is not a P-256 key")
+        try:
+            key = es256.public_key_from_pem(pem)
+        except es256.NotP256Key:
+            raise AlbRefused("the token's signing key is not a P-256 key") from None
         self._keys[kid] = key
         return key
 
@@ -216,14 +213,9 @@ def _token(headers: Mapping[str, str]) -> str:
     return token
 
 
-def _check_signature(signed: bytes, signature: bytes, key: ec.EllipticCurvePublicKey) -> None:
-    if len(signature) != 64:
+def _check_signature(signed: bytes, signature: bytes, key: tuple[int, int]) -> None:
+    if not es256.verify(key, signed, signature):
         raise AlbRefused("the token's signature is not valid")
-    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-    try:
-        key.verify(encode_dss_signature(r, s), signed, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
-        raise AlbRefused("the token's signature is not valid") from None
 
 
 def _is_time(value: object) -> bool:

@@ -223,3 +223,43 @@ def test_real_time_is_used_when_no_clock_is_given(
     assert auth.alb_user({"x-amzn-oidc-data": fresh}, settings, keys) == "bob@x.org"
     with pytest.raises(auth.AlbRefused, match="expired"):
         auth.alb_user({"x-amzn-oidc-data": token(key, exp=past)}, settings, keys)
+
+
+def test_es256_agrees_with_the_cryptography_package() -> None:
+    from app import es256
+
+    for i in range(8):
+        priv = ec.generate_private_key(ec.SECP256R1())
+        pem = priv.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        point = es256.public_key_from_pem(pem.decode())
+        numbers = priv.public_key().public_numbers()
+        assert point == (numbers.x, numbers.y)
+        message = f"message {i}".encode()
+        r, s = decode_dss_signature(priv.sign(message, ec.ECDSA(hashes.SHA256())))
+        sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        assert es256.verify(point, message, sig)
+        assert not es256.verify(point, message + b"!", sig)
+        assert not es256.verify(point, message, sig[:-1] + bytes([sig[-1] ^ 1]))
+        high_s = r.to_bytes(32, "big") + (es256.N - s).to_bytes(32, "big")
+        assert es256.verify(point, message, high_s)  # ECDSA accepts both s and n - s
+        assert not es256.verify(point, message, bytes(32) + sig[32:])  # r = 0
+        assert not es256.verify(point, message, sig[:32] + es256.N.to_bytes(32, "big"))
+        assert not es256.verify((point[0], point[1] ^ 1), message, sig)  # off the curve
+
+
+def test_es256_refuses_keys_that_are_not_p256_points() -> None:
+    from app import es256
+
+    p384 = ec.generate_private_key(ec.SECP384R1()).public_key()
+    pem = p384.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    for text in (pem, "", "not a key", "-----BEGIN PUBLIC KEY-----\n!!\n-----END PUBLIC KEY-----"):
+        with pytest.raises(es256.NotP256Key):
+            es256.public_key_from_pem(text)
+    body = es256.SPKI_PREFIX + b"\x04" + (1).to_bytes(32, "big") + (1).to_bytes(32, "big")
+    b64 = base64.b64encode(body).decode()
+    with pytest.raises(es256.NotP256Key, match="not a point on P-256"):
+        es256.public_key_from_pem(f"-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----")
