@@ -238,35 +238,7 @@ def range_defaults(spec: FieldSpec) -> tuple[Any, Any, Any]:
     return float(default), float(min(high, default + 4 * step)), step
 
 
-def _option_diff(options: Mapping[str, Any]) -> dict[str, Any]:
-    defaults = SimOptions()
-    return {k: v for k, v in options.items() if k in FORM_OPTIONS and getattr(defaults, k, v) != v}
-
-
-def rerun_query(spec: Mapping[str, Any] | None) -> dict[str, str]:
-    """Query parameters that reopen New run prefilled from a job's spec (run or sweep)."""
-    if not spec:
-        return {}
-    raw_base = spec.get("base")
-    base: Mapping[str, Any] = raw_base if isinstance(raw_base, Mapping) else spec
-    out: dict[str, str] = {}
-    keys = [str(k) for k in (base.get("source_key"), *(spec.get("extra_keys") or [])) if k]
-    if keys:
-        out["file"] = ",".join(keys)
-    if base.get("strategy"):
-        out["strategy"] = str(base["strategy"])
-    if base.get("params"):
-        out["params"] = json.dumps(base["params"], sort_keys=True)
-    options = _option_diff(dict(base.get("options") or {}))
-    if options:
-        out["options"] = json.dumps(options, sort_keys=True)
-    space = _space_texts(spec.get("space"))
-    if space:
-        out["space"] = json.dumps(space)
-    return out
-
-
-def _space_texts(space: Any) -> dict[str, str]:
+def space_texts(space: Any) -> dict[str, str]:
     """SweepSpec space (JSON list or mapping) -> name -> "5:50:5" / "a,b,c"."""
     if not space:
         return {}

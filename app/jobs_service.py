@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from app.context import AppContext
-from app.forms import rerun_query
+from app.new_run_link import rerun_query
 from engine.errors import BacktestError, NotFoundError
 from engine.sweep_results import read_chunk
 from jobs import resume

@@ -8,7 +8,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from app.forms import PARAM_PREFIX
+from app.forms import PARAM_PREFIX, space_texts
+from app.run_format import non_default_options
 
 
 def new_run_query(
@@ -17,14 +18,39 @@ def new_run_query(
     *,
     files: Sequence[str] = (),
     options: Mapping[str, Any] | None = None,
+    space: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """file=<k1,k2> (when given), strategy=<name>, p_<param>=<value> and the ``options`` to
-    carry (JSON; give only those that differ from the defaults); empty values are left out."""
+    """file=<k1,k2> (when given), strategy=<name>, p_<param>=<value>, the ``options`` to carry
+    (JSON; give only those that differ from the defaults) and a sweep's ``space`` (JSON name ->
+    "5:50:5"); empty values are left out.
+
+    >>> new_run_query("sma_cross", {"fast": 5}, files=["a.csv"])
+    {'file': 'a.csv', 'strategy': 'sma_cross', 'p_fast': '5'}
+    """
     out = {"file": ",".join(str(f) for f in files if f), "strategy": str(strategy)}
     out.update({f"{PARAM_PREFIX}{name}": query_value(value) for name, value in params.items()})
     if options:
         out["options"] = json.dumps(dict(options), sort_keys=True)
+    if space:
+        out["space"] = json.dumps(dict(space))
     return {k: v for k, v in out.items() if v}
+
+
+def rerun_query(spec: Mapping[str, Any] | None) -> dict[str, str]:
+    """The link that reopens New run prefilled from a run's spec.json or a sweep's SweepSpec:
+    its files, strategy, parameters, non-default options and (for a sweep) its space."""
+    if not spec:
+        return {}
+    raw_base = spec.get("base")
+    base: Mapping[str, Any] = raw_base if isinstance(raw_base, Mapping) else spec
+    keys = [str(k) for k in (base.get("source_key"), *(spec.get("extra_keys") or [])) if k]
+    return new_run_query(
+        str(base.get("strategy") or ""),
+        dict(base.get("params") or {}),
+        files=keys,
+        options=non_default_options(base),
+        space=space_texts(spec.get("space")),
+    )
 
 
 def query_value(value: Any) -> str:

@@ -17,7 +17,6 @@ from typing import Any
 import pandas as pd
 
 from app.context import AppContext
-from app.new_run_link import new_run_query
 from app.run_format import (  # re-exported: pages and tests use them through this module
     METRIC_FORMATS,
     Card,
@@ -29,7 +28,6 @@ from app.run_format import (  # re-exported: pages and tests use them through th
     format_time,
     metric_cards,
     metric_texts,
-    non_default_options,
     origin_text,
     ruin_warning,
     run_labels,
@@ -227,17 +225,6 @@ def report_html(view: RunView, prices: pd.DataFrame | None = None) -> str:
         notes=run_header(view)[1:],
         warning=ruin_warning(view.metrics),
         metric_help={c.label: c.help for c in cards},
-    )
-
-
-def rerun_query_params(spec: Mapping[str, Any]) -> dict[str, str]:
-    """New run's prefill for this run: its file, strategy and parameters, and the options that
-    differ from the defaults, so the rerun costs the same (app.new_run_link)."""
-    return new_run_query(
-        str(spec.get("strategy", "")),
-        dict(spec.get("params") or {}),
-        files=[str(spec.get("source_key", ""))],
-        options=non_default_options(spec),
     )
 
 

@@ -126,7 +126,7 @@ def test_rerun_with_changes_opens_new_run_prefilled(app_root: Path) -> None:
     assert at.title[0].value == "New run"
     assert at.query_params["file"] == TREND
     assert at.query_params["strategy"] == "ema_cross"
-    assert json.loads(at.query_params["params"]) == {"fast": 7, "slow": 33}
+    assert (at.query_params["p_fast"], at.query_params["p_slow"]) == ("7", "33")
     assert json.loads(at.query_params["options"]) == {"commission": 0.002, "fill": "close"}
     assert at.text_input(key="nr_p_ema_cross_fast").value == "7"
     assert at.text_input(key="nr_o_commission").value == "0.002"

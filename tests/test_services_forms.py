@@ -8,6 +8,7 @@ import pytest
 
 from app import form_checks, forms
 from app.form_checks import AxisInput
+from app.new_run_link import rerun_query
 from engine.errors import ParamError
 from engine.spec import SimOptions
 from engine.strategies import get_strategy
@@ -110,11 +111,12 @@ def test_rerun_query_round_trips_a_run_spec() -> None:
         "options": {**SimOptions().__dict__, "slippage_bps": 5.0},
         "run_id": "r1",
     }
-    query = forms.rerun_query(spec)
+    query = rerun_query(spec)
     assert query == {
         "file": "k.csv",
         "strategy": "sma_cross",
-        "params": '{"fast": 3, "slow": 9}',
+        "p_fast": "3",
+        "p_slow": "9",
         "options": '{"slippage_bps": 5.0}',
     }
     pre = forms.prefill_from_query(query)
@@ -132,10 +134,10 @@ def test_rerun_query_of_a_sweep_spec_keeps_files_and_space() -> None:
         "extra_keys": ["b.csv"],
         "space": [{"name": "fast", **ParamSpace.parse("5:50:5").to_dict()}],
     }
-    query = forms.rerun_query(sweep)
+    query = rerun_query(sweep)
     assert query["file"] == "a.csv,b.csv"
     assert json.loads(query["space"]) == {"fast": "5:50:5"}
-    assert forms.rerun_query(None) == {}
+    assert rerun_query(None) == {}
 
 
 def test_range_defaults_stay_in_bounds() -> None:

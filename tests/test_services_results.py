@@ -248,6 +248,7 @@ def test_sort_and_page() -> None:
 
 def test_rerun_query_carries_params_and_changed_options_and_new_run_reads_it(lab: Lab) -> None:
     from app.forms import prefill_from_query
+    from app.new_run_link import rerun_query
 
     spec = {
         "source_bucket": "backtest-input",
@@ -256,7 +257,7 @@ def test_rerun_query_carries_params_and_changed_options_and_new_run_reads_it(lab
         "params": {"fast": 12, "slow": 60},
         "options": {"cash": 100000.0, "commission": 0.002, "fill": "close"},
     }
-    query = rs.rerun_query_params(spec)
+    query = rerun_query(spec)
     assert query["file"] == "samples/a.csv" and query["p_fast"] == "12"
     assert json.loads(query["options"]) == {"commission": 0.002, "fill": "close"}
     pre = prefill_from_query(query)  # the New run page's own parser

@@ -10,7 +10,7 @@ import json
 
 import streamlit as st
 
-from app import charts, loaders, run_format
+from app import charts, loaders, new_run_link, run_format
 from app import results_service as rs
 from engine.errors import ProjectError
 from views import _pages as nav
@@ -55,7 +55,7 @@ links[0].page_link(
     nav.NEW_RUN,
     label="Rerun with changes",
     icon=":material/edit:",
-    query_params=rs.rerun_query_params(view.spec),
+    query_params=new_run_link.rerun_query(view.spec),
 )
 links[1].page_link(
     nav.COMPARE, label="Compare with others", icon=":material/compare:",
