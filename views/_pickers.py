@@ -1,7 +1,11 @@
-"""The run picker the result pages share: finished runs labelled for a person, the choice kept
-in the URL. Not a page (st.navigation routes only views/_pages.py's list)."""
+"""The pickers the result pages share (runs, sweeps; URL-backed choices): items labelled for a
+person, the choice kept in the URL. Not a page (st.navigation routes only views/_pages.py's list).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import streamlit as st
 
@@ -23,26 +27,65 @@ def run_labels() -> dict[str, str]:
     return {b.run_id: run_picker.picker_label(b) for b in briefs}
 
 
-def pick_run(param: str = "run") -> str | None:
-    """The run id from ?<param>=, or the one chosen in the picker (written back to the URL)."""
+def sync_from_url(key: str, param: str, options: Sequence[Any], wanted: Any) -> None:
+    """Let the URL set a widget's value when it changed from outside (a link, back, first
+    visit) or the old value is no longer offered; a user's pick in the widget otherwise wins.
+
+    Widgets keep a fixed key: deriving their index from the URL would change their identity
+    on every pick, and Streamlit would then drop the user's next pick."""
+    url = st.query_params.get(param)
+    if st.session_state.get(f"{key}__url", "\0") != url or st.session_state.get(key) not in options:
+        st.session_state[key] = wanted
+
+
+def write_url(key: str, param: str, value: str | None) -> None:
+    """Put a widget's value into ?<param>= (or take it out), remembering what was written."""
+    if value is None:
+        if param in st.query_params:
+            del st.query_params[param]
+    elif st.query_params.get(param) != value:
+        st.query_params[param] = value
+    st.session_state[f"{key}__url"] = value
+
+
+def pick_id(
+    label: str, param: str, labels: Mapping[str, str], *, placeholder: str, help: str
+) -> str | None:
+    """One id from ?<param>=, or the one chosen among ``labels`` (id -> label, in display
+    order), written back to the URL; an id in the URL that is not listed stays offered."""
     current = st.query_params.get(param) or None
-    labels = run_labels()
     ids = list(labels)
     if current and current not in labels:
         ids.insert(0, current)
     if not ids:
         return None
+    key = f"pick_{param}"
+    sync_from_url(key, param, [*ids, None], current)
     choice = st.selectbox(
-        "Run",
-        ids,
-        index=ids.index(current) if current else None,
-        format_func=lambda rid: labels.get(rid, rid),
-        placeholder="Pick a finished run (newest first)",
-        help=f"{RUN_HELP} The choice is kept in the URL (?{param}=).",
-    )
-    if choice and choice != current:
-        st.query_params[param] = choice
+        label, ids, index=None, key=key, format_func=lambda i: labels.get(i, i),
+        placeholder=placeholder, help=f"{help} The choice is kept in the URL (?{param}=).",
+    )  # fmt: skip
+    write_url(key, param, choice or None)
     return choice
+
+
+def pick_run(param: str = "run") -> str | None:
+    """The run id from ?<param>=, or the one chosen in the picker (written back to the URL)."""
+    return pick_id(
+        "Run", param, run_labels(), placeholder="Pick a finished run (newest first)", help=RUN_HELP
+    )
+
+
+def pick_sweep(param: str = "sweep") -> str | None:
+    """The sweep id from ?<param>=, or the one chosen in the picker (written back to the URL)."""
+    labels: dict[str, str] = {}
+    with page_errors(stop=False):
+        listed = loaders.list_sweeps()
+        labels = dict(zip(listed["sweep_id"], listed["label"], strict=True))
+    return pick_id(
+        "Sweep", param, labels, placeholder="Pick a sweep (newest first)",
+        help="Sweeps in the result bucket, newest first: date, strategy, file, best Sharpe.",
+    )  # fmt: skip
 
 
 def pick_runs(param: str = "runs") -> tuple[list[str], bool]:

@@ -18,33 +18,14 @@ import streamlit as st
 from app import charts, loaders
 from app import sweep_service as ss
 from app.chart_data import AGGREGATIONS
-from engine.errors import BacktestError, ProjectError
+from engine.errors import BacktestError
 from views import _pages as nav
 from views._guard import page_errors
+from views._pickers import pick_sweep, sync_from_url, write_url
 
 st.title("Sweep results")
 AGGREGATE = "(aggregate)"
 TABS = ["Heatmap", "Parallel coordinates", "Top combinations", "Robustness"]
-
-
-def _synced(key: str, param: str, options: Sequence[Any], wanted: Any) -> None:
-    """Let the URL set a widget's value when it changed from outside (a link, back, first
-    visit) or the old value is no longer offered; a user's pick in the widget otherwise wins.
-
-    Widgets keep a fixed key: deriving their index from the URL would change their identity
-    on every pick, and Streamlit would then drop the user's next pick."""
-    url = st.query_params.get(param)
-    if st.session_state.get(f"{key}__url", "\0") != url or st.session_state.get(key) not in options:
-        st.session_state[key] = wanted
-
-
-def _write_url(key: str, param: str, value: str | None) -> None:
-    if value is None:
-        if param in st.query_params:
-            del st.query_params[param]
-    elif st.query_params.get(param) != value:
-        st.query_params[param] = value
-    st.session_state[f"{key}__url"] = value
 
 
 def choose(
@@ -58,33 +39,9 @@ def choose(
     match = [o for o in options if str(o) == current]
     wanted = match[0] if match else (default if default in options else options[0])
     key = f"sweep_q_{param}"
-    _synced(key, param, options, wanted)
+    sync_from_url(key, param, options, wanted)
     choice = st.selectbox(label, options, key=key)
-    _write_url(key, param, None if choice == default and not keep_default else str(choice))
-    return choice
-
-
-def pick_sweep() -> str | None:
-    """The sweep id from ?sweep=, or the one chosen in the picker (written to the URL)."""
-    current = st.query_params.get("sweep") or None
-    try:
-        listed = loaders.list_sweeps()
-    except ProjectError as exc:
-        st.error(str(exc))
-        listed = None
-    ids = [] if listed is None else list(listed["sweep_id"])
-    labels = {} if listed is None else dict(zip(listed["sweep_id"], listed["label"], strict=True))
-    if current and current not in ids:
-        ids.insert(0, current)
-    if not ids:
-        return None
-    key = "sweep_q_sweep"
-    _synced(key, "sweep", [*ids, None], current)
-    choice = st.selectbox(
-        "Sweep", ids, index=None, key=key, format_func=lambda i: labels.get(i, i),
-        placeholder="Pick a sweep (newest first)",
-    )  # fmt: skip
-    _write_url(key, "sweep", choice or None)
+    write_url(key, param, None if choice == default and not keep_default else str(choice))
     return choice
 
 
