@@ -12,6 +12,14 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 SERVICES = ("s3", "ecr", "iam", "logs", "batch", "ec2", "sts", "codebuild")
+# The hosted dashboard's services: field name -> boto3 service name (a field cannot hold "-").
+DASHBOARD_SERVICES = {
+    "elbv2": "elbv2",
+    "ecs": "ecs",
+    "idp": "cognito-idp",
+    "acm": "acm",
+    "secretsmanager": "secretsmanager",
+}
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,11 @@ class Clients:
     ec2: Any
     sts: Any
     codebuild: Any
+    elbv2: Any
+    ecs: Any
+    idp: Any  # cognito-idp
+    acm: Any
+    secretsmanager: Any
 
     def all(self) -> list[Any]:
         """Every client (for event hooks, e.g. recording the API calls a command makes)."""
@@ -35,7 +48,7 @@ class Clients:
 
 def endpoint_for(service: str, env: Mapping[str, str]) -> str | None:
     """The endpoint override for a service, or None for the real AWS endpoint."""
-    specific = env.get(f"AWS_ENDPOINT_URL_{service.upper()}")
+    specific = env.get(f"AWS_ENDPOINT_URL_{service.upper().replace('-', '_')}")
     return specific or env.get("AWS_ENDPOINT_URL") or None
 
 
@@ -49,8 +62,9 @@ def make_clients(
     env = os.environ if env is None else env
     session = session or boto3.session.Session(region_name=region)
     config = Config(retries={"max_attempts": 8, "mode": "standard"})
+    names = {**{name: name for name in SERVICES}, **DASHBOARD_SERVICES}
     made = {
-        name: session.client(name, endpoint_url=endpoint_for(name, env), config=config)
-        for name in SERVICES
+        field: session.client(name, endpoint_url=endpoint_for(name, env), config=config)
+        for field, name in names.items()
     }
     return Clients(region=region, **made)
