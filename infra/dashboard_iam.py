@@ -63,7 +63,7 @@ def plan(client: Any, cfg: StackConfig, repository_arn: str, log_group: str) -> 
     """Create each role with its policy, or set a trust/inline policy that differs."""
     actions = []
     for name, policy in roles(cfg, repository_arn, log_group).items():
-        role = iam._role(client, name)
+        role = iam.find_role(client, name)
         parts = ["role"] if role is None else []
         if role is not None and iam.as_dict(role.get("AssumeRolePolicyDocument")) != iam.TRUST:
             parts.append("trust policy")
@@ -97,7 +97,7 @@ def teardown(client: Any, cfg: StackConfig) -> list[Action]:
     """Delete both roles (inline policies first)."""
     actions = []
     for name in (task_role(cfg), execution_role(cfg)):
-        if iam._role(client, name) is None:
+        if iam.find_role(client, name) is None:
             continue
 
         def run(role: str = name) -> None:

@@ -94,7 +94,8 @@ def roles(cfg: StackConfig) -> dict[str, dict[str, Any]]:
     return {cfg.execution_role: execution_policy(cfg), cfg.job_role: job_policy(cfg)}
 
 
-def _role(iam: Any, name: str) -> dict[str, Any] | None:
+def find_role(iam: Any, name: str) -> dict[str, Any] | None:
+    """GetRole's role, or None when IAM has no role of that name."""
     try:
         return dict(iam.get_role(RoleName=name)["Role"])
     except ClientError as exc:
@@ -146,7 +147,7 @@ def plan(clients: Clients, cfg: StackConfig) -> list[Action]:
     iam = clients.iam
     actions: list[Action] = []
     for name, policy in roles(cfg).items():
-        role = _role(iam, name)
+        role = find_role(iam, name)
         if role is None:
             run = _writer(iam, name, policy, ["role"])
             actions.append(Action("create", "iam role", name, "does not exist", run))
@@ -168,7 +169,7 @@ def status(clients: Clients, cfg: StackConfig) -> list[tuple[str, str, str]]:
     """(kind, name, state) of both roles."""
     rows = []
     for name, policy in roles(cfg).items():
-        role = _role(clients.iam, name)
+        role = find_role(clients.iam, name)
         if role is None:
             rows.append(("iam role", name, "absent"))
         else:
@@ -182,7 +183,7 @@ def teardown(clients: Clients, cfg: StackConfig) -> list[Action]:
     iam = clients.iam
     actions: list[Action] = []
     for name in roles(cfg):
-        if _role(iam, name) is None:
+        if find_role(iam, name) is None:
             continue
 
         def run(role: str = name) -> None:

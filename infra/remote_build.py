@@ -27,7 +27,7 @@ from engine.errors import InfraError
 from infra.actions import Action, noop
 from infra.clients import Clients
 from infra.config import StackConfig
-from infra.iam import as_dict, inline_policy
+from infra.iam import as_dict, find_role, inline_policy
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SOURCE_PREFIX = "builds/"
@@ -160,15 +160,6 @@ def upload_source(clients: Clients, cfg: StackConfig, data: bytes) -> str:
 # --- role and project --------------------------------------------------------------------------
 
 
-def _role(iam: Any, name: str) -> dict[str, Any] | None:
-    try:
-        return dict(iam.get_role(RoleName=name)["Role"])
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "NoSuchEntity":
-            return None
-        raise
-
-
 def _project(codebuild: Any, name: str) -> dict[str, Any] | None:
     found = codebuild.batch_get_projects(names=[name]).get("projects", [])
     return dict(found[0]) if found else None
@@ -233,7 +224,7 @@ def plan(
             )
         iam.put_role_policy(RoleName=name, PolicyName=name, PolicyDocument=json.dumps(policy))
 
-    if _role(iam, name) is None:
+    if find_role(iam, name) is None:
         actions.append(
             Action(
                 "create",
@@ -431,7 +422,7 @@ def teardown(clients: Clients, cfg: StackConfig) -> list[Action]:
                 lambda: clients.codebuild.delete_project(name=name),
             )
         )
-    if _role(clients.iam, name) is not None:
+    if find_role(clients.iam, name) is not None:
 
         def drop_role() -> None:
             for policy in clients.iam.list_role_policies(RoleName=name)["PolicyNames"]:
