@@ -11,87 +11,32 @@ Figures, never assertions.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench import serve
 from bench import sweep_page_probe as probe
+from bench.serve import CHROMIUM, CHROMIUM_ARGS
 from bench.synthetic_sweep import write_sweep
 
 TITLE = "browser"
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = Path(os.environ.get("BACKTEST_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SWEEP_ID = "bench-1m"
 SWITCH_METRICS = ("total_return", "max_drawdown", "sortino", "calmar", "sharpe")
 TARGET = "target < 3 s"
 MB = 1_000_000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def streamlit_server(root: Path, log: Path) -> Iterator[str]:
     """`streamlit run streamlit_app.py` on ``root`` (local backend); yields its base URL."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BACKTEST_")}
-    env.update(BACKTEST_STORAGE_ROOT=str(root), BACKTEST_CONFIG=str(root / "no-config.toml"),
-               PYTHONUNBUFFERED="1")  # fmt: skip
-    command = [
-        sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
-        "--server.headless", "true", "--server.port", str(port),
-        "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc)
+    with serve.streamlit_server(serve.local_env(root, root / "no-config.toml"), log) as url:
         yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"streamlit did not answer within {timeout_s:.0f}s")
 
 
 def _row(name: str, value: float, unit: str, note: str) -> dict[str, Any]:

@@ -9,8 +9,6 @@ own .streamlit/config.toml (no command-line overrides of the options under test)
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from bench import serve
 from tests.e2e.conftest import ARTIFACTS, REPO, _free_port, _wait_healthy
 from tests.e2e.test_dashboard_e2e import STEP_MS, heading
 
@@ -53,24 +52,11 @@ def _local(url: str) -> bool:
     return parts.scheme in LOCAL_SCHEMES or (parts.hostname or "") in LOOPBACK
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+_stop = serve.stop
 
 
 def _env(root: Path, logs: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BACKTEST_")}
-    env.update(
-        BACKTEST_STORAGE_ROOT=str(root),
-        BACKTEST_CONFIG=str(logs / "no-config.toml"),
-        PYTHONUNBUFFERED="1",
-    )
-    return env
+    return serve.local_env(root, logs / "no-config.toml")
 
 
 def start_streamlit(root: Path, logs: Path, *extra: str) -> tuple[str, subprocess.Popen[bytes]]:
