@@ -1,4 +1,4 @@
-"""python -m infra plan | up | status | down | policy | push-image  [--region R] [--prefix NAME]"""
+"""python -m infra plan | up | status | down | policy | push-image | users  [--region R] ..."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from engine.errors import BacktestError, InfraError
-from infra import stack
+from infra import dashboard_cli, stack
 from infra.actions import Action, Waiter, apply
 from infra.clients import Clients, make_clients
 from infra.config import DEFAULT_SIZES, StackConfig, parse_size
@@ -26,6 +26,7 @@ COMMANDS = {
     "down": "delete the stack (buckets only with --delete-data)",
     "policy": "print the IAM policy the dashboard's user or role needs",
     "push-image": "build engine/Dockerfile for linux/amd64, push it, pin its digest",
+    "users": "invite a colleague to the hosted dashboard (Cognito): users add EMAIL",
 }
 STACK_OPTIONS = ("plan", "up", "push-image")  # commands that (re)register resources
 DEFAULTS = {
@@ -40,6 +41,7 @@ DEFAULTS = {
     "attempts": None,
     "delete_data": False,
     "remote": False,
+    "dashboard": False,
 }
 
 
@@ -77,8 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
         _common(cmd)
         if name in STACK_OPTIONS:
             _stack_options(cmd)
+        if name == "up":
+            dashboard_cli.add_up_flags(cmd)
         if name == "down":
-            cmd.add_argument("--delete-data", action="store_true", help="delete the buckets too")
+            cmd.add_argument(
+                "--delete-data",
+                action="store_true",
+                help="delete the buckets (and the dashboard's Cognito users) too",
+            )
+        if name == "users":
+            cmd.add_argument("action", choices=["add"], help="add: invite by e-mail")
+            cmd.add_argument("email", help="the colleague's e-mail address")
         if name == "push-image":
             cmd.add_argument(
                 "--remote",
@@ -141,19 +152,26 @@ def run_command(args: argparse.Namespace, clients: Clients, cfg: StackConfig) ->
         print(_summary(actions))
         print(f"up would write {config_path()}: {_outputs_text(cfg)}")
     elif args.command == "up":
+        oidc = dashboard_cli.prepare(clients, args) if args.dashboard else {}
         ran = stack.up(clients, cfg, waiter, print)
         write_settings(config_path(), stack.outputs(cfg))
         print("nothing to change" if ran == 0 else f"applied {ran} changes")
         print(f"wrote {config_path()}: {_outputs_text(cfg)}")
         print("point the dashboard at it: BACKTEST_BACKEND=aws (set in that file)")
+        if args.dashboard:
+            ran = dashboard_cli.up(clients, cfg, args, oidc, print)
+            print("dashboard: nothing to change" if ran == 0 else f"dashboard: applied {ran}")
+    elif args.command == "users":
+        print(dashboard_cli.add_user(clients, cfg, args.email))
     elif args.command == "status":
-        rows = stack.status(clients, cfg)
+        rows = stack.status(clients, cfg) + dashboard_cli.status(clients, cfg)
         width = max(len(r[0]) for r in rows)
         for kind, name, state in rows:
             print(f"{kind:<{width}}  {name}  {state}")
     elif args.command == "down":
+        ran = dashboard_cli.down(clients, cfg, _opt(args, "delete_data"), print)
         actions = stack.teardown(clients, cfg, waiter, _opt(args, "delete_data"))
-        ran = apply(actions, print)
+        ran += apply(actions, print)
         for action in actions:
             if not action.changes:
                 print(action.line())
@@ -187,6 +205,8 @@ def main(argv: Sequence[str] | None = None, clients: Clients | None = None) -> i
     args = build_parser().parse_args(argv)
     try:
         try:
+            if args.command == "up":
+                dashboard_cli.check_flags(args)  # before any AWS call
             region = clients.region if clients else args.region or load_settings().region
             partition_for(region)  # an unsupported region is refused before any AWS call
             if clients is None:

@@ -1,0 +1,267 @@
+"""`python -m infra up --dashboard ...`, `users add`, and the dashboard's rows in status / down.
+
+Everything the command line checks before the dashboard is created lives here: the flag
+combinations (one line, exit 2), the ACM certificate (ISSUED and covering ``--domain``), the OIDC
+client secret (read from Secrets Manager by ARN, never printed), the provider's endpoints (its
+discovery document). Then :func:`infra.dashboard.up` applies the stages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from engine.errors import UserError
+from infra import cognito, dashboard, dashboard_ecs, dashboard_lb, stack
+from infra.actions import Action, apply, noop
+from infra.clients import Clients
+from infra.config import StackConfig
+from infra.network import discover
+from jobs.settings import env_var
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+CIDR_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")
+OIDC_FLAGS = ("oidc_issuer", "oidc_client_id", "oidc_client_secret_arn")
+
+
+def add_up_flags(p: argparse.ArgumentParser) -> None:
+    """The `up` flags of the hosted dashboard."""
+    g = p.add_argument_group("hosted dashboard (ALB + ECS Fargate + login)")
+    g.add_argument("--dashboard", action="store_true", help="also create the hosted dashboard")
+    g.add_argument("--domain", help="the dashboard's DNS name, e.g. backtest.example.com")
+    g.add_argument("--certificate-arn", help="an ISSUED ACM certificate covering --domain")
+    g.add_argument("--cognito", action="store_true", help="login with a Cognito user pool")
+    g.add_argument("--oidc-issuer", help="login with this OIDC provider (https issuer URL)")
+    g.add_argument("--oidc-client-id", help="the OIDC client id")
+    g.add_argument(
+        "--oidc-client-secret-arn", help="Secrets Manager ARN holding the OIDC client secret"
+    )
+    g.add_argument("--allow-cidr", default="0.0.0.0/0", help="who may reach the load balancer")
+    g.add_argument("--dashboard-image", help="image URI (default: the <prefix>-dashboard repo)")
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """One line (exit 2) for a combination that cannot work; nothing is called before this."""
+    oidc = [f for f in OIDC_FLAGS if getattr(args, f, None)]
+    dash_only = oidc + [
+        f for f in ("domain", "certificate_arn", "cognito", "dashboard_image") if getattr(args, f)
+    ]
+    if not args.dashboard:
+        if dash_only:
+            flag = "--" + dash_only[0].replace("_", "-")
+            raise UserError(f"{flag} needs --dashboard")
+        return
+    if not args.domain or not args.certificate_arn:
+        raise UserError("--dashboard needs --domain NAME and --certificate-arn ARN")
+    if not DOMAIN_RE.match(args.domain):
+        raise UserError(f"--domain {args.domain!r}: give a DNS name such as backtest.example.com")
+    if args.cognito and oidc:
+        raise UserError("--cognito and --oidc-* exclude each other: choose one login")
+    if not args.cognito and len(oidc) != len(OIDC_FLAGS):
+        raise UserError(
+            "--dashboard needs a login: --cognito, or all of --oidc-issuer, --oidc-client-id, "
+            "--oidc-client-secret-arn"
+        )
+    if oidc and not args.oidc_issuer.startswith("https://"):
+        raise UserError(f"--oidc-issuer {args.oidc_issuer!r}: the issuer URL must be https://")
+    if not CIDR_RE.match(args.allow_cidr):
+        raise UserError(f"--allow-cidr {args.allow_cidr!r}: give an IPv4 CIDR such as 0.0.0.0/0")
+
+
+def clients_of(c: Clients) -> dashboard.Clients:
+    return dashboard.Clients(iam=c.iam, ec2=c.ec2, idp=c.idp, elbv2=c.elbv2, ecs=c.ecs, logs=c.logs)
+
+
+def covers(name: str, domain: str) -> bool:
+    """True if certificate name ``name`` (maybe ``*.zone``) covers ``domain``."""
+    name, domain = name.lower().rstrip("."), domain.lower().rstrip(".")
+    if name.startswith("*."):
+        head, _, rest = domain.partition(".")
+        return bool(head) and rest == name[2:]
+    return name == domain
+
+
+def check_certificate(acm: Any, arn: str, domain: str) -> None:
+    """Refuse a certificate that is missing, not ISSUED, or does not cover ``domain``."""
+    try:
+        cert = acm.describe_certificate(CertificateArn=arn)["Certificate"]
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("ResourceNotFoundException", "InvalidArnException", "ValidationException"):
+            raise UserError(f"--certificate-arn {arn}: no such certificate ({code})") from None
+        raise
+    status = cert.get("Status")
+    if status != "ISSUED":
+        raise UserError(
+            f"--certificate-arn: the certificate is {status}, not ISSUED; finish its DNS "
+            "validation in ACM first"
+        )
+    names = {cert.get("DomainName", ""), *cert.get("SubjectAlternativeNames", [])}
+    if not any(covers(n, domain) for n in names):
+        raise UserError(
+            f"--certificate-arn: the certificate covers {', '.join(sorted(names))}, not {domain}"
+        )
+
+
+def _discovery(issuer: str) -> dict[str, Any]:
+    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            doc = json.loads(answer.read())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--oidc-issuer: cannot read {url}: {exc}") from None
+    missing = [k for k in ("authorization_endpoint", "token_endpoint") if k not in doc]
+    if missing:
+        raise UserError(f"--oidc-issuer: {url} has no {', '.join(missing)}")
+    return dict(doc)
+
+
+def oidc_config(c: Clients, args: argparse.Namespace) -> dict[str, Any]:
+    """The listener's AuthenticateOidcConfig; the secret read by ARN, never printed."""
+    try:
+        secret = c.secretsmanager.get_secret_value(SecretId=args.oidc_client_secret_arn)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        raise UserError(f"--oidc-client-secret-arn: cannot read the secret ({code})") from None
+    value = secret.get("SecretString")
+    if not value:
+        raise UserError("--oidc-client-secret-arn: the secret has no SecretString")
+    doc = _discovery(args.oidc_issuer)
+    return {
+        "Issuer": str(doc.get("issuer", args.oidc_issuer)),
+        "AuthorizationEndpoint": str(doc["authorization_endpoint"]),
+        "TokenEndpoint": str(doc["token_endpoint"]),
+        "UserInfoEndpoint": str(doc.get("userinfo_endpoint", doc["token_endpoint"])),
+        "ClientId": args.oidc_client_id,
+        "ClientSecret": value,
+        "OnUnauthenticatedRequest": "authenticate",
+        "Scope": "openid email",
+    }
+
+
+def repository(cfg: StackConfig) -> str:
+    return f"{cfg.prefix}-dashboard"
+
+
+def repository_actions(ecr: Any, cfg: StackConfig) -> list[Action]:
+    """The dashboard image's ECR repository (scan on push), created when absent."""
+    from infra.ecr import describe
+
+    name = repository(cfg)
+    if describe(ecr, name) is not None:
+        return [noop("ECR repository", name)]
+
+    def make() -> None:
+        ecr.create_repository(repositoryName=name, imageScanningConfiguration={"scanOnPush": True})
+
+    return [Action("create", "ECR repository", name, "the dashboard image", make)]
+
+
+def image_reference(ecr: Any, cfg: StackConfig) -> str:
+    """``URI@digest`` of the pushed ``latest`` image, else ``URI:latest``."""
+    uri = f"{cfg.registry}/{repository(cfg)}"
+    try:
+        found = ecr.describe_images(
+            repositoryName=repository(cfg), imageIds=[{"imageTag": cfg.image_tag}]
+        )["imageDetails"]
+    except ClientError:
+        found = []
+    return f"{uri}@{found[0]['imageDigest']}" if found else f"{uri}:{cfg.image_tag}"
+
+
+def app_env(cfg: StackConfig) -> dict[str, str]:
+    """The app's BACKTEST_* settings: the stack's outputs, as environment variables."""
+    return {env_var(k): v for k, v in stack.outputs(cfg).items()}
+
+
+def prepare(c: Clients, args: argparse.Namespace) -> dict[str, Any]:
+    """Check the certificate and the login (read-only, before anything is created).
+
+    Returns the OIDC config (empty for Cognito) for :func:`up`."""
+    check_certificate(c.acm, args.certificate_arn, args.domain)
+    return {} if args.cognito else oidc_config(c, args)
+
+
+def up(
+    c: Clients,
+    cfg: StackConfig,
+    args: argparse.Namespace,
+    oidc: dict[str, Any],
+    echo: Callable[[str], None],
+) -> int:
+    """Apply (after :func:`prepare`); print the URL and the CNAME to create."""
+    ran = apply(repository_actions(c.ecr, cfg), echo)
+    net = discover(c.ec2, cfg)
+    opts = dashboard.DashboardOptions(
+        domain=args.domain,
+        certificate_arn=args.certificate_arn,
+        image=args.dashboard_image or image_reference(c.ecr, cfg),
+        repository_arn=cfg.arn("ecr", f"repository/{repository(cfg)}"),
+        vpc=net.vpc,
+        subnets=net.subnets,
+        allow_cidr=args.allow_cidr,
+        cognito=bool(args.cognito),
+        oidc=oidc,
+        env=app_env(cfg),
+    )
+    count, url, cname = dashboard.up(clients_of(c), cfg, opts, echo)
+    echo(f"dashboard: {url}")
+    echo(f"create this DNS record: {cname}")
+    return ran + count
+
+
+def add_user(c: Clients, cfg: StackConfig, email: str) -> str:
+    if not EMAIL_RE.match(email):
+        raise UserError(f"users add {email!r}: give an e-mail address such as ana@example.com")
+    try:
+        cognito.add_user(c.idp, dashboard.name_of(cfg), email)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "UsernameExistsException":
+            raise UserError(f"{email} is already a user of the dashboard") from None
+        raise
+    return f"invited {email}: Cognito mails them a temporary password"
+
+
+def _target_health(elbv2: Any, name: str) -> list[tuple[str, str, str]]:
+    tg = dashboard_lb.find_target_group(elbv2, name)
+    if tg is None:
+        return []
+    found = elbv2.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])
+    states = [d["TargetHealth"]["State"] for d in found["TargetHealthDescriptions"]]
+    text = ", ".join(f"{states.count(s)} {s}" for s in sorted(set(states))) or "no targets"
+    return [("target group", name, text)]
+
+
+def status(c: Clients, cfg: StackConfig) -> list[tuple[str, str, str]]:
+    """The dashboard's rows (nothing when it was never created)."""
+    name = dashboard.name_of(cfg)
+    lb = dashboard_lb.find_load_balancer(c.elbv2, name)
+    rows = dashboard_ecs.status(c.ecs, name)
+    if lb is None and rows[0][2] == "absent":
+        return []
+    state = str(lb.get("State", {}).get("Code", "?")) if lb else "absent"
+    return [("load balancer", name, state), *rows, *_target_health(c.elbv2, name)]
+
+
+def down(c: Clients, cfg: StackConfig, delete_data: bool, echo: Callable[[str], None]) -> int:
+    """Remove the dashboard (the Cognito pool only with ``delete_data``) and its repository."""
+    from infra.ecr import describe
+
+    vpc = discover(c.ec2, cfg).vpc
+    count = dashboard.down(clients_of(c), cfg, vpc, delete_data, echo)
+    name = repository(cfg)
+    if describe(c.ecr, name) is None:
+        return count
+
+    def drop() -> None:
+        c.ecr.delete_repository(repositoryName=name, force=True)
+
+    why = "its images too; push-image --dashboard rebuilds"
+    return count + apply([Action("delete", "ECR repository", name, why, drop)], echo)
