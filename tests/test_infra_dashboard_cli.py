@@ -4,10 +4,19 @@ dashboard left by `down`, and one-line refusals (exit 2) before any AWS call."""
 
 from __future__ import annotations
 
+import datetime
+import json
+import ssl
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from moto import settings as moto_settings
 
 from infra import cognito, dashboard_lb
@@ -170,3 +179,99 @@ def test_users_add_refuses_a_bad_address_and_a_missing_pool(
     assert rec.run("users", "add", "ana@example.com") == 2
     assert "up --dashboard --cognito" in capsys.readouterr().err
     assert rec.mutating() == []
+
+
+def _tls_server(tmp_path: Path) -> tuple[ThreadingHTTPServer, Path]:
+    """A loopback HTTPS server (a self-signed localhost certificate) serving a discovery doc."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = tmp_path / "cert.pem"
+    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem = tmp_path / "key.pem"
+    key_pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+    class Discovery(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            base = f"https://localhost:{self.server.server_address[1]}"
+            body = {
+                "issuer": base,
+                "authorization_endpoint": base + "/authorize",
+                "token_endpoint": base + "/token",
+                "userinfo_endpoint": base + "/userinfo",
+            }
+            data = json.dumps(body).encode() if self.path.endswith("/openid-configuration") else b""
+            self.send_response(200 if data else 404)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *_: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Discovery)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pem, key_pem)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, pem
+
+
+@pytest.mark.slow
+def test_up_with_oidc_reads_the_secret_and_the_discovery_document(
+    rec: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server, pem = _tls_server(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(pem))  # trust the test's certificate only
+    issuer = f"https://localhost:{server.server_address[1]}"
+    secret = rec.clients.secretsmanager.create_secret(Name="oidc", SecretString="s3cr3t-value")
+    cert = _cert(rec, monkeypatch, True, DOMAIN)
+    argv = [*BASE[:-1], cert, "--oidc-issuer", issuer, "--oidc-client-id", "client-1"]
+    argv += ["--oidc-client-secret-arn", secret["ARN"]]
+    try:
+        assert rec.run("up", *argv) == 0
+        out, err = capsys.readouterr()
+        assert "s3cr3t-value" not in out + err  # never printed
+        lb = dashboard_lb.find_load_balancer(rec.clients.elbv2, "backtest-dash")
+        assert lb is not None
+        listeners = rec.clients.elbv2.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])
+        https = next(item for item in listeners["Listeners"] if item["Port"] == 443)
+        auth = https["DefaultActions"][0]
+        assert auth["Type"] == "authenticate-oidc"
+        config = auth["AuthenticateOidcConfig"]
+        assert config["TokenEndpoint"] == issuer + "/token"
+        assert config["ClientId"] == "client-1"
+        assert (
+            rec.sent("CreateListener")[0]["DefaultActions"][0]["AuthenticateOidcConfig"][
+                "ClientSecret"
+            ]
+            == "s3cr3t-value"
+        )
+        assert cognito.find_pool(rec.clients.idp, "backtest-dash") is None
+        assert rec.run("up", *argv) == 0
+        assert rec.mutating() == []
+        missing = secret["ARN"][:-6] + "zzzzzz"
+        assert rec.run("up", *argv[:-1], missing) == 2
+        assert "cannot read the secret (ResourceNotFoundException)" in capsys.readouterr().err
+    finally:
+        server.shutdown()
