@@ -96,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="build in AWS CodeBuild instead of the local docker daemon",
             )
+            cmd.add_argument(
+                "--dashboard",
+                action="store_true",
+                help="build infra/dashboard.Dockerfile into <prefix>-dashboard instead",
+            )
     return p
 
 
@@ -182,10 +187,17 @@ def run_command(args: argparse.Namespace, clients: Clients, cfg: StackConfig) ->
         check_created(clients, cfg)
         print(json.dumps(dashboard_policy(cfg), indent=2))
     else:
-        from infra.image import push
-
-        push(clients, cfg, print, remote=_opt(args, "remote"))
+        _push_image(args, clients, cfg)
     return 0
+
+
+def _push_image(args: argparse.Namespace, clients: Clients, cfg: StackConfig) -> None:
+    if args.dashboard:
+        dashboard_cli.push_image(clients, cfg, print, remote=_opt(args, "remote"))
+        return
+    from infra.image import push
+
+    push(clients, cfg, print, remote=_opt(args, "remote"))
 
 
 def _aws_error(exc: Exception) -> InfraError:

@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from engine.errors import UserError
+from engine.errors import InfraError, UserError
 from infra import cognito, dashboard, dashboard_ecs, dashboard_lb, stack
 from infra.actions import Action, apply, noop
 from infra.clients import Clients
@@ -265,3 +265,40 @@ def down(c: Clients, cfg: StackConfig, delete_data: bool, echo: Callable[[str], 
 
     why = "its images too; push-image --dashboard rebuilds"
     return count + apply([Action("delete", "ECR repository", name, why, drop)], echo)
+
+
+DOCKERFILE = "infra/dashboard.Dockerfile"
+
+
+def push_image(
+    c: Clients, cfg: StackConfig, echo: Callable[[str], None], *, remote: bool = False
+) -> str:
+    """Build infra/dashboard.Dockerfile for linux/amd64 and push it to <prefix>-dashboard."""
+    from infra import ecr, image
+
+    name = repository(cfg)
+    if remote:
+        raise UserError(
+            "push-image --dashboard --remote is not supported yet: build where docker runs "
+            "(push-image --dashboard), CodeBuild builds the engine image only"
+        )
+    if ecr.describe(c.ecr, name) is None:
+        raise UserError(
+            f"ECR repository {name} does not exist in {cfg.region}; run python -m infra up "
+            "--dashboard ... first"
+        )
+    uri = f"{cfg.registry}/{name}:{cfg.image_tag}"
+    if not image.docker_answers():
+        raise InfraError(
+            "no docker daemon answers here; where docker runs: "
+            f"aws ecr get-login-password --region {cfg.region} | docker login --username AWS "
+            f"--password-stdin {cfg.registry} && docker buildx build --platform "
+            f"{image.PLATFORM} --provenance=false -f {DOCKERFILE} -t {uri} --push ."
+        )
+    image.docker_push(c, uri, DOCKERFILE, echo)
+    pushed = image_reference(c.ecr, cfg)
+    if "@" not in pushed:
+        raise UserError(f"pushed {uri} but ECR lists no image tagged {cfg.image_tag}; retry")
+    echo(f"pushed {pushed}")
+    echo("deploy it: run the same python -m infra up --dashboard ... again (pins this digest)")
+    return pushed

@@ -37,9 +37,10 @@ def docker_answers() -> bool:
 PLATFORM = "linux/amd64"  # Fargate Spot is X86_64 only
 
 
-def build_args(image: str) -> list[str]:
-    """docker arguments that build for linux/amd64 and push (a single-platform manifest)."""
-    dockerfile = str(REPO_ROOT / "engine" / "Dockerfile")
+def build_args(image: str, dockerfile: str = "engine/Dockerfile") -> list[str]:
+    """docker arguments that build ``dockerfile`` (relative to the repository root) for
+    linux/amd64 and push (a single-platform manifest)."""
+    dockerfile = str(REPO_ROOT / dockerfile)
     return [
         "buildx", "build", "--platform", PLATFORM, "--provenance=false",
         "-f", dockerfile, "-t", image, "--push", str(REPO_ROOT),
@@ -63,6 +64,16 @@ def _docker(args: Sequence[str], stdin: str | None = None) -> None:
     if done.returncode != 0:
         shown = " ".join(shlex.quote(a) for a in args if a)
         raise InfraError(f"docker {shown} failed with exit code {done.returncode}; see above")
+
+
+def docker_push(clients: Clients, image: str, dockerfile: str, echo: Callable[[str], None]) -> None:
+    """Log docker in to the account's registry, build ``dockerfile`` and push ``image``."""
+    auth = clients.ecr.get_authorization_token()["authorizationData"][0]
+    user, _, password = base64.b64decode(auth["authorizationToken"]).decode().partition(":")
+    registry = str(auth["proxyEndpoint"]).removeprefix("https://")
+    _docker(["login", "--username", user, "--password-stdin", registry], stdin=password)
+    echo(f"building {image} for {PLATFORM} and pushing it")
+    _docker(build_args(image, dockerfile))
 
 
 def _repository(clients: Clients, cfg: StackConfig) -> dict[str, object]:
@@ -97,12 +108,7 @@ def push(
             f"or where docker runs: {manual_commands(cfg)}"
         )
     image = f"{cfg.repository_uri}:{cfg.image_tag}"
-    auth = clients.ecr.get_authorization_token()["authorizationData"][0]
-    user, _, password = base64.b64decode(auth["authorizationToken"]).decode().partition(":")
-    registry = str(auth["proxyEndpoint"]).removeprefix("https://")
-    _docker(["login", "--username", user, "--password-stdin", registry], stdin=password)
-    echo(f"building {image} for {PLATFORM} and pushing it")
-    _docker(build_args(image))
+    docker_push(clients, image, "engine/Dockerfile", echo)
     digest = ecr.image_digest(clients.ecr, cfg)
     if digest is None:
         raise InfraError(f"pushed {image} but ECR lists no image tagged {cfg.image_tag}; retry")

@@ -275,3 +275,25 @@ def test_up_with_oidc_reads_the_secret_and_the_discovery_document(
         assert "cannot read the secret (ResourceNotFoundException)" in capsys.readouterr().err
     finally:
         server.shutdown()
+
+
+def test_push_image_dashboard_refusals(
+    rec: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert rec.run("push-image", "--dashboard") == 2
+    assert "ECR repository backtest-dashboard does not exist" in capsys.readouterr().err
+    assert rec.run("push-image", "--dashboard", "--remote") == 2
+    assert "--remote is not supported yet" in capsys.readouterr().err
+    uri = rec.clients.ecr.create_repository(repositoryName="backtest-dashboard")["repository"][
+        "repositoryUri"
+    ]
+    monkeypatch.setenv("PATH", str(tmp_path))  # no docker binary at all
+    assert rec.run("push-image", "--dashboard") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no docker daemon answers here" in err
+    assert f"-f infra/dashboard.Dockerfile -t {uri}:latest --push ." in err
+    assert (Path(__file__).resolve().parents[1] / "infra" / "dashboard.Dockerfile").is_file()
+    assert rec.mutating() == []
