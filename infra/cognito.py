@@ -4,7 +4,7 @@ The pool admits only users an administrator creates (no self sign-up); the app c
 load balancer's (a client secret, the authorization-code flow, ``openid email`` scopes, the
 callback ``https://DOMAIN/oauth2/idpresponse`` the ALB serves). The pool holds the users, so
 teardown removes it only when asked to delete data.
-Not yet wired into ``python -m infra up`` / ``users add`` (see /work/notes/W5.md).
+Reached by ``python -m infra up --dashboard --cognito`` and ``python -m infra users add EMAIL``.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 :func:`up` applies in stages, each planned after the previous one is applied (a later stage
 needs the ids an earlier one creates: the load balancer's security group, the target group,
 the load balancer's ARN for the app's token check); :func:`down` removes it all (the Cognito
-pool only with ``delete_data``). Not yet reachable from ``python -m infra`` (the CLI flags
-``up --dashboard ...`` / ``users add`` are the next step, see /work/notes/W5.md).
+pool only with ``delete_data``). ``python -m infra up --dashboard ...`` reaches it through
+infra/dashboard_cli.py (which checks the flags, the certificate and the login first).
 """
 
 from __future__ import annotations

@@ -250,11 +250,20 @@ def status(c: Clients, cfg: StackConfig) -> list[tuple[str, str, str]]:
     return [("load balancer", name, state), *rows, *_target_health(c.elbv2, name)]
 
 
+def _dashboard_vpc(c: Clients, cfg: StackConfig) -> str:
+    """The VPC the dashboard's security groups are in ("" when none exist): down needs no
+    --subnets and works in a region without a default VPC."""
+    name = dashboard.name_of(cfg)
+    flt = [{"Name": "group-name", "Values": [f"{name}-lb", f"{name}-tasks"]}]
+    found = c.ec2.describe_security_groups(Filters=flt)["SecurityGroups"]
+    return str(found[0]["VpcId"]) if found else ""
+
+
 def down(c: Clients, cfg: StackConfig, delete_data: bool, echo: Callable[[str], None]) -> int:
     """Remove the dashboard (the Cognito pool only with ``delete_data``) and its repository."""
     from infra.ecr import describe
 
-    vpc = discover(c.ec2, cfg).vpc
+    vpc = _dashboard_vpc(c, cfg)
     count = dashboard.down(clients_of(c), cfg, vpc, delete_data, echo)
     name = repository(cfg)
     if describe(c.ecr, name) is None:
