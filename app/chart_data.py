@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine import metric_registry
 from engine.errors import DataError, ParamError
-from engine.metric_registry import FLAG_NAMES, LOWER_IS_BETTER, NUMERIC_NAMES
+from engine.sim import metric_registry
+from engine.sim.metric_registry import FLAG_NAMES, LOWER_IS_BETTER, NUMERIC_NAMES
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 AGGREGATIONS = ("median", "mean", "max", "min")
-# The numeric metrics of a summary (engine.metric_registry; the ruin flags are not metrics).
+# The numeric metrics of a summary (engine.sim.metric_registry; the ruin flags are not metrics).
 METRIC_COLUMNS = NUMERIC_NAMES
 
 # Columns of a sweep summary that are neither parameters nor metrics.

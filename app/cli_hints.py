@@ -18,7 +18,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from app.seed import SAMPLES
-from engine.store import Store
+from engine.store.objects import Store
 from jobs.settings import DEFAULT_CONFIG, Settings, env_var
 
 CHECKOUT = Path(__file__).resolve().parents[1]

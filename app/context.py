@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from engine.store import Store
+from engine.store.objects import Store
 from jobs.base import Executor
 from jobs.factory import make_executor, make_store
 from jobs.settings import Settings, load_settings

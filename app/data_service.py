@@ -19,10 +19,10 @@ import pandas as pd
 
 from app.context import AppContext
 from app.run_picker import RunBrief, runs_using
-from engine import sweep_results
 from engine.data import describe_prices, load_prices
 from engine.errors import BacktestError, DataError, ParamError
-from engine.store import TEMP_PREFIX, validate_key
+from engine.store.objects import TEMP_PREFIX, validate_key
+from engine.sweep import results as sweep_results
 
 UPLOAD_SUFFIXES = (".csv", ".parquet", ".pq")
 PRICE_SUFFIXES = (*UPLOAD_SUFFIXES, ".txt")

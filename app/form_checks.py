@@ -21,9 +21,9 @@ import numpy as np
 
 from app.forms import FORM_OPTIONS, OPTIONAL_ZERO_OFF, FieldSpec, option_fields
 from engine.errors import ParamError
+from engine.sim.strategies import Param, Strategy, get_strategy
 from engine.spec import SimOptions
-from engine.strategies import Param, Strategy, get_strategy
-from engine.sweep_spec import ParamSpace
+from engine.sweep.spec import ParamSpace
 
 SWEEP_MODES = ("fixed", "list", "range")
 LIST_PREVIEW = 6  # values shown when describing a long list

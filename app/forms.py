@@ -14,9 +14,9 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from engine.errors import ParamError
+from engine.sim.strategies import STRATEGIES, Strategy, get_strategy
 from engine.spec import FILL_MODES, SimOptions
-from engine.strategies import STRATEGIES, Strategy, get_strategy
-from engine.sweep_spec import ParamSpace
+from engine.sweep.spec import ParamSpace
 
 # SimOptions fields shown on the form, in order (the rest keep their defaults).
 FORM_OPTIONS = (

@@ -15,7 +15,7 @@ import pandas as pd
 from app.context import AppContext
 from app.new_run_link import rerun_query
 from engine.errors import BacktestError, NotFoundError
-from engine.sweep_results import read_chunk
+from engine.sweep.results import read_chunk
 from jobs import resume
 from jobs.model import JobKind, JobRecord, JobStatus
 

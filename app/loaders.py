@@ -17,7 +17,7 @@ import streamlit as st
 
 from app import data_service, jobs_service, results_service, run_picker, sweep_service
 from app.context import AppContext, build_context
-from engine.sweep_spec import ExpansionStats, SweepSpec, expansion_stats
+from engine.sweep.spec import ExpansionStats, SweepSpec, expansion_stats
 from jobs.settings import Settings, load_settings
 
 

@@ -34,9 +34,9 @@ from app.run_format import (  # re-exported: pages and tests use them through th
     same_text,
     spec_fields,
 )
-from engine import results as run_files
 from engine.errors import NotFoundError
-from engine.results import (
+from engine.store import runs as run_files
+from engine.store.runs import (
     RunStatus,
     UnfinishedRunError,
     read_run,
@@ -81,7 +81,7 @@ class RunView:
 def list_runs(ctx: AppContext, *, finished_only: bool = True, limit: int = 500) -> pd.DataFrame:
     """Runs in the result bucket, newest first: columns run_id, status, finished_at.
 
-    The states are :func:`engine.results.list_runs`'s (one listing of the result bucket);
+    The states are :func:`engine.store.runs.list_runs`'s (one listing of the result bucket);
     ``finished_only`` keeps the succeeded ones.
     """
     runs = run_files.list_runs(ctx.store, ctx.settings.result_bucket)

@@ -20,12 +20,12 @@ from typing import Any
 
 import pandas as pd
 
-from engine.metric_registry import BY_NAME, DISPLAY_ORDER, RUIN_UNDEFINED
+from engine.sim.metric_registry import BY_NAME, DISPLAY_ORDER, RUIN_UNDEFINED
 from engine.spec import SimOptions
 
 MISSING = "—"
 
-# metric -> (label, kind), in display order, from engine.metric_registry; kind picks the
+# metric -> (label, kind), in display order, from engine.sim.metric_registry; kind picks the
 # format: pct, ratio, count, money
 METRIC_FORMATS: dict[str, tuple[str, str]] = {
     name: (BY_NAME[name].label, BY_NAME[name].fmt) for name in DISPLAY_ORDER

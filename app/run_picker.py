@@ -17,8 +17,8 @@ import pandas as pd
 
 from app.run_format import format_metric, is_ruined, sweep_of, top_rank
 from engine.errors import BacktestError
-from engine.results import read_run_records
-from engine.store import Store
+from engine.store.objects import Store
+from engine.store.runs import read_run_records
 
 READ_WORKERS = 16
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import BacktestError
-from engine.synthetic import random_walk
+from engine.sim.synthetic import random_walk
 from jobs.settings import settings_with_sources
 
 SAMPLES = {

@@ -14,11 +14,11 @@ from numpy import format_float_positional
 
 from app.context import AppContext
 from engine.errors import NotFoundError, ParamError
+from engine.sim.strategies import get_strategy
 from engine.spec import RunSpec, SimOptions
-from engine.strategies import get_strategy
-from engine.sweep_plan import plan
-from engine.sweep_results import read_record, spec_key
-from engine.sweep_spec import ExpansionStats, ParamSpace, SweepSpec, expansion_stats
+from engine.sweep.plan import plan
+from engine.sweep.results import read_record, spec_key
+from engine.sweep.spec import ExpansionStats, ParamSpace, SweepSpec, expansion_stats
 from jobs import sweeps
 from jobs.model import JobRecord
 
@@ -153,7 +153,7 @@ def estimate_sweep(
     """Combination count, planned children and time (and Fargate cost on aws) of a sweep.
 
     ``bars_per_file`` holds each input file's bar count in ``spec.source_keys`` order; the
-    children come from :func:`engine.sweep_plan.plan`, the call the submit makes. ``stats`` (the
+    children come from :func:`engine.sweep.plan.plan`, the call the submit makes. ``stats`` (the
     sweep's :func:`expansion_stats`, counted once and cached by the page) saves re-counting a
     large space on every rerun.
     """

@@ -1,4 +1,4 @@
-"""Sweep results for the dashboard: a view over :mod:`engine.sweep_results`, the one reader
+"""Sweep results for the dashboard: a view over :mod:`engine.sweep.results`, the one reader
 of the sweep layout (this module names no key of it).
 
 An unfinished sweep shows progress from the chunks present and their merged rows. No
@@ -28,8 +28,8 @@ from app.chart_data import (
 )
 from app.context import AppContext
 from app.new_run_link import new_run_query
-from engine import sweep_results
 from engine.errors import ParamError
+from engine.sweep import results as sweep_results
 
 NON_PARAM_COLUMNS = NOT_PARAMETERS
 MAX_PARTIAL_CHUNKS = 500  # an unfinished sweep merges at most this many chunk files

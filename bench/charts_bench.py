@@ -18,7 +18,7 @@ import pandas as pd
 
 from app import charts
 from app.downsample import minmax_positions
-from engine.synthetic import random_walk
+from engine.sim.synthetic import random_walk
 
 REPEATS = 5
 

@@ -71,9 +71,9 @@ def fmt_time(seconds: float) -> str:
 
 
 def synthetic(n_bars: int, seed: int = 0) -> pd.DataFrame:
-    """Synthetic bars from engine.synthetic (daily beyond what calendars allow is fine: the
+    """Synthetic bars from engine.sim.synthetic (daily beyond what calendars allow is fine: the
     index is microsecond-resolution, so a million business days fit)."""
-    from engine.synthetic import random_walk
+    from engine.sim.synthetic import random_walk
 
     return random_walk(n_bars, seed=seed)
 

@@ -46,8 +46,8 @@ def _storage_root() -> Iterator[Path]:
 
 def _sweep_folder(root: Path, sweep_id: str, n_fast: int = 100, n_slow: int = 100) -> int:
     """sweeps/<id>/ per the layout with n_fast x n_slow combinations (synthetic metrics)."""
-    from engine.results import frame_to_parquet, to_json_bytes
-    from engine.store import LocalStore
+    from engine.store.objects import LocalStore
+    from engine.store.runs import frame_to_parquet, to_json_bytes
 
     store = LocalStore(root)
     store.create_bucket(RESULTS)

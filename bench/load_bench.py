@@ -16,7 +16,7 @@ from pathlib import Path
 
 from app import jobs_service
 from app.context import AppContext
-from engine.store import LocalStore
+from engine.store.objects import LocalStore
 from jobs.local import LocalExecutor
 from jobs.model import JobStatus
 from jobs.settings import Settings

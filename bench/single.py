@@ -64,8 +64,8 @@ def _breakdown(prices: object, total_s: float) -> str:
     """Where a 1M-bar run's time goes: signal, kernel (simulation + metrics), the rest
     (validation, buffers, the equity and trades frames) out of the run's median ``total_s``."""
     from engine import api
-    from engine import kernels as k
-    from engine.strategies import Bars, get_strategy
+    from engine.sim import kernels as k
+    from engine.sim.strategies import Bars, get_strategy
 
     strat = get_strategy("sma_cross")
     params = strat.validate({})

@@ -4,7 +4,7 @@ fast 1..100 x slow 102..300 step 2 = 10,000 combinations, all valid, on 100,000 
 Each case runs in a fresh subprocess so its peak RSS (VmHWM) is its own
 (``python -m bench.sweep_bench --case child --root DIR``):
 
-- ``child``: the sweep array child's code path (``engine.sweep_child.run_sweep_child``) as one
+- ``child``: the sweep array child's code path (``engine.sweep.child.run_sweep_child``) as one
   chunk of all 10,000 combinations: load the Parquet file from a local store, evaluate with the
   sweep kernel (metrics + 64-period returns, no equity kept, indicator cache bounded), write
   chunks/0.parquet and returns/0.npy. The store and spec.json are prepared by the parent.
@@ -86,13 +86,13 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
 def prepare(root: Path) -> None:
     """A local store under ``root`` with the bars and a one-chunk spec.json of the sweep."""
-    from engine.results import frame_to_parquet, to_json_bytes
+    from engine.sim.synthetic import random_walk
     from engine.spec import RunSpec
-    from engine.store import LocalStore
-    from engine.sweep_plan import ChunkPlan
-    from engine.sweep_results import spec_record
-    from engine.sweep_spec import SweepSpec
-    from engine.synthetic import random_walk
+    from engine.store.objects import LocalStore
+    from engine.store.runs import frame_to_parquet, to_json_bytes
+    from engine.sweep.plan import ChunkPlan
+    from engine.sweep.results import spec_record
+    from engine.sweep.spec import SweepSpec
 
     (root / "input").mkdir()
     (root / "results").mkdir()
@@ -119,12 +119,12 @@ def _spawn(case: str, root: str) -> dict[str, Any]:
 
 
 def _child_case(root: str) -> dict[str, Any]:
+    from engine.sim.strategies import get_strategy
+    from engine.sim.sweep_kernels import CACHE_BUDGET_BYTES, evaluate
+    from engine.sim.synthetic import random_walk
     from engine.spec import SimOptions
-    from engine.store import LocalStore
-    from engine.strategies import get_strategy
-    from engine.sweep_child import run_sweep_child
-    from engine.sweep_kernels import CACHE_BUDGET_BYTES, evaluate
-    from engine.synthetic import random_walk
+    from engine.store.objects import LocalStore
+    from engine.sweep.child import run_sweep_child
 
     # compile / load the kernels outside the timing
     evaluate(random_walk(500, seed=2), get_strategy("sma_cross"), [{"fast": 5, "slow": 20}],
@@ -141,7 +141,7 @@ def _child_case(root: str) -> dict[str, Any]:
 
 def _equity_case() -> dict[str, Any]:
     from engine.api import run_backtest
-    from engine.synthetic import random_walk
+    from engine.sim.synthetic import random_walk
 
     prices = random_walk(N_BARS, seed=1, freq="h")
     run_backtest(random_walk(500, seed=2), "sma_cross", {"fast": 5, "slow": 20})

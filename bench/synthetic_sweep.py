@@ -1,5 +1,5 @@
 """A large collected sweep written straight into a storage root, in the sweep result layout
-(engine/sweep_results.py): ``sweeps/<id>/spec.json``, ``summary.parquet``, ``robustness.json``
+(engine/sweep/results.py): ``sweeps/<id>/spec.json``, ``summary.parquet``, ``robustness.json``
 and ``_SUCCESS`` last. Used by the browser benchmark and the sweep-scale e2e test, which need a
 1,000,000-combination sweep without running one.
 
@@ -74,10 +74,10 @@ def write_sweep(
     created_at: str = "2026-01-02T03:04:05Z",
 ) -> pd.DataFrame:
     """A collected sweep ``sweep_id`` under storage root ``root``; returns its summary."""
-    from engine.results import frame_to_parquet, to_json_bytes
     from engine.spec import RunSpec
-    from engine.store import LocalStore
-    from engine.sweep_spec import SweepSpec
+    from engine.store.objects import LocalStore
+    from engine.store.runs import frame_to_parquet, to_json_bytes
+    from engine.sweep.spec import SweepSpec
 
     store = LocalStore(root)
     for bucket in (INPUT, RESULTS):

@@ -2,13 +2,13 @@
 
 Both validate first (options, strategy, parameters, enough bars) and raise the project's
 one-line errors; the hot path after that is numpy + the compiled kernels of
-:mod:`engine.kernels`, with pandas only to wrap the outputs.
+:mod:`engine.sim.kernels`, with pandas only to wrap the outputs.
 
 Metrics come out of the simulation pass itself (the kernels accumulate them online and
-reproduce :func:`engine.metrics.compute_metrics`'s definitions; the tests check the two agree),
+reproduce :func:`engine.sim.metrics.compute_metrics`'s definitions; the tests check the two agree),
 so a million-bar run costs one pass over the bars instead of a dozen numpy passes.
 
-Ruin (DESIGN.md "Ruin", engine/kernels.py): a run whose equity reaches 0 at a mark is closed
+Ruin (DESIGN.md "Ruin", engine/sim/kernels.py): a run whose equity reaches 0 at a mark is closed
 there and stays flat at 0; its metrics say ``ruined`` = True and ``ruined_at`` (the ISO-8601
 timestamp of that bar; None when not ruined), and a sweep table has a boolean ``ruined``
 column.
@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine import kernels as k
 from engine.errors import DataError, ParamError
+from engine.sim import kernels as k
+from engine.sim.strategies import Bars, Strategy, get_strategy
 from engine.spec import SimOptions
-from engine.strategies import Bars, Strategy, get_strategy
-from engine.sweep_spec import space_values
+from engine.sweep.spec import space_values
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
 EQUITY_COLUMNS = ("equity", "drawdown", "position", "benchmark")
@@ -256,7 +256,7 @@ def _target(
 
 
 def _config(opts: SimOptions, frame: pd.DataFrame) -> np.ndarray:
-    from engine.metrics import annual_periods, years_between
+    from engine.sim.metrics import annual_periods, years_between
 
     ts = frame.index.to_numpy()
     years = years_between(ts[[0, -1]])

@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING
 
 from engine.cli_args import build_parser, new_run_id, spec_from_args, strategies_text
 from engine.errors import BacktestError, InfraError
-from engine.results import make_spec_record, run_prefix, write_error, write_run
-from engine.store import StorageUnreachable, Store, open_store, validate_bucket
+from engine.store.objects import StorageUnreachable, Store, open_store, validate_bucket
+from engine.store.runs import make_spec_record, run_prefix, write_error, write_run
 
 if TYPE_CHECKING:
     import argparse
@@ -50,7 +50,7 @@ def _say(line: str) -> None:
 
 def execute(spec: RunSpec, store: Store, env: Mapping[str, str]) -> str:
     """Validate, read the input, run, write the result layout; return the result prefix key."""
-    from engine.strategies import get_strategy
+    from engine.sim.strategies import get_strategy
 
     strategy = get_strategy(spec.strategy)
     params = strategy.validate(spec.params)
@@ -141,8 +141,8 @@ def run_single(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def run_sweep(uri: str, env: Mapping[str, str]) -> int:
-    """``--sweep URI``: run this array child's chunk (engine.sweep_child.run_sweep_child)."""
-    from engine.sweep_child import run_sweep_child  # numba's import is only paid by sweeps
+    """``--sweep URI``: run this array child's chunk (engine.sweep.child.run_sweep_child)."""
+    from engine.sweep.child import run_sweep_child  # numba's import is only paid by sweeps
 
     return guarded(lambda: int(run_sweep_child(uri, env)), env=env)
 

@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 
 from engine.errors import ParamError
 from engine.spec import FILL_MODES, RunSpec, SimOptions, check_run_id
-from engine.store import validate_bucket, validate_key
+from engine.store.objects import validate_bucket, validate_key
 
 WIDTH = 96
 MAX_USER = 128
@@ -87,7 +87,7 @@ def _add_option(group: Any, f: Field[Any]) -> None:
 
 def strategies_text() -> str:
     """Every registered strategy with its parameters, defaults, bounds and help."""
-    from engine.strategies import list_strategies
+    from engine.sim.strategies import list_strategies
 
     lines = ["strategies (--strategy NAME, parameters as --param NAME=VALUE):"]
     for strat in list_strategies():

@@ -15,7 +15,7 @@ from infra.network import Network
 from jobs.retry import retry_strategy
 
 ENGINE = ["python", "-m", "engine.backtest"]
-COLLECT = ["python", "-m", "engine.sweep_collect"]
+COLLECT = ["python", "-m", "engine.sweep.collect"]
 # DESIGN.md's engine CLI, the same commands the jobs layer submits (jobs/sweeps.py). Ref::
 # placeholders are filled from the job's parameters, each with a default below, so a console or
 # `aws batch submit-job --parameters ...` submit runs them as they are; the jobs layer overrides

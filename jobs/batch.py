@@ -269,7 +269,7 @@ class BatchExecutor(Executor):
         if not uri or spec is None:
             return spec
         if uri not in self._specs:
-            from engine.sweep_results import parse_uri, read_json
+            from engine.sweep.results import parse_uri, read_json
             from jobs.factory import make_store
 
             try:

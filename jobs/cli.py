@@ -15,7 +15,7 @@ from typing import Any
 from engine.cli_args import add_run_options, options_from_args, source_keys, spec_from_args
 from engine.errors import BacktestError, InfraError, ParamError
 from engine.spec import RunSpec
-from engine.sweep_spec import ParamSpace
+from engine.sweep.spec import ParamSpace
 from jobs.base import Executor
 from jobs.model import JobRecord, JobStatus
 from jobs.settings import Settings, env_var, settings_with_sources

@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from engine.store import Store, open_store
+from engine.store.objects import Store, open_store
 from jobs.base import Executor
 from jobs.settings import Settings
 
@@ -45,8 +45,8 @@ def make_executor(
 
 
 def store_env(settings: Settings, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment engine.store.open_store reads, with the settings' storage applied: their
-    storage root (local storage) or none at all (s3), whatever the environment says."""
+    """The environment engine.store.objects.open_store reads, with the settings' storage applied:
+    their storage root (local storage) or none at all (s3), whatever the environment says."""
     out = dict(os.environ if env is None else env)
     if settings.storage_root:
         out["BACKTEST_STORAGE_ROOT"] = settings.storage_root

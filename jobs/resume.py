@@ -5,7 +5,7 @@ Batch a collect job whose array ends FAILED never runs, so one lost child (out o
 out, out of attempts) would lose the sweep. :func:`resume_sweep` reruns only the chunks with no
 ``chunks/<i>.parquet`` (chunks that failed on their input, with ``chunks/<i>.error.json``, are
 rerun too) as a new array, or one plain job for one chunk, of
-``python -m engine.sweep_resume_child s3://B/sweeps/ID/resume/<n>.json``, then submits a new
+``python -m engine.sweep.resume_child s3://B/sweeps/ID/resume/<n>.json``, then submits a new
 collect job depending on it. When every chunk is there it submits only the collect job.
 
 Which jobs are the sweep's *current* ones: the latest resume manifest's ``jobs``, else
@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.errors import BacktestError, NotFoundError
-from engine.results import to_json_bytes, utc_now
-from engine.store import Store
-from engine.sweep_plan import chunk_indices
-from engine.sweep_results import (
+from engine.store.objects import Store
+from engine.store.runs import to_json_bytes, utc_now
+from engine.sweep.plan import chunk_indices
+from engine.sweep.results import (
     chunk_state,
     doc_from_record,
     is_collected,
@@ -37,8 +37,8 @@ from engine.sweep_results import (
 from jobs.base import Executor, default_user
 from jobs.model import JobKind, JobRecord, JobStatus, safe_job_name
 
-RESUME_MODULE = "engine.sweep_resume_child"
-COLLECT_MODULE = "engine.sweep_collect"
+RESUME_MODULE = "engine.sweep.resume_child"
+COLLECT_MODULE = "engine.sweep.collect"
 ACTIVE_CHILD_STATES = (JobStatus.STARTING, JobStatus.RUNNING)
 SUBMIT_WINDOW_S = 300  # a resume manifest still without its jobs after this was abandoned
 

@@ -4,12 +4,12 @@
 :func:`submit_sweep` (the contract: ``submit_sweep(executor, store, spec) -> JobRecord``)
 validates the SweepSpec, counts its combinations, loads the input files (the base file must hold
 enough bars for every combination; each file's bar count sizes the work), plans the chunks with
-:func:`engine.sweep_plan.plan` (the same call the page's estimate makes), writes
+:func:`engine.sweep.plan.plan` (the same call the page's estimate makes), writes
 ``sweeps/<id>/spec.json`` and submits
 
 - ``python -m engine.backtest --sweep s3://BUCKET/sweeps/ID/spec.json`` as an array job of
   ``n_children`` (or one plain job when the plan has one chunk; the child then takes chunk 0);
-- ``python -m engine.sweep_collect s3://BUCKET/sweeps/ID/spec.json`` depending on it.
+- ``python -m engine.sweep.collect s3://BUCKET/sweeps/ID/spec.json`` depending on it.
 
 It returns the array job's record; :func:`submit_sweep_jobs` returns both records, which are
 also written into spec.json under ``"jobs"``.
@@ -27,12 +27,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import BacktestError, DataError, InfraError, NotFoundError, ParamError
-from engine.results import to_json_bytes, utc_now
 from engine.spec import RunSpec, SimOptions, check_run_id
-from engine.store import Store, open_store
-from engine.sweep_plan import ChunkPlan, SweepPlan, plan
-from engine.sweep_results import SPEC_JSON, spec_record, sweep_prefix
-from engine.sweep_spec import ParamSpace, SweepSpec, combinations, expansion_stats
+from engine.store.objects import Store, open_store
+from engine.store.runs import to_json_bytes, utc_now
+from engine.sweep.plan import ChunkPlan, SweepPlan, plan
+from engine.sweep.results import SPEC_JSON, spec_record, sweep_prefix
+from engine.sweep.spec import ParamSpace, SweepSpec, combinations, expansion_stats
 from jobs.base import Executor, default_user
 from jobs.model import JobKind, JobRecord, safe_job_name
 
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from jobs.settings import Settings
 
 CHILD_MODULE = "engine.backtest"
-COLLECT_MODULE = "engine.sweep_collect"
+COLLECT_MODULE = "engine.sweep.collect"
 MAX_SWEEP_ID = 120  # leaves room for the "-top<k>" run ids of the top combinations
 COLLECT_RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds between the collect job's submit attempts
 
@@ -116,7 +116,7 @@ def build_sweep_spec(
 
 def count_and_warmup(spec: SweepSpec) -> tuple[int, int]:
     """(valid combinations, largest warm-up among them) in one pass over the space."""
-    from engine.strategies import get_strategy
+    from engine.sim.strategies import get_strategy
 
     strategy = get_strategy(spec.base.strategy)
     defaults = strategy.defaults()

@@ -13,8 +13,8 @@ import pytest
 
 from app.context import AppContext
 from app.seed import seed
+from engine.sim.synthetic import random_walk
 from engine.spec import RunSpec
-from engine.synthetic import random_walk
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "streamlit_app.py"

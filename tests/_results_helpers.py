@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 from engine.backtest import execute
-from engine.results import frame_to_parquet, to_json_bytes, write_error
+from engine.sim.synthetic import random_walk
 from engine.spec import RunSpec, SimOptions
-from engine.store import LocalStore
-from engine.synthetic import random_walk
+from engine.store.objects import LocalStore
+from engine.store.runs import frame_to_parquet, to_json_bytes, write_error
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "streamlit_app.py"
@@ -97,7 +97,7 @@ class Lab:
         """
         from engine.api import run_sweep
         from engine.data import load_prices
-        from engine.sweep_spec import SweepSpec
+        from engine.sweep.spec import SweepSpec
 
         space = space or {"fast": [5, 10, 15, 20], "slow": [30, 50, 70]}
         prices = load_prices(self.store.get_bytes(INPUT, key), name=key)
@@ -123,7 +123,7 @@ class Lab:
         return json.loads(self.store.get_bytes(RESULTS, key))
 
     def parquet(self, key: str) -> pd.DataFrame:
-        from engine.results import parquet_to_frame
+        from engine.store.runs import parquet_to_frame
 
         return parquet_to_frame(self.store.get_bytes(RESULTS, key))
 

@@ -19,8 +19,8 @@ from app import auth, form_checks, forms, loaders, submit_service
 from app.form_checks import AxisInput, format_number
 from app.forms import FieldSpec
 from engine.errors import ParamError, ProjectError
-from engine.strategies import STRATEGIES, Param, get_strategy
-from engine.sweep_spec import DEFAULT_MAX_COMBINATIONS, ParamSpace
+from engine.sim.strategies import STRATEGIES, Param, get_strategy
+from engine.sweep.spec import DEFAULT_MAX_COMBINATIONS, ParamSpace
 from views import _pages as nav
 from views._guard import page_errors
 

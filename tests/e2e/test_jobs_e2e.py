@@ -151,8 +151,8 @@ def test_watched_job_offers_results_without_reload_and_keeps_its_url(
 def submit_sweep_losing_a_child(storage_root: Path, sweep_id: str) -> str:
     """Two sleepers fill the dashboard worker's two slots; a 4-chunk sweep queued behind them
     loses child 1 before it runs. Returns the sweep's array job id."""
-    from engine.store import LocalStore
-    from engine.sweep_spec import SweepSpec
+    from engine.store.objects import LocalStore
+    from engine.sweep.spec import SweepSpec
     from jobs.sweeps import submit_sweep_jobs
 
     settings = load_settings(

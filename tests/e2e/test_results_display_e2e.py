@@ -23,9 +23,9 @@ INPUT, RESULTS = "backtest-input", "backtest-results"
 
 def _make_runs(root: Path) -> None:
     from engine.backtest import execute
+    from engine.sim.synthetic import random_walk
     from engine.spec import RunSpec, SimOptions
-    from engine.store import LocalStore
-    from engine.synthetic import random_walk
+    from engine.store.objects import LocalStore
 
     store = LocalStore(root)
     walk = random_walk(4_000, seed=11)  # long drawdowns: four-digit bar counts

@@ -15,8 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from engine.store import LocalStore
-from engine.synthetic import random_walk
+from engine.sim.synthetic import random_walk
+from engine.store.objects import LocalStore
 from jobs.local import LocalExecutor
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.store import TEMP_PREFIX, LocalStore
-from engine.synthetic import random_walk
+from engine.sim.synthetic import random_walk
+from engine.store.objects import TEMP_PREFIX, LocalStore
 from jobs.local import LocalExecutor
 from jobs.settings import Settings
 from tests.faults.conftest import INPUT, PRICES, REPO, RESULTS, sub_env

@@ -19,9 +19,9 @@ import pytest
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 import engine.backtest as cli
-from engine.results import read_run
-from engine.store import Store, open_store
-from engine.synthetic import random_walk
+from engine.sim.synthetic import random_walk
+from engine.store.objects import Store, open_store
+from engine.store.runs import read_run
 
 RUN_FILES = ["_SUCCESS", "equity.parquet", "metrics.json", "spec.json", "trades.parquet"]
 

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from engine.spec import RunSpec
-from engine.store import LocalStore
-from engine.sweep_results import read_sweep
-from engine.sweep_spec import SweepSpec
+from engine.store.objects import LocalStore
+from engine.sweep.results import read_sweep
+from engine.sweep.spec import SweepSpec
 from jobs.local import LocalExecutor
 from jobs.model import JobStatus
 from jobs.settings import Settings
@@ -88,7 +88,7 @@ def test_a_killed_child_fails_the_array_and_a_hand_collect_names_it(root: Path) 
     assert not read_sweep(store, RESULTS, "killed").finished
 
     out = subprocess.run(
-        [sys.executable, "-m", "engine.sweep_collect", sub.spec_uri],
+        [sys.executable, "-m", "engine.sweep.collect", sub.spec_uri],
         cwd=REPO, env=sub_env(root), capture_output=True, text=True, check=False, timeout=180,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr

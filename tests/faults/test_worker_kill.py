@@ -17,8 +17,8 @@ import pytest
 
 from app import jobs_service
 from app.context import AppContext
-from engine.results import read_run, run_status
-from engine.store import LocalStore
+from engine.store.objects import LocalStore
+from engine.store.runs import read_run, run_status
 from jobs.local import LocalExecutor
 from jobs.model import JobStatus
 from jobs.settings import Settings

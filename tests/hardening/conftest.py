@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.store import LocalStore
+from engine.store.objects import LocalStore
 
 INPUT, RESULTS = "input", "results"
 

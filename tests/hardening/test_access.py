@@ -15,7 +15,7 @@ from engine.backtest import main
 from engine.cli_args import args_from_spec as engine_args
 from engine.errors import ParamError
 from engine.spec import RunSpec
-from engine.store import LocalStore
+from engine.store.objects import LocalStore
 from tests._app_helpers import (
     APP,
     TIMEOUT,
@@ -124,7 +124,7 @@ def test_user_names_from_claims_and_an_unsigned_alb_header_is_not_trusted() -> N
     assert auth.user_from_claims({"sub": "123", "name": "Ann\x00\n"}) == "Ann"
     assert auth.user_from_claims({"email": "y" * 300}) == "y" * 128
     assert auth.user_from_claims({}) is None
-    # the header's payload alone names no one: the signature is checked (tests/test_auth_alb.py)
+    # the header's payload alone names no one: the signature is checked (tests/app/test_auth_alb.py)
     settings = auth.AlbSettings(ALB_ARN, "http://127.0.0.1:9")
     headers = {"X-Amzn-Oidc-Data": _alb_token({"email": "bob@x.org", "sub": "9"})}
     for sent in (headers, {}, {"x-amzn-oidc-data": "not-a-jwt"}):

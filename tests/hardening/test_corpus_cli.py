@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from engine.backtest import main
-from engine.store import LocalStore
+from engine.store.objects import LocalStore
 from tests.hardening.conftest import INPUT, RESULTS
 from tests.hardening.corpus import Case, build_corpus, valid_csv
 

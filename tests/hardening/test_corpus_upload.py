@@ -15,7 +15,7 @@ import pytest
 from app import data_service as ds
 from app.context import AppContext
 from engine.errors import BacktestError, DataError
-from engine.store import LocalStore
+from engine.store.objects import LocalStore
 from jobs.local import LocalExecutor
 from jobs.settings import load_settings
 from tests._app_helpers import (

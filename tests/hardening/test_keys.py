@@ -12,7 +12,7 @@ from app import data_service, results_service, sweep_service
 from app.context import AppContext
 from engine.backtest import main
 from engine.errors import ParamError
-from engine.store import LocalStore, Store, open_store
+from engine.store.objects import LocalStore, Store, open_store
 from jobs.local import LocalExecutor
 from jobs.settings import load_settings
 from tests._app_helpers import (

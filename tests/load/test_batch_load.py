@@ -17,7 +17,7 @@ from jobs.factory import aws_clients
 from jobs.model import JobStatus
 from jobs.settings import Settings
 from jobs.throttle import Backoff
-from tests.test_jobs_batch import Calls, make_stack
+from tests.jobs.test_jobs_batch import Calls, make_stack
 
 CHILDREN = 10_000
 

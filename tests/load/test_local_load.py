@@ -14,10 +14,10 @@ import pytest
 
 from app import jobs_service
 from app.context import AppContext
+from engine.sim.synthetic import random_walk
 from engine.spec import RunSpec
-from engine.store import LocalStore
-from engine.sweep_spec import SweepSpec
-from engine.synthetic import random_walk
+from engine.store.objects import LocalStore
+from engine.sweep.spec import SweepSpec
 from jobs.local import LocalExecutor
 from jobs.model import JobRecord, JobStatus
 from jobs.settings import Settings
