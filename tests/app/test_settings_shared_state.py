@@ -23,6 +23,9 @@ REPO = Path(__file__).resolve().parents[2]
 COPIED = ["engine", "jobs", "app", "views", "streamlit_app.py", ".streamlit", "Makefile"]
 COPIED += ["requirements.txt", "pyproject.toml", "uv.lock"]
 TIMEOUT_S = 600
+# The copy's .venv is this checkout's: its `make` must not re-sync it (an editable install would
+# then point at the temporary copy), so the copy's sync step is a no-op.
+MAKE = ["make", "SYNC=:"]
 
 DASHBOARD = """
 import json, sys
@@ -92,7 +95,7 @@ def run_block(block: str) -> str:
 
 
 def test_cli_sees_the_dashboards_jobs_and_files_by_default(checkout: Path) -> None:
-    seeded = run(["make", "seed"], checkout, clean_env())
+    seeded = run([*MAKE, "seed"], checkout, clean_env())
     assert "samples/trend_up_daily.csv" in seeded.stdout
     data = checkout / ".data"
     assert (data / "backtest-input" / "samples" / "trend_up_daily.csv").is_file()
@@ -113,7 +116,7 @@ def test_cli_sees_the_dashboards_jobs_and_files_by_default(checkout: Path) -> No
 def test_hints_repeat_the_dashboards_own_settings(checkout: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere data"
     env = {**clean_env(), "BACKTEST_STORAGE_ROOT": str(elsewhere), "BACKTEST_ATTEMPTS": "2"}
-    run(["make", "seed"], checkout, env)  # make reads the same settings
+    run([*MAKE, "seed"], checkout, env)  # make reads the same settings
     result = dashboard(checkout, env)
     block = str(result["blocks"][0])
     assert "export BACKTEST_STORAGE_ROOT=" in block
@@ -125,6 +128,6 @@ def test_hints_repeat_the_dashboards_own_settings(checkout: Path, tmp_path: Path
 
 
 def test_make_data_picks_the_folder(checkout: Path, tmp_path: Path) -> None:
-    seeded = run(["make", "seed", f"DATA={tmp_path}/d2"], checkout, clean_env())
+    seeded = run([*MAKE, "seed", f"DATA={tmp_path}/d2"], checkout, clean_env())
     assert f"{tmp_path}/d2/backtest-input/samples/trend_up_daily.csv" in seeded.stdout
     assert (tmp_path / "d2" / "backtest-results").is_dir()
