@@ -465,6 +465,8 @@ class Worker:
             env.pop("AWS_BATCH_JOB_ARRAY_INDEX", None)
         if self.config.storage_root:
             env["BACKTEST_STORAGE_ROOT"] = self.config.storage_root
+        path = env.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = f"{REPO_ROOT}{os.pathsep}{path}" if path else str(REPO_ROOT)
         return env
 
 
@@ -492,6 +494,8 @@ def _create_time(pid: int) -> float | None:
 def spawn_detached_worker(log_dir: Path, env: dict[str, str] | None = None) -> int:
     """Start `python -m jobs worker` in its own session (stderr to worker.log); return its pid."""
     child_env = dict(os.environ if env is None else env)
+    path = child_env.get("PYTHONPATH", "")
+    child_env["PYTHONPATH"] = f"{REPO_ROOT}{os.pathsep}{path}" if path else str(REPO_ROOT)
     with (log_dir / "worker.log").open("ab") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "jobs", "worker"],
