@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -86,6 +87,7 @@ class LocalExecutor(Executor):
         self.user = default_user(settings.user)
         self.worker_mode = worker
         self._worker: Worker | None = None
+        self._spawned: subprocess.Popen[bytes] | None = None  # the detached worker we started
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if worker == "thread":
@@ -120,8 +122,10 @@ class LocalExecutor(Executor):
         """worker='process': start a detached worker unless a live one holds the lease."""
         if self.worker_mode != "process":
             return
+        if self._spawned is not None and self._spawned.poll() is None:
+            return  # ours is still starting (or holds the lease): never start a second one
         if not Lease.is_held(self.table.dir / "worker.lock"):
-            spawn_detached_worker(log_dir=self.table.dir)
+            self._spawned = spawn_detached_worker(log_dir=self.table.dir)
 
     def _kick(self) -> None:
         if self._worker is not None:

@@ -491,8 +491,14 @@ def _create_time(pid: int) -> float | None:
         return None
 
 
-def spawn_detached_worker(log_dir: Path, env: dict[str, str] | None = None) -> int:
-    """Start `python -m jobs worker` in its own session (stderr to worker.log); return its pid."""
+def spawn_detached_worker(
+    log_dir: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `python -m jobs worker` in its own session (stderr to worker.log).
+
+    The caller keeps the handle: while it is alive (a cold interpreter can take seconds to
+    import and take the lease) the caller must not start another.
+    """
     child_env = dict(os.environ if env is None else env)
     path = child_env.get("PYTHONPATH", "")
     child_env["PYTHONPATH"] = f"{REPO_ROOT}{os.pathsep}{path}" if path else str(REPO_ROOT)
@@ -506,4 +512,4 @@ def spawn_detached_worker(log_dir: Path, env: dict[str, str] | None = None) -> i
             cwd=os.getcwd(),
             start_new_session=True,
         )
-    return proc.pid
+    return proc
