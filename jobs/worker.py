@@ -7,6 +7,9 @@ Exactly one worker per jobs folder runs jobs at a time: the lease is an exclusiv
 A detached worker does not outlive its purpose: it exits after ``idle_exit`` seconds with
 nothing to run, and at once when its jobs folder is deleted or replaced (``rm -rf .data``):
 its jobs are killed and nothing is written.
+
+Nothing is added to ``PYTHONPATH``: the environment installs the project (``uv sync`` installs
+it editable), so the detached worker and the jobs it starts import it from any folder.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import psutil
 from engine.errors import InfraError
 from jobs.localstore import JobTable
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[1]  # a job's working folder (as from a checkout)
 RESTART_REASON = "executor restarted"
 TIMEOUT_REASON = "Job attempt duration exceeded timeout"
 DEPENDENCY_REASON = "Dependent Job failed"
@@ -465,8 +468,6 @@ class Worker:
             env.pop("AWS_BATCH_JOB_ARRAY_INDEX", None)
         if self.config.storage_root:
             env["BACKTEST_STORAGE_ROOT"] = self.config.storage_root
-        path = env.get("PYTHONPATH", "")
-        env["PYTHONPATH"] = f"{REPO_ROOT}{os.pathsep}{path}" if path else str(REPO_ROOT)
         return env
 
 
@@ -500,8 +501,6 @@ def spawn_detached_worker(
     import and take the lease) the caller must not start another.
     """
     child_env = dict(os.environ if env is None else env)
-    path = child_env.get("PYTHONPATH", "")
-    child_env["PYTHONPATH"] = f"{REPO_ROOT}{os.pathsep}{path}" if path else str(REPO_ROOT)
     with (log_dir / "worker.log").open("ab") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "jobs", "worker"],

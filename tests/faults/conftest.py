@@ -35,24 +35,28 @@ def root(tmp_path: Path) -> Path:
 
 
 def sub_env(root: Path, **extra: str) -> dict[str, str]:
-    """The environment of a jobs CLI / engine subprocess on the local backend under ``root``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BACKTEST_")}
+    """The environment of a jobs CLI / engine subprocess on the local backend under ``root``.
+
+    No ``PYTHONPATH``: the venv installs the project, as a user's shell has it.
+    """
+    drop = ("BACKTEST_", "PYTHONPATH")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     env.update(
         BACKTEST_STORAGE_ROOT=str(root),
         BACKTEST_CONFIG=str(root.parent / "no-config.toml"),
         BACKTEST_POLL_MS="50",
         BACKTEST_WORKER_IDLE="1",
-        PYTHONPATH=str(REPO),
     )
     env.update(extra)
     return env
 
 
 def jobs_cli(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
-    """``python -m jobs ARGS`` as a user types it."""
+    """``python -m jobs ARGS`` as a user types it, from a folder outside the checkout."""
     return subprocess.run(
         [sys.executable, "-m", "jobs", *args],
-        cwd=REPO, env=env, capture_output=True, check=False, text=True, timeout=timeout,
+        cwd=Path(env["BACKTEST_STORAGE_ROOT"]).parent,
+        env=env, capture_output=True, check=False, text=True, timeout=timeout,
     )  # fmt: skip
 
 

@@ -18,13 +18,13 @@ from jobs.local import LocalExecutor
 from jobs.model import JobStatus, check_job_name, safe_job_name
 from jobs.settings import Settings
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def cli(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -m jobs ARGS`` from a folder outside the checkout (the venv installs the
+    project, so neither the CLI nor the worker it starts needs the checkout or PYTHONPATH)."""
     return subprocess.run(
         [sys.executable, "-m", "jobs", *args],
-        cwd=REPO,
+        cwd=Path(env["BACKTEST_STORAGE_ROOT"]).parent,
         env=env,
         capture_output=True,
         check=False,
@@ -39,7 +39,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     (root / "input").mkdir(parents=True)
     (root / "results").mkdir()
     random_walk(300, seed=5).to_csv(root / "input" / "prices.csv")
-    out = dict(os.environ)
+    out = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     out.update(
         BACKTEST_STORAGE_ROOT=str(root),
         BACKTEST_POLL_MS="50",
