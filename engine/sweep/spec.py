@@ -26,6 +26,7 @@ import pandas as pd
 from engine.errors import ParamError
 from engine.spec import RunSpec, check_run_id
 from engine.sweep.robustness import SplitSpec
+from engine.sweep.wf_windows import WalkForwardSpec
 
 COMBO_ID = "combo_id"
 MODES = ("grid", "random")
@@ -212,6 +213,7 @@ class SweepSpec:
     top_n: int = 10
     target_child_seconds: float = 120.0
     split: SplitSpec | None = None
+    walk_forward: WalkForwardSpec | None = None  # a walk-forward sweep (engine/sweep/wf_*.py)
 
     def __post_init__(self) -> None:
         # accept plain values ("5:50:5", [1, 2], {"kind": ...}) and store the typed forms
@@ -222,6 +224,8 @@ class SweepSpec:
         object.__setattr__(self, "extra_keys", tuple(self.extra_keys or ()))
         if self.split is not None and not isinstance(self.split, SplitSpec):
             object.__setattr__(self, "split", SplitSpec.from_value(self.split))
+        if self.walk_forward is not None and not isinstance(self.walk_forward, WalkForwardSpec):
+            object.__setattr__(self, "walk_forward", WalkForwardSpec.from_value(self.walk_forward))
 
     @property
     def source_keys(self) -> tuple[str, ...]:
@@ -234,6 +238,10 @@ class SweepSpec:
         out["space"] = [{"name": k, **v.to_dict()} for k, v in self.space.items()]
         out["extra_keys"] = list(self.extra_keys)
         out["split"] = None if self.split is None else self.split.to_dict()
+        if self.walk_forward is None:  # absent, not null: spec.json of a plain sweep unchanged
+            out.pop("walk_forward")
+        else:
+            out["walk_forward"] = self.walk_forward.to_dict()
         return out
 
     def to_json(self) -> str:
@@ -303,6 +311,7 @@ class SweepSpec:
             base=replace(self.base, params=base_params),
             space=space,
             split=None if self.split is None else self.split.validate(),
+            walk_forward=None if self.walk_forward is None else self.walk_forward.validate(),
         )
         candidates = out.n if out.mode == "random" else grid_size(out)
         total = int(candidates or 0) * len(keys)
