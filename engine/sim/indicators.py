@@ -26,6 +26,10 @@ from numba import njit
 # sma_cross (its blocks).
 RESYNC = 512
 _U = 2.0**-53  # unit roundoff
+# rolling_std re-computes a window exactly when its sum of squared deviations is within this
+# many (window x mean^2) ulps of zero: the rolling update's own error there, so a flat window
+# (e.g. two equal closes) is exactly 0 rather than sqrt(rounding noise) ~ 1e-8 * price.
+_FLAT = 64.0 * _U
 
 _jit = njit(cache=True, nogil=True, error_model="numpy")
 # small helpers are inlined at numba IR level: as separate calls they cost ~5x in the hot loops
@@ -212,6 +216,9 @@ def rolling_std_into(x: np.ndarray, window: int, ddof: int, out: np.ndarray) -> 
             new_mean = mean + delta / window
             m2 += delta * (x[i] - new_mean + old - mean)
             mean = new_mean
+            if m2 <= _FLAT * window * (mean * mean) and m2 != 0.0:
+                # within the updates' rounding error of a flat window: decide it exactly
+                mean, m2 = _window_moments(x, start, i + 1)
         countdown -= 1
         out[i] = np.sqrt(max(m2, 0.0) / (window - ddof))
 
@@ -221,8 +228,9 @@ def rolling_std(x: np.ndarray, window: int, ddof: int = 0) -> np.ndarray:
 
     Rolling Welford update (add the new value, remove the one leaving the window), re-synced
     with an exact corrected two-pass computation every ``window`` bars so rounding cannot
-    drift (O(n) overall). NaN for the first ``window - 1`` values and wherever
-    ``window - ddof <= 0``; a constant window gives exactly 0.
+    drift (O(n) overall); a window whose update lands within its rounding error of zero is
+    re-computed exactly, so a constant window gives exactly 0. NaN for the first
+    ``window - 1`` values and wherever ``window - ddof <= 0``.
 
     >>> rolling_std(np.array([1.0, 3.0, 5.0, 5.0]), 2).tolist()
     [nan, 1.0, 1.0, 0.0]

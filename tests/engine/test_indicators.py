@@ -168,6 +168,16 @@ def test_rolling_std_flat_is_zero_and_undefined_ddof_is_nan():
     assert np.isnan(ind.rolling_std(np.arange(5.0), 1, 1)).all()
 
 
+def test_rolling_std_of_equal_closes_after_moves_is_exactly_zero():
+    # regression (seed 600419.SH, bars 2236..2238): on a bar of the rolling update (not a
+    # re-sync) the window of two equal closes came out sqrt(~1e-17) = 5.2e-9, wider than the
+    # 1e-12 flat-band guard of bollinger_reversion
+    x = np.array([4.7, 4.650857661169341, 4.646633448943029, 4.769135603506072, 4.769135603506072])
+    out = ind.rolling_std(x, 2, 0)
+    assert out[4] == 0.0
+    np.testing.assert_allclose(out[1:4], np.abs(np.diff(x))[:3] / 2, rtol=1e-12)
+
+
 @pytest.mark.parametrize("window", [1, 3, 20, 55])
 def test_rolling_max_min_match_pandas(window):
     x = prices()
