@@ -19,6 +19,7 @@ from engine.sweep.spec import ParamSpace
 from jobs.base import Executor
 from jobs.model import JobRecord, JobStatus
 from jobs.settings import Settings, env_var, settings_with_sources
+from jobs.sweeps import add_walk_forward_options, walk_forward_from_args, walk_forward_line
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--target-child-seconds", type=float, help="planned work per child (default 120)"
     )
     p.add_argument("--top-n", type=int, help="best combinations re-run as runs (default 10)")
+    add_walk_forward_options(p)  # --walk-forward, --anchored, --wf-*, --no-holdout (HF)
     p = sub.add_parser("ls", help="list jobs, newest first")
     p.add_argument("--status", help="only this status (RUNNING, FAILED, ...)")
     p.add_argument("--name-prefix", help="only names starting with this")
@@ -193,6 +195,8 @@ def cmd_sweep(executor: Executor, ns: argparse.Namespace, settings: Settings) ->
         sweep_id=ns.sweep_id,
         top_n=ns.top_n,
         target_child_seconds=ns.target_child_seconds,
+        holdout=not ns.no_holdout,
+        walk_forward=walk_forward_from_args(ns),
     )
     sub = submit_sweep_jobs(executor, make_store(settings), spec, n_children=ns.children)
     kind = f"array of {sub.plan.n_children}" if sub.plan.is_array else "one plain job"
@@ -200,6 +204,8 @@ def cmd_sweep(executor: Executor, ns: argparse.Namespace, settings: Settings) ->
         f"submitted sweep {sub.sweep_id}: {sub.n_combinations} combinations x {sub.n_files} "
         f"file(s) in {kind} ({sub.plan.chunk_size} per child) -> {sub.spec_uri}"
     )
+    if sub.walk_forward_children:  # the same array, after the plan's children (HF)
+        print(walk_forward_line(sub))
     print(f"sweep job {sub.array.id}")
     print(f"collect job (wait for this one) {sub.collect.id}")
     print(sub.collect.id)
