@@ -32,7 +32,9 @@ from engine.store.objects import Store, open_store
 from engine.store.runs import to_json_bytes, utc_now
 from engine.sweep.plan import ChunkPlan, SweepPlan, plan
 from engine.sweep.results import SPEC_JSON, spec_record, sweep_prefix
+from engine.sweep.robustness import SplitSpec
 from engine.sweep.spec import ParamSpace, SweepSpec, combinations, expansion_stats
+from engine.sweep.wf_windows import WalkForwardSpec
 from jobs.base import Executor, default_user
 from jobs.model import JobKind, JobRecord, safe_job_name
 
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
 
 CHILD_MODULE = "engine.backtest"
 COLLECT_MODULE = "engine.sweep.collect"
+WF_MODULE = "engine.sweep.wf_jobs"  # a walk-forward sweep's children and collect
+HOLDOUT = SplitSpec("train_test", 0.7)  # default: the last 30% of bars held out
 MAX_SWEEP_ID = 120  # leaves room for the "-top<k>" run ids of the top combinations
 COLLECT_RETRY_DELAYS = (0.5, 1.0, 2.0)  # seconds between the collect job's submit attempts
 
@@ -56,6 +60,8 @@ class SweepSubmission:
     plan: ChunkPlan
     array: JobRecord
     collect: JobRecord
+    walk_forward_children: int = 0  # of the array: windows x chunks after the plan's children
+    walk_forward_windows: int = 0
 
 
 def new_sweep_id(strategy: str) -> str:
@@ -82,9 +88,15 @@ def build_sweep_spec(
     user: str | None = None,
     top_n: int | None = None,
     target_child_seconds: float | None = None,
+    holdout: bool = True,
+    walk_forward: WalkForwardSpec | None = None,
 ) -> SweepSpec:
     """The validated SweepSpec of a sweep over ``source_keys`` (the first is the base run's
-    file, the rest its ``extra_keys``): ParamError naming the first problem."""
+    file, the rest its ``extra_keys``): ParamError naming the first problem.
+
+    ``holdout`` (default on) keeps the last 30% of bars out of sample (``split`` train_test
+    0.7), so every new sweep has an out-of-sample figure; ``walk_forward`` makes it a
+    walk-forward sweep (:mod:`engine.sweep.wf_jobs`)."""
     keys = list(source_keys)
     if not keys:
         raise ParamError("a sweep needs at least one input file")
@@ -105,6 +117,8 @@ def build_sweep_spec(
         n=n if mode == "random" else None,
         seed=seed,
         extra_keys=tuple(keys[1:]),
+        split=HOLDOUT if holdout else None,
+        walk_forward=walk_forward,
     )
     changes: dict[str, Any] = {}
     if target_child_seconds is not None:
@@ -186,22 +200,33 @@ def submit_sweep_jobs(
     user = spec.base.user or str(getattr(executor, "user", "") or default_user(""))
     spec, planned = prepare(store, spec, n_children=n_children, cost_s=cost_s)
     chunks = planned.chunks
+    wf = walk_forward_plan(store, spec, planned) if spec.walk_forward is not None else None
     bucket = spec.base.result_bucket
     key = sweep_prefix(spec.sweep_id) + SPEC_JSON
     record = spec_record(spec, planned.n_combinations, chunks, utc_now(), user)
     store.put_bytes(bucket, key, to_json_bytes(record))
     uri = store.uri(bucket, key)
     python = sys.executable if executor.backend == "local" else "python"
+    child: list[str] = [python, "-m", CHILD_MODULE, "--sweep", uri]
+    collector: list[str] = [python, "-m", COLLECT_MODULE, uri]
+    size = chunks.n_children if chunks.is_array else None
+    if wf is not None:  # one array: the ordinary chunks, then windows x chunks (wf_jobs)
+        from engine.sweep import wf_jobs
+
+        wf_jobs.write_plan(store, bucket, spec, wf[0], wf[1])
+        child = [python, "-m", WF_MODULE, "child", uri]
+        collector = [python, "-m", WF_MODULE, "collect", uri]
+        size = chunks.n_children + wf[0].n_children
     common: dict[str, Any] = {
         # with its address, so AWS Batch carries only the address (jobs.batch.spec_reference)
         "spec": {**spec.to_dict(), "spec_uri": uri},
         "result_prefix": store.uri(bucket, sweep_prefix(spec.sweep_id)),
     }
     array = executor.submit_command(
-        [python, "-m", CHILD_MODULE, "--sweep", uri],
+        child,
         name=safe_job_name(f"sweep-{spec.sweep_id}"),
         kind=JobKind.SWEEP,
-        array_size=chunks.n_children if chunks.is_array else None,
+        array_size=size,
         tags={"sweep-id": spec.sweep_id, "user": user},
         **common,
     )
@@ -209,7 +234,7 @@ def submit_sweep_jobs(
         executor,
         array,
         retry_delays,
-        command=[python, "-m", COLLECT_MODULE, uri],
+        command=collector,
         name=safe_job_name(f"collect-{spec.sweep_id}"),
         kind=JobKind.COLLECT,
         depends_on=(array.id,),
@@ -219,8 +244,34 @@ def submit_sweep_jobs(
     record["jobs"] = {"array": array.id, "collect": collect.id, "backend": executor.backend}
     store.put_bytes(bucket, key, to_json_bytes(record))
     return SweepSubmission(
-        spec.sweep_id, uri, planned.n_combinations, planned.n_files, chunks, array, collect
+        spec.sweep_id,
+        uri,
+        planned.n_combinations,
+        planned.n_files,
+        chunks,
+        array,
+        collect,
+        0 if wf is None else wf[0].n_children,
+        0 if wf is None else len(wf[0].units),
     )
+
+
+def walk_forward_plan(store: Store, spec: SweepSpec, planned: SweepPlan) -> tuple[Any, dict]:
+    """(the walk-forward plan, each file's timestamps): every file loaded, its windows cut and
+    checked against the space's warm-up, before anything is written."""
+    from engine.data import load_prices
+    from engine.sweep import wf_jobs
+    from engine.sweep.plan import MAX_CHILDREN
+
+    _, warmup = count_and_warmup(spec)
+    bucket = spec.base.source_bucket
+    prices = {
+        key: load_prices(store.get_bytes(bucket, key), name=store.uri(bucket, key))
+        for key in spec.source_keys
+    }
+    room = MAX_CHILDREN - planned.chunks.n_children
+    plan = wf_jobs.plan_walk_forward(spec, prices, planned.n_combinations, warmup, room)
+    return plan, {key: frame.index for key, frame in prices.items()}
 
 
 def submit_collect(
@@ -270,3 +321,71 @@ def store_for(settings: Settings | None, env: Mapping[str, str] | None = None) -
     if settings is not None and settings.storage_root:
         out["BACKTEST_STORAGE_ROOT"] = settings.storage_root
     return open_store(out)
+
+
+# --- the jobs CLI's walk-forward and holdout options -----------------------------------------
+
+
+def add_walk_forward_options(parser: Any) -> None:
+    """``--walk-forward IS:OOS[:STEP] [--anchored] [--wf-metric M] [--wf-constraint C]...
+    [--no-holdout]`` on ``python -m jobs sweep``."""
+    parser.add_argument(
+        "--walk-forward",
+        metavar="IS:OOS[:STEP]",
+        help="walk-forward optimisation: in-sample, out-of-sample and step lengths in bars "
+        "(756:252) or periods (3Y:1Y:6M); step defaults to OOS",
+    )
+    parser.add_argument(
+        "--anchored", action="store_true", help="walk-forward: in-sample always from the start"
+    )
+    parser.add_argument(
+        "--wf-metric", default=None, help="walk-forward: metric chosen in-sample (default sharpe)"
+    )
+    parser.add_argument(
+        "--wf-constraint",
+        action="append",
+        default=[],
+        metavar="METRIC<VALUE",
+        help="walk-forward: in-sample filter such as max_drawdown<0.3 or n_trades>=10",
+    )
+    parser.add_argument(
+        "--no-holdout",
+        action="store_true",
+        help="do not keep the last 30%% of bars out of sample (default: kept)",
+    )
+
+
+def walk_forward_from_args(ns: Any) -> WalkForwardSpec | None:
+    """The WalkForwardSpec the options describe (None without --walk-forward); ParamError for
+    walk-forward options given without --walk-forward."""
+    text = getattr(ns, "walk_forward", None)
+    if not text:
+        used = [
+            flag
+            for flag, value in (
+                ("--anchored", getattr(ns, "anchored", False)),
+                ("--wf-metric", getattr(ns, "wf_metric", None)),
+                ("--wf-constraint", getattr(ns, "wf_constraint", None)),
+            )
+            if value
+        ]
+        if used:
+            raise ParamError(f"{', '.join(used)} only apply with --walk-forward IS:OOS[:STEP]")
+        return None
+    return WalkForwardSpec.parse(
+        text,
+        anchored=bool(ns.anchored),
+        metric=ns.wf_metric or "sharpe",
+        constraints=tuple(ns.wf_constraint or ()),
+    )
+
+
+def walk_forward_line(sub: SweepSubmission) -> str:
+    """What `python -m jobs sweep` prints about a walk-forward sweep's part of the array."""
+    first = sub.plan.n_children
+    total = first + sub.walk_forward_children
+    return (
+        f"walk-forward: the array has {total} children: 0..{first - 1} the full sample above, "
+        f"{first}..{total - 1} the in-sample parts of {sub.walk_forward_windows} window(s) "
+        "(all files); the collect chooses per window and stitches the out-of-sample runs"
+    )

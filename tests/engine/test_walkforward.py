@@ -143,7 +143,7 @@ def _chained_by_hand(prices, table, options):
     for row in table.to_dict("records"):
         start = prices.index.get_loc(pd.Timestamp(row["oos_start"]))
         stop = prices.index.get_loc(pd.Timestamp(row["oos_end"])) + 1
-        warm = row["params"]["slow"]  # sma_cross forces its first `slow` targets flat
+        warm = row["params"]["slow"] - 1  # SMA(slow) is undefined on the first slow - 1 bars
         res = run_backtest(
             prices.iloc[start - warm : stop],
             "sma_cross",
@@ -190,7 +190,7 @@ def test_oos_run_sees_only_its_warm_up_bars_and_trades_from_the_oos_start():
     assert seg.equity["equity"].iloc[0] == 50_000.0  # next_open: nothing fills on the first bar
     assert (seg.trades["entry_time"] >= prices.index[500]).all() and len(seg.trades) > 0
     # bars before oos_start - warm-up cannot change the window: scramble them
-    warm = 40  # sma_cross: the first `slow` targets are flat
+    warm = 39  # sma_cross(slow=40): SMA(40) is undefined on the first 39 bars
     noisy = prices.copy()
     noisy.iloc[: 500 - warm, :4] = noisy.iloc[: 500 - warm, :4].to_numpy()[::-1]
     other = oos_run(noisy, _sma(), params, SimOptions(), window, 50_000.0)
