@@ -37,8 +37,9 @@ from jobs.model import (
     check_depends_on,
     check_job_name,
 )
+from jobs.process import Lease, spawn_detached_worker
 from jobs.settings import Settings
-from jobs.worker import Lease, Worker, WorkerConfig, spawn_detached_worker
+from jobs.worker import Worker, WorkerConfig
 
 WORKER_MODES = ("thread", "process", "none")
 

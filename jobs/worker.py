@@ -8,14 +8,11 @@ A detached worker does not outlive its purpose: it exits after ``idle_exit`` sec
 nothing to run, and at once when its jobs folder is deleted or replaced (``rm -rf .data``):
 its jobs are killed and nothing is written.
 
-Nothing is added to ``PYTHONPATH``: the environment installs the project (``uv sync`` installs
-it editable), so the detached worker and the jobs it starts import it from any folder.
+The lease, process-group signals, pid identity and the detached spawn are in ``jobs/process.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import signal
@@ -27,10 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import psutil
-
 from engine.errors import InfraError
 from jobs.localstore import JobTable
+from jobs.process import Lease, create_time, kill_group, pid_matches
 
 REPO_ROOT = Path(__file__).resolve().parents[1]  # a job's working folder (as from a checkout)
 RESTART_REASON = "executor restarted"
@@ -66,67 +62,6 @@ class _Proc:
     kill_reason: str | None = None
     kill_sent: float | None = None
     stopped: bool = False  # killed because the worker stopped (not by terminate or timeout)
-
-
-class Lease:
-    """An exclusive flock on a file; released by the OS when the process dies."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    @property
-    def held(self) -> bool:
-        """Whether this object holds the lease."""
-        return self._fd is not None
-
-    def acquire(self) -> bool:
-        """Take the lease if free; True when held afterwards."""
-        if self._fd is not None:
-            return True
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        """Give the lease up."""
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-    @staticmethod
-    def is_held(path: Path) -> bool:
-        """Whether any live process (this one included) holds the lease at `path`."""
-        probe = Lease(path)
-        if probe.acquire():
-            probe.release()
-            return False
-        return True
-
-
-def kill_group(pid: int, sig: int) -> None:
-    """Signal a job's whole process group (jobs start in their own session)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
-def pid_matches(pid: int | None, started: float | None) -> bool:
-    """Whether `pid` is alive and is the same process that started at `started`."""
-    if not pid:
-        return False
-    try:
-        proc = psutil.Process(pid)
-        return started is None or abs(proc.create_time() - started) < 1.0
-    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
-        return False
 
 
 def last_line(path: Path) -> str:
@@ -449,7 +384,7 @@ class Worker:
             conn.execute(
                 "UPDATE jobs SET status = 'RUNNING', pid = ?, pid_started = ? "
                 "WHERE id = ? AND status = 'STARTING'",
-                (popen.pid, _create_time(popen.pid), job_id),
+                (popen.pid, create_time(popen.pid), job_id),
             )
 
     def _wake_on_exit(self, popen: subprocess.Popen[bytes]) -> None:
@@ -483,32 +418,3 @@ def _identity(*paths: Path) -> tuple[tuple[int, int] | None, ...]:
         else:
             out.append((st.st_dev, st.st_ino))
     return tuple(out)
-
-
-def _create_time(pid: int) -> float | None:
-    try:
-        return float(psutil.Process(pid).create_time())
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
-
-
-def spawn_detached_worker(
-    log_dir: Path, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    """Start `python -m jobs worker` in its own session (stderr to worker.log).
-
-    The caller keeps the handle: while it is alive (a cold interpreter can take seconds to
-    import and take the lease) the caller must not start another.
-    """
-    child_env = dict(os.environ if env is None else env)
-    with (log_dir / "worker.log").open("ab") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jobs", "worker"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            env=child_env,
-            cwd=os.getcwd(),
-            start_new_session=True,
-        )
-    return proc

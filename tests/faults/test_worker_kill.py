@@ -21,8 +21,8 @@ from engine.store.objects import LocalStore
 from engine.store.runs import read_run, run_status
 from jobs.local import LocalExecutor
 from jobs.model import JobStatus
+from jobs.process import Lease
 from jobs.settings import Settings
-from jobs.worker import Lease
 from tests._app_helpers import app_test, close_app_context, point_env
 from tests.faults.conftest import (
     INPUT,
