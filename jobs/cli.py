@@ -1,5 +1,5 @@
 """`python -m jobs ...`: submit, sweep, ls, show, logs, cancel, terminate, retry, wait, config,
-worker. Errors are one line on stderr: exit 2 for bad input, 1 for infrastructure."""
+worker, strategy. Errors are one line on stderr: exit 2 for bad input, 1 for infrastructure."""
 
 from __future__ import annotations
 
@@ -19,6 +19,12 @@ from engine.sweep.spec import ParamSpace
 from jobs.base import Executor
 from jobs.model import JobRecord, JobStatus
 from jobs.settings import Settings, env_var, settings_with_sources
+from jobs.strategy_cli import (
+    add_strategy_parser,
+    check_run_strategy,
+    lazy_strategy_help,
+    run_strategy_command,
+)
 from jobs.sweeps import add_walk_forward_options, walk_forward_from_args, walk_forward_line
 
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -68,9 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("submit", help="submit one run per file; prints the job ids last")
     add_run_options(p, many_keys=True)
+    lazy_strategy_help(p)  # --help lists built-in and stored strategies
     p.add_argument("--name", help="job name (default: run-<run id>)")
     p = sub.add_parser("sweep", help="submit a parameter sweep (array job + collect)")
     add_run_options(p, many_keys=True, per_run=False)
+    lazy_strategy_help(p)
     p.add_argument("--range", action="append", default=[], metavar="NAME=START:STOP:STEP")
     p.add_argument("--values", action="append", default=[], metavar="NAME=A,B,C")
     p.add_argument("--sweep-id", help="sweep folder name (default: generated)")
@@ -105,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("sweep_id", help="the sweep's id (its folder under sweeps/)")
     p.add_argument("--bucket", help="result bucket (default: the result_bucket setting)")
     sub.add_parser("config", help="resolved settings and where each came from")
+    add_strategy_parser(sub)
     p = sub.add_parser("worker", help="run the local worker in the foreground")
     p.add_argument("--idle-exit", type=float, help="exit after this many idle seconds (0: never)")
     return parser
@@ -228,7 +237,11 @@ def run_command(ns: argparse.Namespace, settings: Settings, executor: Executor) 
     """Dispatch one parsed command that needs an executor."""
     if ns.command == "submit":
         records = []
-        for spec in specs_from_args(ns):  # all parsed and checked before the first submit
+        specs = specs_from_args(ns)  # all parsed and checked before the first submit
+        from jobs.factory import make_store
+
+        check_run_strategy(make_store(settings), ns.source_bucket, ns.strategy, specs[0].params)
+        for spec in specs:
             record = executor.submit_run(spec, name=ns.name)
             print(f"submitted {record.kind.value} {record.name} -> {record.result_prefix}")
             records.append(record)
@@ -285,6 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_config(settings, where)
         if ns.command == "worker":
             return cmd_worker(settings, ns.idle_exit)
+        if ns.command == "strategy":
+            return run_strategy_command(ns, settings)
         from jobs.factory import make_executor
 
         executor = make_executor(settings, worker="process")
