@@ -62,6 +62,12 @@ class NotFoundError(UserError):
     kind = "not_found"
 
 
+class StrategyError(UserError):
+    """A strategy file that cannot be used: one line naming the file, the rule and the fix."""
+
+    kind = "bad_strategy"
+
+
 class InfraError(ProjectError):
     """The environment failed: storage unreachable, access denied, disk full. Exit code 1."""
 

@@ -33,13 +33,15 @@ _FALSE = {"false", "0", "no", "n", "off"}
 
 
 class Bars(NamedTuple):
-    """OHLCV as float64 1-D numpy arrays of the same length."""
+    """OHLCV as float64 1-D numpy arrays of the same length, and the timestamps (``index``,
+    a DatetimeIndex; None when the bars were made from bare arrays)."""
 
     open: np.ndarray
     high: np.ndarray
     low: np.ndarray
     close: np.ndarray
     volume: np.ndarray
+    index: Any = None
 
     @classmethod
     def from_frame(cls, df: pd.DataFrame) -> Bars:
@@ -50,7 +52,13 @@ class Bars(NamedTuple):
                 return np.zeros(len(df))
             return np.ascontiguousarray(df[name].to_numpy(dtype=np.float64))
 
-        return cls(col("open"), col("high"), col("low"), col("close"), col("volume"))
+        return cls(col("open"), col("high"), col("low"), col("close"), col("volume"), df.index)
+
+    def head(self, n: int) -> Bars:
+        """The first ``n`` bars."""
+        index = None if self.index is None else self.index[:n]
+        o, h, lo, c, v = (a[:n] for a in self[:5])
+        return Bars(o, h, lo, c, v, index)
 
 
 @dataclass(frozen=True)
@@ -127,6 +135,14 @@ class Strategy:
     constraints: tuple[Constraint, ...]
     signal_fn: SignalFn
     warmup_fn: WarmupFn
+    # a strategy file's exact source and its sha256 (None for a built-in of the engine)
+    source: str | None = None
+    sha256: str | None = None
+
+    @property
+    def is_file(self) -> bool:
+        """True for a strategy loaded from a team's file (``strategies/<NAME>.py``)."""
+        return self.sha256 is not None
 
     def param(self, name: str) -> Param:
         """The :class:`Param` called ``name``; ParamError listing the known ones."""
@@ -404,13 +420,34 @@ STRATEGIES: dict[str, Strategy] = _register(
 )
 
 
+# Strategy files this process has loaded (engine.userstrat.loader registers them): the engine
+# runs one file per name per process (a run, a sweep child, a collect), so get_strategy finds it
+# by name like a built-in. The dashboard never loads one, so it finds only built-ins here.
+FILE_STRATEGIES: dict[str, Strategy] = {}
+
+
+def register_file_strategy(strategy: Strategy) -> Strategy:
+    """Make a loaded strategy file findable by :func:`get_strategy` in this process."""
+    if strategy.name in STRATEGIES:
+        raise ParamError(f"{strategy.name!r} is a built-in strategy; a file cannot replace it")
+    FILE_STRATEGIES[strategy.name] = strategy
+    return strategy
+
+
 def get_strategy(name: str) -> Strategy:
-    """The registered strategy ``name``; ParamError listing the known names."""
+    """The built-in (or, in the engine, loaded file) strategy ``name``; ParamError listing the
+    known names."""
     try:
         return STRATEGIES[name]
     except (KeyError, TypeError):
-        known = ", ".join(sorted(STRATEGIES))
-        raise ParamError(f"unknown strategy {name!r}; known strategies: {known}") from None
+        pass
+    if isinstance(name, str) and name in FILE_STRATEGIES:
+        return FILE_STRATEGIES[name]
+    known = ", ".join(sorted(STRATEGIES))
+    raise ParamError(
+        f"unknown strategy {name!r}; known strategies: {known} (or a file "
+        f"strategies/{name}.py in the input bucket)"
+    )
 
 
 def list_strategies() -> list[Strategy]:
