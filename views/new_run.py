@@ -22,6 +22,7 @@ from engine.errors import ParamError, ProjectError
 from engine.sim.strategies import STRATEGIES, Param, get_strategy
 from engine.sweep.spec import DEFAULT_MAX_COMBINATIONS, ParamSpace
 from views import _pages as nav
+from views import _walk_forward_form as wff
 from views._guard import page_errors
 
 NO_FILES = "pick at least one input file"
@@ -225,6 +226,8 @@ if mode == "Sweep":
                 form_checks.check_value, SAMPLE_SEED, st.text_input("seed", key="nr_sweep_seed")
             )
 
+wf_choice = wff.walk_forward_options(problems) if mode == "Sweep" else wff.WalkForwardChoice()
+
 # -- guard: everything checked before anything can be submitted --------------------------------
 if not files:
     problems.append(NO_FILES)
@@ -251,6 +254,7 @@ if not problems:
             sweep = submit_service.sweep_for_files(
                 ctx, files, strategy_name, fixed, space, options=options, **sample
             )
+            sweep = wff.apply(sweep, wf_choice)  # holdout and walk-forward options (HF)
             bars = bars_by_file()
             warmup, corner = form_checks.sweep_warmup(strategy, fixed, space)
             what = f"the combination with {form_checks.params_text(corner)}"

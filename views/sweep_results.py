@@ -148,6 +148,8 @@ with page_errors():
 facts = loaders.sweep_facts(view)
 so_far = "" if view.finished else " so far"
 st.text(f"{ss.strategy_of(view) or 'strategy ?'} · {facts.n_rows:,} combinations{so_far}")
+if view.spec.get("walk_forward"):  # a walk-forward sweep: its windows on their own page (HF)
+    st.page_link(nav.WALK_FORWARD, label="Walk-forward results", query_params={"sweep": sweep_id})
 if not view.finished:
     total = f"{view.n_children:,}" if view.n_children else "?"
     st.progress(view.progress, text=f"{view.chunks_done:,} of {total} chunks done")
