@@ -3,8 +3,10 @@
 A strategy turns :class:`Bars` into a target position per bar: +1 long, 0 flat, -1 short. The
 engine clips -1 to 0 unless shorting is allowed, so every strategy here is long-only by default.
 Targets use only data up to and including each bar's close, and are 0 for the first
-``warmup(params)`` bars. The CLI ``--help``, parameter validation and the dashboard's form are
-all generated from :data:`STRATEGIES`.
+``warmup(params)`` bars: up to the first bar where all the strategy's indicators are defined
+(derived from their lookbacks in :mod:`engine.sim.warmup`), where the rule acts. The CLI
+``--help``, parameter validation and the dashboard's form are all generated from
+:data:`STRATEGIES`.
 
 Indicator arrays are memoised in the optional ``cache`` dict, keyed like ``("sma", 20)``; one
 cache belongs to one :class:`Bars`, so a sweep computes each distinct indicator once. Without a
@@ -25,6 +27,7 @@ import pandas as pd
 from engine.errors import ParamError
 from engine.sim import indicators as ind
 from engine.sim import signals as sig
+from engine.sim import warmup as wu
 
 Cache = dict[tuple[Any, ...], np.ndarray]
 PARAM_KINDS = ("int", "float", "bool", "choice")
@@ -187,7 +190,8 @@ class Strategy:
         return True
 
     def warmup(self, params: Mapping[str, Any] | None = None) -> int:
-        """Bars whose target is forced to 0; data needs more bars than this."""
+        """Bars whose target is forced to 0: the first bar where all the strategy's indicators
+        are defined (:mod:`engine.sim.warmup`); data needs more bars than this."""
         return int(self.warmup_fn(self.validate(params)))
 
     def signal(
@@ -316,7 +320,14 @@ def _donchian_breakout(bars: Bars, p: Mapping[str, Any], cache: Cache | None) ->
 
     hi_n, lo_n = prior("max", p["entry"]), prior("min", p["entry"])
     hi_m, lo_m = prior("max", p["exit"]), prior("min", p["exit"])
-    return sig.breakout_state(bars.close, hi_n, lo_n, hi_m, lo_m)
+    # the state machine starts flat on the first bar where all four channels exist (as
+    # backtrader's next() does): with entry < exit an entry before the exit channel exists
+    # would otherwise be held, unseen behind the warm-up, into the first defined bar
+    start = wu.donchian_breakout(p)
+    out = np.zeros(bars.close.shape[0])
+    levels = (a[start:] for a in (bars.close, hi_n, lo_n, hi_m, lo_m))
+    out[start:] = sig.breakout_state(*levels)
+    return out
 
 
 def _momentum(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.ndarray:
@@ -354,7 +365,7 @@ STRATEGIES: dict[str, Strategy] = _register(
         ),
         (_less("fast", "slow"),),
         _sma_cross,
-        lambda p: p["slow"],
+        wu.sma_cross,
     ),
     Strategy(
         "ema_cross",
@@ -365,7 +376,7 @@ STRATEGIES: dict[str, Strategy] = _register(
         ),
         (_less("fast", "slow"),),
         _ema_cross,
-        lambda p: p["slow"],
+        wu.ema_cross,
     ),
     Strategy(
         "rsi_reversion",
@@ -378,7 +389,7 @@ STRATEGIES: dict[str, Strategy] = _register(
         ),
         (_less("lower", "upper"),),
         _rsi_reversion,
-        lambda p: p["period"],
+        wu.rsi_reversion,
     ),
     Strategy(
         "bollinger_reversion",
@@ -390,7 +401,7 @@ STRATEGIES: dict[str, Strategy] = _register(
         ),
         (),
         _bollinger_reversion,
-        lambda p: p["window"],
+        wu.bollinger_reversion,
     ),
     Strategy(
         "donchian_breakout",
@@ -402,7 +413,7 @@ STRATEGIES: dict[str, Strategy] = _register(
         ),
         (),
         _donchian_breakout,
-        lambda p: max(p["entry"], p["exit"]),
+        wu.donchian_breakout,
     ),
     Strategy(
         "momentum",
@@ -414,9 +425,9 @@ STRATEGIES: dict[str, Strategy] = _register(
         ),
         (),
         _momentum,
-        lambda p: p["lookback"],
+        wu.momentum,
     ),
-    Strategy("buy_and_hold", "Always long.", (), (), _buy_and_hold, lambda p: 0),
+    Strategy("buy_and_hold", "Always long.", (), (), _buy_and_hold, wu.buy_and_hold),
 )
 
 

@@ -109,12 +109,12 @@ def test_bad_strategy_or_params_are_param_errors(
 
 def test_too_few_bars_is_a_data_error() -> None:
     short = random_walk(40, seed=1)
-    with pytest.raises(DataError, match=r"40 bars.*sma_cross\(fast=10, slow=50\).*at least 51"):
+    with pytest.raises(DataError, match=r"40 bars.*sma_cross\(fast=10, slow=50\).*at least 50"):
         run_backtest(short, "sma_cross", {"fast": 10, "slow": 50})
     with pytest.raises(DataError, match="40 bars"):
         run_sweep(short, "sma_cross", {"fast": [5], "slow": [20, 45]})
-    # exactly warm-up + 1 bars is enough
-    assert run_backtest(random_walk(51, seed=1), "sma_cross").metrics["n_trades"] == 0
+    # exactly warm-up + 1 bars is enough (SMA(50) is defined on bar 49, the last)
+    assert run_backtest(random_walk(50, seed=1), "sma_cross").metrics["n_trades"] == 0
 
 
 def test_prices_must_be_a_price_frame(prices: pd.DataFrame) -> None:

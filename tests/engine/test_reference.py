@@ -33,10 +33,11 @@ def ref_sma(x: np.ndarray, window: int) -> np.ndarray:
 
 def ref_sma_cross_target(close: np.ndarray, fast: int, slow: int) -> np.ndarray:
     """Long while SMA(fast) > SMA(slow) (ties within 1e-12 relative are not a cross), flat
-    otherwise, and flat during the first ``slow`` bars (the strategy's warm-up)."""
+    otherwise, and flat while SMA(slow) is undefined: the first ``slow - 1`` bars (DESIGN.md's
+    warm-up; on bar ``slow - 1`` the rule acts)."""
     f, s = ref_sma(close, fast), ref_sma(close, slow)
     target = np.zeros(close.shape[0])
-    for i in range(slow, close.shape[0]):
+    for i in range(slow - 1, close.shape[0]):
         if f[i] - s[i] > 1e-12 * max(abs(f[i]), abs(s[i])):
             target[i] = 1.0
     return target
@@ -46,7 +47,7 @@ def decisive(close: np.ndarray, fast: int, slow: int) -> bool:
     """False when some bar's |SMA(fast) - SMA(slow)| lies within 1e-13 (relative) of the 1e-12
     tie tolerance: there rounding, not the semantics, decides the target (hypothesis found
     closes stepping by 1e-12), so two correct implementations may disagree."""
-    f, s = ref_sma(close, fast)[slow:], ref_sma(close, slow)[slow:]
+    f, s = ref_sma(close, fast)[slow - 1 :], ref_sma(close, slow)[slow - 1 :]
     scale = np.maximum(np.abs(f), np.abs(s))
     return bool(np.all(np.abs(np.abs(f - s) - 1e-12 * scale) > 1e-13 * scale))
 

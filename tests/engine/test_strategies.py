@@ -151,8 +151,8 @@ def test_is_valid_and_label_and_warmup():
     assert get_strategy("bollinger_reversion").label({"k": 2.5}) == (
         "bollinger_reversion(window=20, k=2.5)"
     )
-    assert s.warmup({}) == 50
-    assert s.warmup({"fast": 3, "slow": 7}) == 7
+    assert s.warmup({}) == 49  # SMA(50) is defined from bar 49 on
+    assert s.warmup({"fast": 3, "slow": 7}) == 6
     assert get_strategy("donchian_breakout").warmup({"entry": 5, "exit": 30}) == 30
     assert get_strategy("rsi_reversion").warmup({}) == 14
     assert get_strategy("buy_and_hold").warmup() == 0
@@ -174,7 +174,7 @@ def test_sma_cross_matches_pandas(walk):
     close = pd.Series(walk.close)
     fast, slow = close.rolling(7).mean(), close.rolling(30).mean()
     expected = np.where(fast > slow, 1.0, np.where(fast < slow, -1.0, 0.0))
-    expected[:30] = 0.0
+    expected[:29] = 0.0  # SMA(30) is defined from bar 29, where the rule acts
     target = get_strategy("sma_cross").signal(walk, {"fast": 7, "slow": 30})
     assert target.dtype == np.float64
     np.testing.assert_array_equal(target, expected)
@@ -190,7 +190,7 @@ def test_ema_cross_matches_pandas(walk):
 
     fast, slow = ema(5), ema(20)
     expected = np.where(fast > slow, 1.0, np.where(fast < slow, -1.0, 0.0))
-    expected[:20] = 0.0
+    expected[:19] = 0.0  # EMA(20) is seeded on bar 19, where the rule acts
     target = get_strategy("ema_cross").signal(walk, {"fast": 5, "slow": 20})
     np.testing.assert_array_equal(target, expected)
 

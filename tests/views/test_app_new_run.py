@@ -176,13 +176,14 @@ def test_constraint_violation_is_refused_with_the_strategys_message(app_root: Pa
 def test_a_run_longer_than_the_file_is_refused_before_submit(app_root: Path) -> None:
     bars = _bars(app_root, TREND)
     at = app_test(PAGE, file=TREND)
-    at.text_input(key="nr_p_sma_cross_slow").input(str(bars)).run()  # needs bars + 1
+    at.text_input(key="nr_p_sma_cross_slow").input(str(bars + 1)).run()  # needs bars + 1
     assert _submit(at).disabled
     assert (
-        f"{TREND} has {bars:,} bars; sma_cross(fast=10, slow={bars}) needs at least "
+        f"{TREND} has {bars:,} bars; sma_cross(fast=10, slow={bars + 1}) needs at least "
         f"{bars + 1:,} (a warm-up of {bars:,} bars plus one)"
     ) in texts(at, ("error",))
-    at.text_input(key="nr_p_sma_cross_slow").input(str(bars - 1)).run()  # needs exactly bars
+    # SMA(bars) is defined on the last bar, so the rule acts there: exactly enough
+    at.text_input(key="nr_p_sma_cross_slow").input(str(bars)).run()
     assert not at.error and not _submit(at).disabled
 
 
@@ -190,7 +191,7 @@ def test_warm_up_is_checked_against_each_chosen_file(app_root: Path) -> None:
     short = _bars(app_root, CHOPPY)
     assert short < _bars(app_root, TREND)
     at = app_test(PAGE, file=f"{TREND},{CHOPPY}")
-    at.text_input(key="nr_p_sma_cross_slow").input(str(short)).run()
+    at.text_input(key="nr_p_sma_cross_slow").input(str(short + 1)).run()
     errors = texts(at, ("error",))
     assert f"{CHOPPY} has {short:,} bars" in errors and f"{TREND} has" not in errors
     assert _submit(at).disabled
@@ -292,10 +293,11 @@ def test_bad_sweep_inputs_disable_submit_with_the_reason(app_root: Path) -> None
 
 def test_sweep_whose_longest_warm_up_exceeds_the_file_is_refused(app_root: Path) -> None:
     bars = _bars(app_root, TREND)
-    at = app_test(PAGE, file=TREND, space=json.dumps({"slow": f"50,{bars}"}))
+    at = app_test(PAGE, file=TREND, space=json.dumps({"slow": f"50,{bars + 1}"}))
     assert _submit(at).disabled
     assert (
-        f"{TREND} has {bars:,} bars; the combination with slow={bars} needs at least {bars + 1:,}"
+        f"{TREND} has {bars:,} bars; the combination with slow={bars + 1} needs at least "
+        f"{bars + 1:,}"
     ) in texts(at, ("error",))
 
 
