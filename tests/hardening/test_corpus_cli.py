@@ -24,7 +24,7 @@ from tests.hardening.corpus import Case, build_corpus, valid_csv
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = build_corpus()
 STRATEGY = ["--strategy", "sma_cross", "--param", "fast=2", "--param", "slow=5"]
-NEEDED_BARS = 6  # sma_cross(slow=5): warm-up 5 + 1
+NEEDED_BARS = 5  # sma_cross(slow=5): warm-up 4 (SMA(5) is defined from bar 4) + 1
 RESULT_FILES = {"spec.json", "metrics.json", "equity.parquet", "trades.parquet", "_SUCCESS"}
 SUBPROCESS_CASES = ["binary_garbage", "utf16", "very_long_line", "parquet_corrupt", "bom"]
 
