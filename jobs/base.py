@@ -8,13 +8,20 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from engine.cli_args import args_from_spec, new_run_id
 from engine.errors import BacktestError
 from engine.spec import RunSpec, check_run_id
-from jobs.model import JobKind, JobRecord, JobRequest, JobStatus, safe_job_name
+from jobs.model import (
+    JobFilters,
+    JobKind,
+    JobQuery,
+    JobRecord,
+    JobRequest,
+    JobStatus,
+    safe_job_name,
+)
 
 ENGINE_MODULE = "engine.backtest"
 
@@ -23,9 +30,10 @@ class Executor(ABC):
     """Submit, inspect and control jobs: what both backends share is written here once.
 
     A backend (LocalExecutor, BatchExecutor) implements the primitives: ``submit`` (one
-    :class:`JobRequest`), ``get``, ``list``, ``terminate``, ``logs``, ``follow``,
-    ``_cancel_queued``, ``_resubmission`` and ``_pause``. ``submit_run``, ``submit_command``,
-    ``cancel``'s checks, ``retry``'s checks and ``wait`` are the same on both.
+    :class:`JobRequest`), ``get``, ``_select`` (behind ``list``), ``terminate``, ``logs``,
+    ``follow``, ``_cancel_queued``, ``_resubmission`` and ``_pause``. ``submit_run``,
+    ``submit_command``, ``list``, ``cancel``'s and ``retry``'s checks and ``wait`` are the same
+    on both.
     """
 
     backend: str = ""
@@ -43,17 +51,16 @@ class Executor(ABC):
         """One job; NotFoundError when unknown."""
 
     @abstractmethod
+    def _select(self, query: JobQuery) -> list[JobRecord]:
+        """The jobs ``query`` selects, in :class:`JobQuery`'s order."""
+
     def list(
-        self,
-        status: JobStatus | str | None = None,
-        *,
-        name_prefix: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int | None = None,
-        parent_id: str | None = None,
+        self, status: JobStatus | str | None = None, **filters: Unpack[JobFilters]
     ) -> list[JobRecord]:
-        """Jobs newest first, filtered; children only when parent_id is given."""
+        """Jobs newest first, filtered (:class:`JobQuery`); children only when parent_id is
+        given."""
+        parsed = None if status is None else JobStatus.parse(status)
+        return self._select(JobQuery(status=parsed, **filters))
 
     @abstractmethod
     def terminate(self, job_id: str, reason: str = "Terminated by user") -> JobRecord:

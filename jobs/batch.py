@@ -32,6 +32,7 @@ from jobs.batch_records import (
 )
 from jobs.model import (
     JobKind,
+    JobQuery,
     JobRecord,
     JobRequest,
     JobStatus,
@@ -42,7 +43,7 @@ from jobs.model import (
 )
 from jobs.retry import retry_strategy
 from jobs.settings import Settings
-from jobs.throttle import Backoff, retry_throttled
+from jobs.throttle import Pacing, retry_throttled
 
 DESCRIBE_LIMIT = 100
 MIN_TIMEOUT = 60
@@ -99,16 +100,16 @@ class BatchExecutor(Executor):
         logs: Any,
         *,
         poll: float | None = None,
-        backoff: Backoff | None = None,
-        sleep: Callable[[float], None] | None = None,
+        pacing: Pacing | None = None,
     ) -> None:
         self.settings = settings
         self.batch = batch
         self.logs_client = logs
         self.poll = max(settings.poll_ms / 1000.0, 1.0) if poll is None else poll
         self.user = default_user(settings.user)
-        self.backoff = backoff or Backoff()
-        self.sleep = sleep or time.sleep
+        pacing = pacing or Pacing()
+        self.backoff = pacing.backoff
+        self.sleep = pacing.sleep
         self.throttled = 0  # throttled read calls retried so far (shown by benchmarks)
         self._recent: dict[str, tuple[float, JobRecord]] = {}  # submitted here, maybe not visible
         self._specs: dict[str, dict[str, Any]] = {}  # spec.json by URI (see _full_spec)
@@ -282,18 +283,12 @@ class BatchExecutor(Executor):
             self._specs[uri] = {k: v for k, v in stored.items() if k != "jobs"}
         return {**self._specs[uri], **spec}
 
-    def list(
-        self,
-        status: JobStatus | str | None = None,
-        *,
-        name_prefix: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int | None = None,
-        parent_id: str | None = None,
-    ) -> list[JobRecord]:
+    def _select(self, query: JobQuery) -> list[JobRecord]:
         """ListJobs over every status (paginated), filtered, newest first, then described."""
-        statuses = [JobStatus.parse(status)] if status is not None else list(JobStatus)
+        statuses = [query.status] if query.status is not None else list(JobStatus)
+        parent_id, name_prefix, since, until = (
+            query.parent_id, query.name_prefix, query.since, query.until
+        )  # fmt: skip
         where: dict[str, str] = (
             {"arrayJobId": parent_id} if parent_id else {"jobQueue": self._queue()}
         )
@@ -321,8 +316,8 @@ class BatchExecutor(Executor):
             keep.sort(key=lambda s: s.get("arrayProperties", {}).get("index", 0))
         else:
             keep.sort(key=lambda s: s.get("createdAt", 0), reverse=True)
-        if limit is not None:
-            keep = keep[: max(limit, 0)]
+        if query.limit is not None:
+            keep = keep[: max(query.limit, 0)]
         return self.describe([s["jobId"] for s in keep])
 
     def _list_pages(self, where: dict[str, str], status: JobStatus) -> Summaries:

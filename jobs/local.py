@@ -19,7 +19,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from jobs.localstore import JobTable, dumps
 from jobs.model import (
     QUEUED,
     JobKind,
+    JobQuery,
     JobRecord,
     JobRequest,
     JobStatus,
@@ -206,36 +206,28 @@ class LocalExecutor(Executor):
             raise NotFoundError(f"no job {job_id!r}; list jobs with: python -m jobs ls")
         return self.table.record(row)
 
-    def list(
-        self,
-        status: JobStatus | str | None = None,
-        *,
-        name_prefix: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int | None = None,
-        parent_id: str | None = None,
-    ) -> list[JobRecord]:
+    def _select(self, query: JobQuery) -> list[JobRecord]:
         """Jobs newest first; array children only when parent_id names their parent."""
+        parent_id = query.parent_id
         where, params = ["parent_id IS ?" if parent_id is None else "parent_id = ?"], [parent_id]
-        if status is not None:
+        if query.status is not None:
             where.append("status = ?")
-            params.append(JobStatus.parse(status).value)
-        if name_prefix:
+            params.append(query.status.value)
+        if query.name_prefix:
             where.append("substr(name, 1, ?) = ?")
-            params += [len(name_prefix), name_prefix]  # type: ignore[list-item]
+            params += [len(query.name_prefix), query.name_prefix]  # type: ignore[list-item]
         # records keep time.time() floats; a datetime holds microseconds, so a record's own
         # created_at read back may sit up to half a microsecond off: compare with that slack
-        if since is not None:
+        if query.since is not None:
             where.append("created_at >= ?")
-            params.append(since.timestamp() - HALF_MICROSECOND)  # type: ignore[arg-type]
-        if until is not None:
+            params.append(query.since.timestamp() - HALF_MICROSECOND)  # type: ignore[arg-type]
+        if query.until is not None:
             where.append("created_at < ?")
-            params.append(until.timestamp() - HALF_MICROSECOND)  # type: ignore[arg-type]
+            params.append(query.until.timestamp() - HALF_MICROSECOND)  # type: ignore[arg-type]
         order = "array_index" if parent_id is not None else "seq DESC"
         sql = f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY {order}"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+        if query.limit is not None:
+            sql += f" LIMIT {int(query.limit)}"
         return [self.table.record(r) for r in self.table.query(sql, params)]
 
     # -- control -----------------------------------------------------------------------------

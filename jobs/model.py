@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from engine.errors import BacktestError
 
@@ -141,6 +141,33 @@ class JobRequest:
     timeout: int | None = None
     attempts: int | None = None
     tags: Mapping[str, str] | None = None
+
+
+class JobFilters(TypedDict, total=False):
+    """The keyword filters of ``Executor.list`` (see :class:`JobQuery`)."""
+
+    name_prefix: str | None
+    since: datetime | None
+    until: datetime | None
+    limit: int | None
+    parent_id: str | None
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    """Which jobs ``Executor.list`` returns, newest first (children by index).
+
+    Top-level jobs unless ``parent_id`` names an array parent (then its children only);
+    ``status`` one state or all; ``name_prefix`` the start of the job name; ``since``/``until``
+    creation time, ``since`` included, ``until`` excluded; ``limit`` at most that many.
+    """
+
+    status: JobStatus | None = None
+    name_prefix: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int | None = None
+    parent_id: str | None = None
 
 
 def from_epoch(seconds: float | None) -> datetime | None:

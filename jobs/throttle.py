@@ -8,8 +8,9 @@ down instead of hammering the API or failing on the first ``TooManyRequestsExcep
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -50,6 +51,15 @@ class Backoff:
         the lower end of the next one's.
         """
         return min(self.cap, self.base * 2**retry) * (0.5 + rng() / 2)
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """How the Batch executor waits: the backoff of throttled reads, and the sleep it calls for
+    those delays and between polls (tests pass a recorder instead of ``time.sleep``)."""
+
+    backoff: Backoff = field(default_factory=Backoff)
+    sleep: Callable[[float], None] = time.sleep
 
 
 def retry_throttled(call: Callable[[], T], backoff: Backoff, sleep: Callable[[float], None]) -> T:

@@ -16,7 +16,7 @@ from jobs.batch import BatchExecutor
 from jobs.factory import aws_clients
 from jobs.model import JobStatus
 from jobs.settings import Settings
-from jobs.throttle import Backoff
+from jobs.throttle import Backoff, Pacing
 from tests.jobs.test_jobs_batch import Calls, make_stack
 
 CHILDREN = 10_000
@@ -161,7 +161,7 @@ class ThrottlingBatch:
 def executor(fake: ThrottlingBatch, sleeps: list[float], attempts: int = 8) -> BatchExecutor:
     settings = Settings(backend="aws", user="load", job_queue="q", job_definition="d")
     backoff = Backoff(base=0.5, cap=8.0, attempts=attempts)
-    return BatchExecutor(settings, fake, None, poll=1.0, backoff=backoff, sleep=sleeps.append)
+    return BatchExecutor(settings, fake, None, poll=1.0, pacing=Pacing(backoff, sleeps.append))
 
 
 @pytest.mark.parametrize("code", ["TooManyRequestsException", "ThrottlingException"])
