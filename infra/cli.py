@@ -157,7 +157,7 @@ def run_command(args: argparse.Namespace, clients: Clients, cfg: StackConfig) ->
         print(_summary(actions))
         print(f"up would write {config_path()}: {_outputs_text(cfg)}")
     elif args.command == "up":
-        oidc = dashboard_cli.prepare(clients, args) if args.dashboard else {}
+        oidc = dashboard_cli.prepare(clients, args) if args.dashboard else dashboard_cli.OidcLogin()
         ran = stack.up(clients, cfg, waiter, print)
         write_settings(config_path(), stack.outputs(cfg))
         print("nothing to change" if ran == 0 else f"applied {ran} changes")

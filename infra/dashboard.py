@@ -34,6 +34,7 @@ class DashboardOptions:
     allow_cidr: str = "0.0.0.0/0"
     cognito: bool = True
     oidc: Mapping[str, Any] = field(default_factory=dict)  # AuthenticateOidcConfig when not
+    secret_version: str = ""  # the OIDC client secret's Secrets Manager version
     env: Mapping[str, str] = field(default_factory=dict)  # the app's BACKTEST_* settings
 
 
@@ -87,6 +88,7 @@ def _stages(
             opts.certificate_arn,
             _auth_action(c, cfg, opts),
             PORT,
+            secret_version=opts.secret_version,
         )
         return dashboard_lb.plan(c.elbv2, spec)
 

@@ -12,13 +12,14 @@ import argparse
 import json
 import re
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from engine.errors import InfraError, UserError
-from infra import cognito, dashboard, dashboard_ecs, dashboard_lb, stack
+from infra import cognito, dashboard, dashboard_ecs, dashboard_lb, remote_build, stack
 from infra.actions import Action, apply, noop
 from infra.clients import Clients
 from infra.config import StackConfig
@@ -45,14 +46,19 @@ def add_up_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--allow-cidr", default="0.0.0.0/0", help="who may reach the load balancer")
     g.add_argument("--dashboard-image", help="image URI (default: the <prefix>-dashboard repo)")
+    g.add_argument(
+        "--remote",
+        action="store_true",
+        help="build infra/dashboard.Dockerfile in AWS CodeBuild first (only when ECR has no "
+        "image of this exact source) and deploy it",
+    )
 
 
 def check_flags(args: argparse.Namespace) -> None:
     """One line (exit 2) for a combination that cannot work; nothing is called before this."""
     oidc = [f for f in OIDC_FLAGS if getattr(args, f, None)]
-    dash_only = oidc + [
-        f for f in ("domain", "certificate_arn", "cognito", "dashboard_image") if getattr(args, f)
-    ]
+    flags = ("domain", "certificate_arn", "cognito", "dashboard_image", "remote")
+    dash_only = oidc + [f for f in flags if getattr(args, f, None)]
     if not args.dashboard:
         if dash_only:
             flag = "--" + dash_only[0].replace("_", "-")
@@ -71,6 +77,8 @@ def check_flags(args: argparse.Namespace) -> None:
         )
     if oidc and not args.oidc_issuer.startswith("https://"):
         raise UserError(f"--oidc-issuer {args.oidc_issuer!r}: the issuer URL must be https://")
+    if getattr(args, "remote", False) and args.dashboard_image:
+        raise UserError("--remote builds the dashboard image; --dashboard-image names another")
     if not CIDR_RE.match(args.allow_cidr):
         raise UserError(f"--allow-cidr {args.allow_cidr!r}: give an IPv4 CIDR such as 0.0.0.0/0")
 
@@ -123,7 +131,16 @@ def _discovery(issuer: str) -> dict[str, Any]:
     return dict(doc)
 
 
-def oidc_config(c: Clients, args: argparse.Namespace) -> dict[str, Any]:
+@dataclass(frozen=True)
+class OidcLogin:
+    """The listener's AuthenticateOidcConfig (empty for Cognito) and the Secrets Manager version
+    of its client secret (the listener is tagged with it, so a rotation is seen)."""
+
+    config: Mapping[str, Any] = field(default_factory=dict)
+    secret_version: str = ""
+
+
+def oidc_config(c: Clients, args: argparse.Namespace) -> OidcLogin:
     """The listener's AuthenticateOidcConfig; the secret read by ARN, never printed."""
     try:
         secret = c.secretsmanager.get_secret_value(SecretId=args.oidc_client_secret_arn)
@@ -134,7 +151,7 @@ def oidc_config(c: Clients, args: argparse.Namespace) -> dict[str, Any]:
     if not value:
         raise UserError("--oidc-client-secret-arn: the secret has no SecretString")
     doc = _discovery(args.oidc_issuer)
-    return {
+    config = {
         "Issuer": str(doc.get("issuer", args.oidc_issuer)),
         "AuthorizationEndpoint": str(doc["authorization_endpoint"]),
         "TokenEndpoint": str(doc["token_endpoint"]),
@@ -144,6 +161,7 @@ def oidc_config(c: Clients, args: argparse.Namespace) -> dict[str, Any]:
         "OnUnauthenticatedRequest": "authenticate",
         "Scope": "openid email",
     }
+    return OidcLogin(config, str(secret.get("VersionId", "")))
 
 
 def repository(cfg: StackConfig) -> str:
@@ -181,23 +199,26 @@ def app_env(cfg: StackConfig) -> dict[str, str]:
     return {env_var(k): v for k, v in stack.outputs(cfg).items()}
 
 
-def prepare(c: Clients, args: argparse.Namespace) -> dict[str, Any]:
+def prepare(c: Clients, args: argparse.Namespace) -> OidcLogin:
     """Check the certificate and the login (read-only, before anything is created).
 
-    Returns the OIDC config (empty for Cognito) for :func:`up`."""
+    Returns the OIDC login (empty for Cognito) for :func:`up`."""
     check_certificate(c.acm, args.certificate_arn, args.domain)
-    return {} if args.cognito else oidc_config(c, args)
+    return OidcLogin() if args.cognito else oidc_config(c, args)
 
 
 def up(
     c: Clients,
     cfg: StackConfig,
     args: argparse.Namespace,
-    oidc: dict[str, Any],
+    oidc: OidcLogin,
     echo: Callable[[str], None],
 ) -> int:
     """Apply (after :func:`prepare`); print the URL and the CNAME to create."""
     ran = apply(repository_actions(c.ecr, cfg), echo)
+    if getattr(args, "remote", False):
+        build = remote_build.ImageBuild.of(cfg, "dashboard")
+        ran += apply(remote_build.image_actions(c, cfg, build, echo), echo)
     net = discover(c.ec2, cfg)
     opts = dashboard.DashboardOptions(
         domain=args.domain,
@@ -208,7 +229,8 @@ def up(
         subnets=net.subnets,
         allow_cidr=args.allow_cidr,
         cognito=bool(args.cognito),
-        oidc=oidc,
+        oidc=oidc.config,
+        secret_version=oidc.secret_version,
         env=app_env(cfg),
     )
     count, url, cname = dashboard.up(clients_of(c), cfg, opts, echo)
@@ -282,29 +304,29 @@ DOCKERFILE = "infra/dashboard.Dockerfile"
 def push_image(
     c: Clients, cfg: StackConfig, echo: Callable[[str], None], *, remote: bool = False
 ) -> str:
-    """Build infra/dashboard.Dockerfile for linux/amd64 and push it to <prefix>-dashboard."""
+    """Build infra/dashboard.Dockerfile for linux/amd64 and push it to <prefix>-dashboard,
+    with the local docker daemon or (``remote``) in AWS CodeBuild."""
     from infra import ecr, image
 
     name = repository(cfg)
-    if remote:
-        raise UserError(
-            "push-image --dashboard --remote is not supported yet: build where docker runs "
-            "(push-image --dashboard), CodeBuild builds the engine image only"
-        )
     if ecr.describe(c.ecr, name) is None:
         raise UserError(
             f"ECR repository {name} does not exist in {cfg.region}; run python -m infra up "
             "--dashboard ... first"
         )
     uri = f"{cfg.registry}/{name}:{cfg.image_tag}"
-    if not image.docker_answers():
+    if remote:
+        remote_build.build_and_push(c, cfg, remote_build.ImageBuild.of(cfg, "dashboard"), echo)
+    elif not image.docker_answers():
         raise InfraError(
-            "no docker daemon answers here; where docker runs: "
-            f"aws ecr get-login-password --region {cfg.region} | docker login --username AWS "
-            f"--password-stdin {cfg.registry} && docker buildx build --platform "
+            "no docker daemon answers here; build in AWS CodeBuild with python -m infra "
+            f"push-image --dashboard --remote --region {cfg.region} --prefix {cfg.prefix}, or "
+            f"where docker runs: aws ecr get-login-password --region {cfg.region} | docker login "
+            f"--username AWS --password-stdin {cfg.registry} && docker buildx build --platform "
             f"{image.PLATFORM} --provenance=false -f {DOCKERFILE} -t {uri} --push ."
         )
-    image.docker_push(c, uri, DOCKERFILE, echo)
+    else:
+        image.docker_push(c, uri, DOCKERFILE, echo)
     pushed = image_reference(c.ecr, cfg)
     if "@" not in pushed:
         raise UserError(f"pushed {uri} but ECR lists no image tagged {cfg.image_tag}; retry")

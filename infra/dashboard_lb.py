@@ -7,8 +7,10 @@ WebSocket open); the target group checks ``/_stcore/health`` and keeps a user on
 load-balancer-cookie stickiness (an upload's chunks must reach the session that asked).
 
 Idempotence: each resource is compared with what exists on the keys this module sets (AWS adds
-defaults, and never returns an OIDC client secret); only a difference is an action.
-Not yet wired into ``python -m infra up`` (see /work/notes/W5.md).
+defaults); only a difference is an action. AWS never returns an OIDC client secret, so the
+HTTPS listener carries the tag ``backtest:oidc-secret-version`` = the Secrets Manager version
+whose value it was given: a rotated secret (a new version) is pushed by the next ``up``, an
+unchanged one is not. Reached through infra/dashboard.py (``python -m infra up --dashboard``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ TG_ATTRIBUTES = {
     "stickiness.lb_cookie.duration_seconds": "86400",
 }
 WRITE_ONLY = ("ClientSecret",)
+SECRET_TAG = "backtest:oidc-secret-version"
 REDIRECT = {"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301"}
 
 
@@ -43,6 +46,11 @@ class LbSpec:
     auth: Mapping[str, Any] = field(default_factory=dict)  # the authenticate action, no Order
     port: int = 8501
     idle_timeout: int = 300
+    secret_version: str = ""  # the OIDC secret's Secrets Manager version ("" for Cognito)
+
+    def tags(self) -> list[dict[str, str]]:
+        """The HTTPS listener's tags: which secret version it holds (none for Cognito)."""
+        return [{"Key": SECRET_TAG, "Value": self.secret_version}] if self.secret_version else []
 
 
 def find_load_balancer(elbv2: Any, name: str) -> dict[str, Any] | None:
@@ -176,6 +184,12 @@ def _listener_wants(spec: LbSpec, tg_arn: str) -> dict[int, dict[str, Any]]:
     return {443: https, 80: http}
 
 
+def _secret_version(elbv2: Any, listener_arn: str) -> str:
+    found = elbv2.describe_tags(ResourceArns=[listener_arn])["TagDescriptions"]
+    tags = {t["Key"]: t["Value"] for d in found for t in d.get("Tags", [])}
+    return str(tags.get(SECRET_TAG, ""))
+
+
 def _listener_actions(elbv2: Any, spec: LbSpec) -> list[Action]:
     lb, tg = find_load_balancer(elbv2, spec.name), find_target_group(elbv2, spec.name)
     have: dict[int, dict[str, Any]] = {}
@@ -187,21 +201,29 @@ def _listener_actions(elbv2: Any, spec: LbSpec) -> list[Action]:
     for port, want in _listener_wants(spec, tg_arn).items():
         what = "authenticate, then forward" if port == 443 else "redirect to HTTPS"
         name = f"{spec.name}:{port}"
+        tags = spec.tags() if port == 443 else []
 
-        def put(port: int = port) -> None:
+        def put(port: int = port, tags: list[dict[str, str]] = tags) -> None:
             lb_arn = _arn(find_load_balancer(elbv2, spec.name))
             wanted = _listener_wants(spec, _arn(find_target_group(elbv2, spec.name)))[port]
             current = have.get(port)
             if current is None:
-                elbv2.create_listener(LoadBalancerArn=lb_arn, **wanted)
-            else:
-                elbv2.modify_listener(ListenerArn=current["ListenerArn"], **wanted)
+                elbv2.create_listener(
+                    LoadBalancerArn=lb_arn, **wanted, **({"Tags": tags} if tags else {})
+                )
+                return
+            elbv2.modify_listener(ListenerArn=current["ListenerArn"], **wanted)
+            if tags:  # AddTags replaces the value of a key the listener already has
+                elbv2.add_tags(ResourceArns=[current["ListenerArn"]], Tags=tags)
 
         current = have.get(port)
         if current is None:
             actions.append(Action("create", "listener", name, what, put))
         elif not _covers(current, want):
             actions.append(Action("update", "listener", name, what, put))
+        elif tags and _secret_version(elbv2, current["ListenerArn"]) != spec.secret_version:
+            why = f"OIDC client secret: version {spec.secret_version} from Secrets Manager"
+            actions.append(Action("update", "listener", name, why, put))
         else:
             actions.append(noop("listener", name))
     return actions

@@ -11,13 +11,13 @@ from __future__ import annotations
 import base64
 import shlex
 import subprocess
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine.errors import BacktestError, InfraError
 from infra import ecr, jobdef_sync, remote_build
 from infra.actions import apply
+from infra.build_run import POLLING, Polling
 from infra.clients import Clients
 from infra.config import StackConfig
 from infra.network import discover
@@ -120,14 +120,9 @@ def push_remote(
     cfg: StackConfig,
     echo: Callable[[str], None],
     *,
-    poll: float = 5.0,
-    sleep: Callable[[float], None] = time.sleep,
+    polling: Polling = POLLING,
 ) -> str:
     """Upload the build context, build and push in CodeBuild (log streamed), pin the digest."""
-    data = remote_build.source_archive(REPO_ROOT)
-    key = remote_build.upload_source(clients, cfg, data)
-    location = f"{cfg.result_bucket}/{key}"
-    echo(f"uploaded the build context ({len(data):,} bytes) to s3://{location}")
-    apply(remote_build.plan(clients, cfg, location, sleep), echo)
-    digest = remote_build.run_build(clients, cfg, location, echo, poll=poll, sleep=sleep)
+    build = remote_build.ImageBuild.of(cfg, "engine")
+    digest = remote_build.build_and_push(clients, cfg, build, echo, polling)
     return _pin(clients, cfg, digest, echo)

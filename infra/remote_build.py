@@ -1,53 +1,37 @@
-"""push-image --remote: build the engine image in AWS CodeBuild (no local docker daemon needed).
+"""push-image --remote: build an image in AWS CodeBuild (no local docker daemon needed).
 
-The build context (what .dockerignore lets through: engine/) goes to the result bucket as a zip
-under ``builds/`` (expired by a lifecycle rule); the CodeBuild project ``<prefix>-image-build``
-builds engine/Dockerfile for linux/amd64 (Fargate Spot is X86_64 only) and pushes it to the
-stack's repository. Its role may only read ``builds/`` of the result bucket, write its own log
-group and push to that one repository. The build log is streamed to the terminal from CloudWatch
-Logs while it runs; the pushed digest (exported by the buildspec, checked in ECR) is pinned in
-the job definitions.
+Two images are built this way, by one code path: the engine's (engine/Dockerfile, the context
+the root .dockerignore admits: engine/) into ``<prefix>-engine`` by the CodeBuild project
+``<prefix>-image-build``, and the hosted dashboard's (infra/dashboard.Dockerfile, the context its
+infra/dashboard.Dockerfile.dockerignore admits) into ``<prefix>-dashboard`` by
+``<prefix>-dashboard-build``. An :class:`ImageBuild` names which. The build context goes to the
+result bucket as a zip under ``builds/`` (expired by a lifecycle rule); the project builds it
+for linux/amd64 (Fargate is X86_64 here) and pushes it tagged ``latest`` and ``src-<sha>`` (the
+archive's hash, so ``up --dashboard --remote`` can tell that this source is already built). Its
+role may only read ``builds/`` of the result bucket, write its own log group and push to that one
+repository. The build log is streamed to the terminal from CloudWatch Logs while it runs; the
+pushed digest (exported by the buildspec) is checked in ECR and returned.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
-import io
 import json
 import time
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from engine.errors import InfraError
-from infra.actions import Action, noop
+from infra import build_context
+from infra.actions import Action, apply, noop
+from infra.build_context import REPO_ROOT, SOURCE_PREFIX, ImageBuild, Source
+from infra.build_run import POLLING, Polling, run_build
 from infra.clients import Clients
 from infra.config import StackConfig
 from infra.iam import as_dict, find_role, inline_policy
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SOURCE_PREFIX = "builds/"
 BUILD_IMAGE = "aws/codebuild/amazonlinux2-x86_64-standard:5.0"
-ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # fixed: the same source gives the same archive and key
-BUILDSPEC = """version: 0.2
-env:
-  exported-variables:
-    - IMAGE_DIGEST
-phases:
-  pre_build:
-    commands:
-      - aws ecr get-login-password --region "$AWS_REGION" | docker login --username AWS --password-stdin "$REGISTRY"
-  build:
-    commands:
-      - docker build --platform linux/amd64 -f engine/Dockerfile -t "$IMAGE_URI:$IMAGE_TAG" .
-      - docker push "$IMAGE_URI:$IMAGE_TAG"
-      - IMAGE_DIGEST=$(docker inspect --format='{{index .RepoDigests 0}}' "$IMAGE_URI:$IMAGE_TAG" | cut -d@ -f2)
-      - echo "pushed $IMAGE_URI@$IMAGE_DIGEST"
-"""  # noqa: E501  (shell lines)
 TRUST = {
     "Version": "2012-10-17",
     "Statement": [
@@ -58,20 +42,18 @@ TRUST = {
         }
     ],
 }
+KINDS = ("engine", "dashboard")
 
 
-def project_name(cfg: StackConfig) -> str:
-    return f"{cfg.prefix}-image-build"
+def project_name(cfg: StackConfig, kind: str = "engine") -> str:
+    return ImageBuild.of(cfg, kind).project
 
 
-def log_group(cfg: StackConfig) -> str:
-    return f"/aws/codebuild/{project_name(cfg)}"
-
-
-def role_policy(cfg: StackConfig) -> dict[str, Any]:
-    """Read the uploaded source, write the build's log group, push to the engine repository."""
-    group = cfg.arn("logs", f"log-group:{log_group(cfg)}")
+def role_policy(cfg: StackConfig, build: ImageBuild) -> dict[str, Any]:
+    """Read the uploaded source, write the build's log group, push to its one repository."""
+    group = cfg.arn("logs", f"log-group:{build.log_group}")
     results = cfg.bucket_arn(cfg.result_bucket)
+    sid = "PushEngineImage" if build.kind == "engine" else "PushDashboardImage"
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -94,7 +76,7 @@ def role_policy(cfg: StackConfig) -> dict[str, Any]:
                 "Resource": "*",
             },
             {
-                "Sid": "PushEngineImage",
+                "Sid": sid,
                 "Effect": "Allow",
                 "Action": [
                     "ecr:BatchCheckLayerAvailability",
@@ -105,7 +87,7 @@ def role_policy(cfg: StackConfig) -> dict[str, Any]:
                     "ecr:CompleteLayerUpload",
                     "ecr:PutImage",
                 ],
-                "Resource": cfg.arn("ecr", f"repository/{cfg.repository}"),
+                "Resource": cfg.arn("ecr", f"repository/{build.repository}"),
             },
         ],
     }
@@ -114,47 +96,14 @@ def role_policy(cfg: StackConfig) -> dict[str, Any]:
 # --- the build context -------------------------------------------------------------------------
 
 
-def _ignore_rules(root: Path) -> list[tuple[bool, str]]:
-    path = root / ".dockerignore"
-    rules = []
-    for line in path.read_text().splitlines() if path.is_file() else []:
-        text = line.strip()
-        if text and not text.startswith("#"):
-            keep = text.startswith("!")
-            rules.append((keep, text.lstrip("!").strip("/")))
-    return rules
+def source_archive(root: Path = REPO_ROOT, dockerignore: str = ".dockerignore") -> bytes:
+    """The docker build context as a deterministic zip (``dockerignore`` applied)."""
+    return build_context.archive(root, dockerignore)
 
 
-def _included(rel: str, rules: list[tuple[bool, str]]) -> bool:
-    parts = rel.split("/")
-    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-    included = True
-    for keep, pattern in rules:  # the last matching rule wins, as in docker
-        if any(fnmatch.fnmatchcase(c, pattern) for c in candidates):
-            included = keep
-    return included
-
-
-def source_archive(root: Path = REPO_ROOT) -> bytes:
-    """The docker build context as a deterministic zip (.dockerignore applied)."""
-    rules = _ignore_rules(root)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            rel = path.relative_to(root).as_posix()
-            if "__pycache__" in rel or rel.endswith(".pyc") or not _included(rel, rules):
-                continue
-            info = zipfile.ZipInfo(rel, ZIP_TIME)
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
-    return buf.getvalue()
-
-
-def upload_source(clients: Clients, cfg: StackConfig, data: bytes) -> str:
-    """Put the archive in the result bucket; return its key."""
-    key = f"{SOURCE_PREFIX}engine-{hashlib.sha256(data).hexdigest()[:16]}.zip"
-    clients.s3.put_object(Bucket=cfg.result_bucket, Key=key, Body=data)
-    return key
+def upload_source(clients: Clients, source: Source) -> None:
+    """Put the archive in the result bucket (under builds/)."""
+    clients.s3.put_object(Bucket=source.bucket, Key=source.key, Body=source.data)
 
 
 # --- role and project --------------------------------------------------------------------------
@@ -165,12 +114,12 @@ def _project(codebuild: Any, name: str) -> dict[str, Any] | None:
     return dict(found[0]) if found else None
 
 
-def project_settings(cfg: StackConfig, source_location: str) -> dict[str, Any]:
+def project_settings(cfg: StackConfig, build: ImageBuild, source_location: str) -> dict[str, Any]:
     """CreateProject/UpdateProject arguments."""
     return {
-        "name": project_name(cfg),
-        "description": f"batch-backtest {cfg.prefix}: builds engine/Dockerfile for linux/amd64",
-        "source": {"type": "S3", "location": source_location, "buildspec": BUILDSPEC},
+        "name": build.project,
+        "description": f"batch-backtest {cfg.prefix}: builds {build.dockerfile} for linux/amd64",
+        "source": {"type": "S3", "location": source_location, "buildspec": build.buildspec},
         "artifacts": {"type": "NO_ARTIFACTS"},
         "environment": {
             "type": "LINUX_CONTAINER",
@@ -178,9 +127,9 @@ def project_settings(cfg: StackConfig, source_location: str) -> dict[str, Any]:
             "computeType": "BUILD_GENERAL1_SMALL",
             "privilegedMode": True,  # the docker daemon inside the build
         },
-        "serviceRole": cfg.role_arn(project_name(cfg)),
+        "serviceRole": cfg.role_arn(build.project),
         "timeoutInMinutes": 30,
-        "logsConfig": {"cloudWatchLogs": {"status": "ENABLED", "groupName": log_group(cfg)}},
+        "logsConfig": {"cloudWatchLogs": {"status": "ENABLED", "groupName": build.log_group}},
         "tags": [
             {"key": "project", "value": "batch-backtest"},
             {"key": "prefix", "value": cfg.prefix},
@@ -206,49 +155,48 @@ def _create_project(
             sleep(5)
 
 
-def plan(
-    clients: Clients, cfg: StackConfig, source_location: str, sleep: Callable[[float], None]
-) -> list[Action]:
-    """Create or fix the build role and the CodeBuild project."""
-    iam, codebuild = clients.iam, clients.codebuild
-    name = project_name(cfg)
-    policy = role_policy(cfg)
-    actions = []
+def _role_action(iam: Any, cfg: StackConfig, build: ImageBuild) -> Action:
+    name = build.project
+    policy = role_policy(cfg, build)
 
     def write_role(create: bool) -> None:
         if create:
             iam.create_role(
                 RoleName=name,
                 AssumeRolePolicyDocument=json.dumps(TRUST),
-                Description="CodeBuild role for batch-backtest image builds",
+                Description=f"CodeBuild role for batch-backtest {build.kind} image builds",
             )
         iam.put_role_policy(RoleName=name, PolicyName=name, PolicyDocument=json.dumps(policy))
 
     if find_role(iam, name) is None:
-        actions.append(
-            Action(
-                "create",
-                "iam role",
-                name,
-                "CodeBuild: source, logs, push",
-                lambda: write_role(True),
-            )
-        )
-    elif as_dict(inline_policy(iam, name)) != policy:
-        actions.append(
-            Action("update", "iam role", name, "set inline policy", lambda: write_role(False))
-        )
-    else:
-        actions.append(noop("iam role", name))
-    settings = project_settings(cfg, source_location)
+        why = f"CodeBuild: source, logs, push to {build.repository}"
+        return Action("create", "iam role", name, why, lambda: write_role(True))
+    if as_dict(inline_policy(iam, name)) != policy:
+        return Action("update", "iam role", name, "set inline policy", lambda: write_role(False))
+    return noop("iam role", name)
+
+
+def plan(
+    clients: Clients,
+    cfg: StackConfig,
+    build: ImageBuild,
+    source_location: str,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Action]:
+    """Create or fix the build's role and CodeBuild project."""
+    codebuild = clients.codebuild
+    name = build.project
+    actions = [_role_action(clients.iam, cfg, build)]
+    settings = project_settings(cfg, build, source_location)
     project = _project(codebuild, name)
     if project is None:
+        why = f"{BUILD_IMAGE}, linux/amd64, {build.dockerfile}"
         actions.append(
             Action(
                 "create",
                 "codebuild project",
                 name,
-                f"{BUILD_IMAGE}, linux/amd64",
+                why,
                 lambda: _create_project(codebuild, settings, sleep),
             )
         )
@@ -290,144 +238,112 @@ def _project_differences(settings: dict[str, Any], project: dict[str, Any]) -> l
     return [k for k, v in sent.items() if differs(v, have.get(k), k)]
 
 
-# --- run and stream ----------------------------------------------------------------------------
-
-
-class LogTail:
-    """Prints a CloudWatch log stream's new lines each time it is polled."""
-
-    def __init__(self, logs: Any, echo: Callable[[str], None]) -> None:
-        self.logs = logs
-        self.echo = echo
-        self.token: str | None = None
-
-    def poll(self, group: str, stream: str) -> None:
-        while True:
-            kwargs: dict[str, Any] = {
-                "logGroupName": group,
-                "logStreamName": stream,
-                "startFromHead": True,
-            }
-            if self.token:
-                kwargs["nextToken"] = self.token
-            try:
-                page = self.logs.get_log_events(**kwargs)
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] == "ResourceNotFoundException":
-                    return  # the stream appears once the build starts
-                raise
-            for event in page.get("events", []):
-                self.echo(str(event["message"]).rstrip("\n"))
-            token = page.get("nextForwardToken")
-            if not token or token == self.token:
-                return
-            self.token = token
-
-
-def _failure(build: dict[str, Any]) -> str:
-    for phase in build.get("phases", []):
-        if phase.get("phaseStatus") not in (None, "SUCCEEDED"):
-            contexts = "; ".join(
-                str(c.get("message", "")) for c in phase.get("contexts", []) if c.get("message")
-            )
-            return f"phase {phase.get('phaseType')} {phase.get('phaseStatus')}: {contexts}".strip()
-    return "no failed phase reported"
-
-
-def run_build(
+def _steps(
     clients: Clients,
     cfg: StackConfig,
-    source_location: str,
+    build: ImageBuild,
+    source: Source,
+    sleep: Callable[[float], None],
+) -> list[Action]:
+    """Upload the context, then create or fix the role and the project."""
+    why = f"the build context, {len(source.data):,} bytes"
+    upload = Action(
+        "create",
+        "build source",
+        f"s3://{source.location}",
+        why,
+        lambda: upload_source(clients, source),
+    )
+    return [upload, *plan(clients, cfg, build, source.location, sleep)]
+
+
+def build_and_push(
+    clients: Clients,
+    cfg: StackConfig,
+    build: ImageBuild,
     echo: Callable[[str], None],
-    *,
-    poll: float = 5.0,
-    sleep: Callable[[float], None] = time.sleep,
+    polling: Polling = POLLING,
 ) -> str:
-    """Start the build, stream its log until it ends, return the pushed image digest."""
-    codebuild = clients.codebuild
-    env = [
-        {"name": "REGISTRY", "value": cfg.registry, "type": "PLAINTEXT"},
-        {"name": "IMAGE_URI", "value": cfg.repository_uri, "type": "PLAINTEXT"},
-        {"name": "IMAGE_TAG", "value": cfg.image_tag, "type": "PLAINTEXT"},
-    ]
-    started = codebuild.start_build(
-        projectName=project_name(cfg),
-        sourceTypeOverride="S3",
-        sourceLocationOverride=source_location,
-        environmentVariablesOverride=env,
-    )["build"]
-    build_id = str(started["id"])
-    echo(f"CodeBuild build {build_id} started; its log follows")
-    tail = LogTail(clients.logs, echo)
-    while True:
-        build = codebuild.batch_get_builds(ids=[build_id])["builds"][0]
-        logs = build.get("logs") or {}
-        if logs.get("groupName") and logs.get("streamName"):
-            tail.poll(str(logs["groupName"]), str(logs["streamName"]))
-        if build.get("buildStatus") != "IN_PROGRESS":
-            break
-        sleep(poll)
-    status = build.get("buildStatus")
-    if status != "SUCCEEDED":
-        raise InfraError(
-            f"CodeBuild build {build_id} {status}: {_failure(build)}; see the log above"
-        )
-    return _digest(clients, cfg, build)
+    """Upload the build context, make or fix the project, build and push; return the digest."""
+    source = Source.of(build, cfg.result_bucket)
+    apply(_steps(clients, cfg, build, source, polling.sleep), echo)
+    return run_build(clients, build, source, echo, polling)
 
 
-def _digest(clients: Clients, cfg: StackConfig, build: dict[str, Any]) -> str:
-    exported = {
-        str(v.get("name")): str(v.get("value"))
-        for v in build.get("exportedEnvironmentVariables", []) or []
-    }
-    digest = exported.get("IMAGE_DIGEST", "")
-    if not digest.startswith("sha256:"):
-        raise InfraError(
-            f"CodeBuild build {build['id']} exported no image digest; see the log above"
-        )
+def _built(ecr: Any, build: ImageBuild, tag: str) -> bool:
     try:
-        clients.ecr.describe_images(
-            repositoryName=cfg.repository, imageIds=[{"imageDigest": digest}]
-        )
-    except ClientError:
-        raise InfraError(
-            f"CodeBuild reported {digest} but ECR repository {cfg.repository} has no such image"
-        ) from None
-    return digest
+        found = ecr.describe_images(repositoryName=build.repository, imageIds=[{"imageTag": tag}])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in (
+            "ImageNotFoundException",
+            "RepositoryNotFoundException",
+        ):
+            return False
+        raise
+    return bool(found.get("imageDetails"))
+
+
+def image_actions(
+    clients: Clients,
+    cfg: StackConfig,
+    build: ImageBuild,
+    echo: Callable[[str], None],
+    polling: Polling = POLLING,
+) -> list[Action]:
+    """Build and push when ECR has no image of exactly this source (tag ``src-<sha>``): the
+    upload, the role and project, the build; one no-op when it is already built."""
+    source = Source.of(build, cfg.result_bucket)
+    name = f"{build.repository}:{source.tag}"
+    if _built(clients.ecr, build, source.tag):
+        return [noop("image", name, "this source is built")]
+
+    def run() -> None:
+        run_build(clients, build, source, echo, polling)
+
+    why = f"CodeBuild builds {build.dockerfile} for linux/amd64"
+    return [
+        *_steps(clients, cfg, build, source, polling.sleep),
+        Action("create", "image", name, why, run),
+    ]
 
 
 # --- status and teardown -----------------------------------------------------------------------
 
 
 def status(clients: Clients, cfg: StackConfig) -> list[tuple[str, str, str]]:
-    """(kind, name, state) of the CodeBuild project, once push-image --remote made it."""
-    project = _project(clients.codebuild, project_name(cfg))
-    if project is None:
-        return []
-    image = (project.get("environment") or {}).get("image", "")
-    return [("codebuild project", project_name(cfg), f"exists, {image}, for push-image --remote")]
+    """(kind, name, state) of each CodeBuild project that a remote build made."""
+    rows = []
+    for kind in KINDS:
+        build = ImageBuild.of(cfg, kind)
+        project = _project(clients.codebuild, build.project)
+        if project is None:
+            continue
+        image = (project.get("environment") or {}).get("image", "")
+        rows.append(
+            ("codebuild project", build.project, f"exists, {image}, builds {build.dockerfile}")
+        )
+    return rows
 
 
 def teardown(clients: Clients, cfg: StackConfig) -> list[Action]:
-    """Delete the CodeBuild project and its role, when push-image --remote made them."""
-    name = project_name(cfg)
+    """Delete each CodeBuild project and its role that a remote build made."""
     actions = []
-    if _project(clients.codebuild, name) is not None:
-        actions.append(
-            Action(
-                "delete",
-                "codebuild project",
-                name,
-                "image builds",
-                lambda: clients.codebuild.delete_project(name=name),
+    for kind in KINDS:
+        name = ImageBuild.of(cfg, kind).project
+        if _project(clients.codebuild, name) is not None:
+
+            def drop_project(name: str = name) -> None:
+                clients.codebuild.delete_project(name=name)
+
+            actions.append(
+                Action("delete", "codebuild project", name, "image builds", drop_project)
             )
-        )
-    if find_role(clients.iam, name) is not None:
+        if find_role(clients.iam, name) is not None:
 
-        def drop_role() -> None:
-            for policy in clients.iam.list_role_policies(RoleName=name)["PolicyNames"]:
-                clients.iam.delete_role_policy(RoleName=name, PolicyName=policy)
-            clients.iam.delete_role(RoleName=name)
+            def drop_role(name: str = name) -> None:
+                for policy in clients.iam.list_role_policies(RoleName=name)["PolicyNames"]:
+                    clients.iam.delete_role_policy(RoleName=name, PolicyName=policy)
+                clients.iam.delete_role(RoleName=name)
 
-        actions.append(Action("delete", "iam role", name, "CodeBuild role", drop_role))
+            actions.append(Action("delete", "iam role", name, "CodeBuild role", drop_role))
     return actions

@@ -17,7 +17,12 @@ would answer; none touches the project's code. Written from the AWS API referenc
 - :class:`InvalidBatchResources`, :class:`QueuedJobs`: environments/queues gone INVALID with a
   statusReason; jobs Batch still holds RUNNABLE (moto without docker finishes them at once).
 - :class:`RealDescribeShapes`: the keys real DescribeJobDefinitions / DescribeLogGroups add.
-- :class:`CodeBuildAsAws`: CodeBuild builds' phases, CloudWatch log and exported digest.
+- :class:`CodeBuildAsAws`: CodeBuild builds' phases, CloudWatch log and exported digest (with
+  ``ecr``: the image the build's ``docker push`` leaves, tagged as the buildspec tags it).
+- :class:`CodeBuildProjectsAsAws`: BatchGetProjects with the keys real CodeBuild adds, and
+  ``projectsNotFound``.
+- :class:`ListenersAsAws`: DescribeListeners never returns an OIDC ``ClientSecret``, and fills
+  the authenticate actions' defaults.
 
 Keep additions small and additive (other helpers extend this module).
 """
@@ -25,6 +30,7 @@ Keep additions small and additive (other helpers extend this module).
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 import shlex
@@ -372,12 +378,60 @@ class CodeBuildAsAws:
         polls: int = 0,
         status: str = "SUCCEEDED",
         failure: str = "",
+        ecr: Any = None,
     ) -> None:
         self.logs = logs
         self.digest, self.lines, self.polls = digest, list(lines), polls
         self.status, self.failure = status, failure
         self.looks: dict[str, int] = {}
+        self.ecr = ecr  # when given, a SUCCEEDED build pushes (see _push)
+        self.env: dict[str, dict[str, str]] = {}  # build id -> its StartBuild variables
+        self._next_env: dict[str, str] = {}
+        self.pushed: list[tuple[str, list[str]]] = []  # (repository, tags) per push
+        self.digests: dict[str, str] = {}  # build id -> the digest its push left
         codebuild.meta.events.register("after-call.codebuild.BatchGetBuilds", self._builds)
+        codebuild.meta.events.register("provide-client-params.codebuild.StartBuild", self._start)
+        codebuild.meta.events.register("after-call.codebuild.StartBuild", self._started)
+
+    def _start(self, params: dict[str, Any], **_: Any) -> None:
+        items = params.get("environmentVariablesOverride") or []
+        self._next_env = {str(v["name"]): str(v["value"]) for v in items}
+
+    def _started(self, parsed: dict[str, Any], **_: Any) -> None:
+        build = parsed.get("build") or {}
+        if "id" in build:
+            self.env[build["id"]] = self._next_env
+
+    def _push(self, build_id: str) -> str:
+        """What the buildspec's ``docker push`` of IMAGE_URI:IMAGE_TAG and :SOURCE_TAG leaves in
+        ECR (once per build): one image, both tags; its manifest differs per source."""
+        env = self.env.get(build_id, {})
+        repository = env["IMAGE_URI"].split("/", 1)[1]
+        tags = [t for t in (env.get("IMAGE_TAG"), env.get("SOURCE_TAG")) if t]
+        config = hashlib.sha256(env.get("SOURCE_TAG", build_id).encode()).hexdigest()
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"digest": "sha256:" + config},
+            }
+        )
+        digest = ""
+        for tag in tags:
+            try:
+                image = self.ecr.put_image(
+                    repositoryName=repository, imageManifest=manifest, imageTag=tag
+                )
+                digest = str(image["image"]["imageId"]["imageDigest"])
+            except ClientError as exc:  # docker push of an image ECR already holds: no error
+                if exc.response["Error"]["Code"] != "ImageAlreadyExistsException":
+                    raise
+                found = self.ecr.describe_images(
+                    repositoryName=repository, imageIds=[{"imageTag": tag}]
+                )
+                digest = str(found["imageDetails"][0]["imageDigest"])
+        self.pushed.append((repository, tags))
+        return digest
 
     def _write(self, group: str, stream: str, lines: list[str]) -> None:
         import time
@@ -413,9 +467,12 @@ class CodeBuildAsAws:
                 continue
             build["buildStatus"] = self.status
             if self.status == "SUCCEEDED":
-                build["exportedEnvironmentVariables"] = [
-                    {"name": "IMAGE_DIGEST", "value": self.digest}
-                ]
+                digest = self.digest
+                if self.ecr is not None:
+                    if build["id"] not in self.digests:
+                        self.digests[build["id"]] = self._push(build["id"])
+                    digest = self.digests[build["id"]]
+                build["exportedEnvironmentVariables"] = [{"name": "IMAGE_DIGEST", "value": digest}]
             else:
                 build["phases"] = [
                     {"phaseType": "PRE_BUILD", "phaseStatus": "SUCCEEDED"},
@@ -427,3 +484,74 @@ class CodeBuildAsAws:
                         ],
                     },
                 ]
+
+
+# --- CodeBuild projects as real AWS describes them (HB) ---------------------------------------
+
+
+class CodeBuildProjectsAsAws:
+    """BatchGetProjects as real CodeBuild answers: the keys it adds to what CreateProject sent
+    (``environment.imagePullCredentialsType`` and ``environmentVariables``, ``logsConfig.s3Logs``,
+    ``source.insecureSsl``, ``queuedTimeoutInMinutes``, ``projectVisibility``, ``badge``, the
+    default ``encryptionKey``), and the names it does not know in ``projectsNotFound`` (moto leaves
+    that list out)."""
+
+    def __init__(self, codebuild: Any) -> None:
+        self.names: list[str] = []
+        events = codebuild.meta.events
+        events.register("provide-client-params.codebuild.BatchGetProjects", self._asked)
+        events.register("after-call.codebuild.BatchGetProjects", self._projects)
+
+    def _asked(self, params: dict[str, Any], **_: Any) -> None:
+        self.names = list(params.get("names") or [])
+
+    def _projects(self, parsed: dict[str, Any], **_: Any) -> None:
+        found = parsed.get("projects", [])
+        for project in found:
+            env = project.setdefault("environment", {})
+            env.setdefault("imagePullCredentialsType", "CODEBUILD")
+            env.setdefault("environmentVariables", [])
+            logs = project.setdefault("logsConfig", {})
+            logs.setdefault("s3Logs", {"status": "DISABLED", "encryptionDisabled": False})
+            project.setdefault("source", {}).setdefault("insecureSsl", False)
+            project.setdefault("queuedTimeoutInMinutes", 480)
+            project.setdefault("projectVisibility", "PRIVATE")
+            project.setdefault("badge", {"badgeEnabled": False})
+            arn = str(project.get("arn", ""))
+            head = arn.split(":project/", 1)[0].replace(":codebuild:", ":kms:")
+            project.setdefault("encryptionKey", f"{head}:alias/aws/s3")
+        known = {p.get("name") for p in found} | {p.get("arn") for p in found}
+        parsed["projectsNotFound"] = [n for n in self.names if n not in known]
+
+
+# --- ELBv2 listeners as real AWS describes them (HB) ------------------------------------------
+
+OIDC_DEFAULTS = {
+    "SessionCookieName": "AWSELBAuthSessionCookie",
+    "Scope": "openid",
+    "SessionTimeout": 604800,
+    "OnUnauthenticatedRequest": "authenticate",
+}
+
+
+class ListenersAsAws:
+    """DescribeListeners as a real account answers: an authenticate-oidc action never carries
+    its ``ClientSecret`` (moto echoes it), and authenticate actions report the defaults of what
+    was left out (cookie name, scope, session timeout)."""
+
+    def __init__(self, elbv2: Any) -> None:
+        self.stripped = 0
+        elbv2.meta.events.register(
+            "after-call.elastic-load-balancing-v2.DescribeListeners", self._l
+        )
+
+    def _l(self, parsed: dict[str, Any], **_: Any) -> None:
+        for listener in parsed.get("Listeners", []):
+            for action in listener.get("DefaultActions", []):
+                for key in ("AuthenticateOidcConfig", "AuthenticateCognitoConfig"):
+                    config = action.get(key)
+                    if isinstance(config, dict):
+                        for name, value in OIDC_DEFAULTS.items():
+                            config.setdefault(name, value)
+                        if config.pop("ClientSecret", None) is not None:
+                            self.stripped += 1

@@ -286,7 +286,7 @@ def test_push_image_dashboard_refusals(
     assert rec.run("push-image", "--dashboard") == 2
     assert "ECR repository backtest-dashboard does not exist" in capsys.readouterr().err
     assert rec.run("push-image", "--dashboard", "--remote") == 2
-    assert "--remote is not supported yet" in capsys.readouterr().err
+    assert "ECR repository backtest-dashboard does not exist" in capsys.readouterr().err
     uri = rec.clients.ecr.create_repository(repositoryName="backtest-dashboard")["repository"][
         "repositoryUri"
     ]
@@ -294,6 +294,7 @@ def test_push_image_dashboard_refusals(
     assert rec.run("push-image", "--dashboard") == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no docker daemon answers here" in err
+    assert "python -m infra push-image --dashboard --remote" in err
     assert f"-f infra/dashboard.Dockerfile -t {uri}:latest --push ." in err
     assert (Path(__file__).resolve().parents[2] / "infra" / "dashboard.Dockerfile").is_file()
     assert rec.mutating() == []

@@ -13,11 +13,13 @@ import boto3
 import pytest
 import yaml
 
+from infra.build_context import ImageBuild
+from infra.build_run import Polling
 from infra.config import StackConfig
 from infra.image import push_remote
-from infra.remote_build import BUILDSPEC, project_name, source_archive
+from infra.remote_build import project_name, source_archive
 from tests._infra_helpers import ACCOUNT, REGION, Recorder, recorder_on_moto
-from tests.realaws import CodeBuildAsAws
+from tests.realaws import CodeBuildAsAws, CodeBuildProjectsAsAws
 
 URI = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/backtest-engine"
 RESULTS = f"backtest-results-{ACCOUNT}-{REGION}"
@@ -53,6 +55,7 @@ def _pushed_digest(aws: Recorder, tag: str = "latest") -> str:
 
 def _layer(aws: Recorder, digest: str, **kw) -> CodeBuildAsAws:
     logs = boto3.client("logs", region_name=REGION)  # CodeBuild's own writes: not recorded
+    CodeBuildProjectsAsAws(aws.clients.codebuild)
     return CodeBuildAsAws(aws.clients.codebuild, logs, digest=digest, lines=BUILD_LOG, **kw)
 
 
@@ -68,7 +71,9 @@ def test_remote_build_uploads_builds_streams_and_pins_the_digest(aws, capsys):
     assert put["Bucket"] == RESULTS and put["Key"].startswith("builds/engine-")
     names = zipfile.ZipFile(io.BytesIO(put["Body"])).namelist()
     assert "engine/Dockerfile" in names and "engine/backtest.py" in names
-    assert not [n for n in names if not n.startswith("engine/") or "__pycache__" in n]
+    # what the root .dockerignore admits (engine/, the project's metadata), nothing else
+    tops = {n.split("/", 1)[0] for n in names}
+    assert tops <= {"engine", "pyproject.toml"} and not [n for n in names if "__pycache__" in n]
 
     (project,) = aws.sent("CreateProject")
     assert project["environment"]["privilegedMode"] is True
@@ -120,7 +125,8 @@ def test_log_streams_while_the_build_runs(aws):
     cfg = StackConfig(account=ACCOUNT)
     seen: list[str] = []
     naps: list[float] = []
-    assert push_remote(aws.clients, cfg, seen.append, poll=0.5, sleep=naps.append) == digest
+    polling = Polling(0.5, naps.append)
+    assert push_remote(aws.clients, cfg, seen.append, polling=polling) == digest
     (build_id,) = layer.looks
     assert layer.looks[build_id] == 4 and naps == [0.5, 0.5, 0.5]
     logged = [line for line in seen if line in BUILD_LOG]
@@ -166,7 +172,7 @@ def test_source_archive_follows_dockerignore_and_is_stable(tmp_path):
     data = source_archive(tmp_path)
     assert zipfile.ZipFile(io.BytesIO(data)).namelist() == ["engine/Dockerfile"]
     assert source_archive(tmp_path) == data
-    spec = yaml.safe_load(BUILDSPEC)  # what CodeBuild parses
+    spec = yaml.safe_load(ImageBuild.of(StackConfig()).buildspec)  # what CodeBuild parses
     assert spec["env"]["exported-variables"] == ["IMAGE_DIGEST"]
     build = spec["phases"]["build"]["commands"]
     assert build[0].startswith("docker build --platform linux/amd64 -f engine/Dockerfile")
