@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from app.context import AppContext
 from app.downsample import downsample_series
 from engine.errors import NotFoundError
+from engine.sim.metric_registry import BY_NAME
 from engine.store.runs import parquet_to_frame
 from engine.sweep import results as sweep_results
 from engine.sweep import wf_jobs
@@ -151,7 +152,7 @@ def summary_table(view: WalkForwardView, key: str) -> pd.DataFrame:
     ours, bh = entry.get("metrics") or {}, entry.get("buy_hold") or {}
     return pd.DataFrame(
         {
-            "metric": list(SUMMARY_METRICS),
+            "metric": [BY_NAME[m].label for m in SUMMARY_METRICS],
             "walk-forward (stitched out-of-sample)": [
                 _fmt(ours.get(m), m) for m in SUMMARY_METRICS
             ],

@@ -69,7 +69,7 @@ PLAN, WINDOWS, EQUITY, TRADES, RESULT = (
 SOURCE_KEY = "source_key"
 EFFICIENCY_DEFINITION = (
     "mean over windows of the chosen combination's out-of-sample {m} / mean of its in-sample "
-    "{m}, over windows where both are finite; null when none or the in-sample mean is <= 0"
+    "{m}, over windows where both are finite; undefined when none is or the in-sample mean is <= 0"
 )
 
 

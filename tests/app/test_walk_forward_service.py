@@ -50,7 +50,7 @@ def test_view_of_a_collected_walk_forward_sweep(lab: Lab) -> None:
     assert fig.data[1].y[-1] == pytest.approx(100_000 * closes[-1] / closes[0])
     summary = wfs.summary_table(view, "a.csv").set_index("metric")
     final = view.file_report("a.csv")["metrics"]["final_equity"]
-    assert summary.loc["final_equity"].iloc[0] == f"{final:,.0f}"
+    assert summary.loc["Final equity"].iloc[0] == f"{final:,.0f}"
     assert np.isfinite(final)
     text = wfs.efficiency_text(view, "a.csv")
     assert "mean over windows of the chosen combination's out-of-sample sharpe" in text
