@@ -16,19 +16,6 @@ from engine.sim.strategies import STRATEGIES
 from engine.sim.synthetic import random_walk
 from engine.spec import SimOptions
 
-EQUITY_COLUMNS = ["equity", "drawdown", "position", "benchmark"]
-TRADE_COLUMNS = [
-    "entry_time",
-    "exit_time",
-    "side",
-    "units",
-    "entry_price",
-    "exit_price",
-    "pnl",
-    "return",
-    "bars_held",
-    "exit_reason",
-]
 OPTION_SETS = [
     {},
     {"fill": "close", "commission": 0.002},
@@ -131,9 +118,13 @@ def _check_result(res: BacktestResult, prices: pd.DataFrame, cash: float) -> Non
     assert list(res.metrics) == [*METRIC_NAMES, "ruined_at"]
     ruined = res.metrics["ruined"]
     assert isinstance(ruined, bool) and (res.metrics["ruined_at"] is None) == (not ruined)
-    assert list(res.equity.columns) == EQUITY_COLUMNS
+    # every column is one whose meaning is checked below (DESIGN.md's result layout)
+    assert set(res.equity.columns) == {"equity", "drawdown", "position", "benchmark"}
     assert res.equity.index.equals(prices.index)
-    assert list(res.trades.columns) == TRADE_COLUMNS
+    assert set(res.trades.columns) == {
+        *("entry_time", "exit_time", "side", "units", "entry_price", "exit_price"),
+        *("pnl", "return", "bars_held", "exit_reason"),
+    }
     eq = res.equity["equity"].to_numpy()
     assert np.isfinite(eq).all()
     assert res.metrics["final_equity"] == eq[-1]
@@ -143,11 +134,19 @@ def _check_result(res: BacktestResult, prices: pd.DataFrame, cash: float) -> Non
         assert cash + res.trades["pnl"].sum() == pytest.approx(eq[-1], rel=1e-9)
     dd = res.equity["drawdown"].to_numpy()
     assert (dd >= 0).all() and (dd <= 1).all()
+    peak = np.maximum.accumulate(eq)
+    assert np.allclose(dd[peak > 0], 1 - eq[peak > 0] / peak[peak > 0], atol=1e-12)
     close = prices["close"].to_numpy()
     assert np.allclose(res.equity["benchmark"].to_numpy(), cash * close / close[0], rtol=1e-12)
     t = res.trades
     if len(t):
         assert (t["bars_held"] >= 0).all()
+        closed = t[t["exit_time"].notna()]
+        held = prices.index.get_indexer(closed["exit_time"]) - prices.index.get_indexer(
+            closed["entry_time"]
+        )
+        assert (closed["bars_held"].to_numpy() == held).all()  # bars from entry to exit
+        assert (t["units"] > 0).all() and (t["entry_price"] > 0).all()
         assert set(t["side"]) <= {"long", "short"}
         assert set(t["exit_reason"]) <= {"signal", "stop_loss", "take_profit", "open", "ruin"}
         assert (t["exit_time"].isna() == (t["exit_reason"] == "open")).all()

@@ -32,19 +32,6 @@ from engine.store.runs import (
 )
 
 BUCKET = "res-bkt"
-EQUITY_COLUMNS = ["timestamp", "equity", "drawdown", "position", "benchmark"]
-TRADE_COLUMNS = [
-    "entry_time",
-    "exit_time",
-    "side",
-    "units",
-    "entry_price",
-    "exit_price",
-    "pnl",
-    "return",
-    "bars_held",
-    "exit_reason",
-]
 
 
 @dataclass
@@ -174,13 +161,13 @@ def test_files_contents(store: RecordingStore, tmp_path: Path) -> None:
         "x": 1,
     }
     folder = tmp_path / "root" / BUCKET / "runs" / "r2"
+    given = _result()
     equity = pq.read_table(folder / "equity.parquet").to_pandas()
-    assert list(equity.columns) == EQUITY_COLUMNS
+    assert equity.columns[0] == "timestamp"  # the index becomes the first column
     assert equity["timestamp"].iloc[0] == pd.Timestamp("2024-01-01")
-    assert equity["equity"].tolist() == [100.0, 110.0, 99.0, 120.0]
+    pd.testing.assert_frame_equal(equity.set_index("timestamp"), given.equity, check_freq=False)
     trades = pq.read_table(folder / "trades.parquet").to_pandas()
-    assert list(trades.columns) == TRADE_COLUMNS
-    assert trades["pnl"].tolist() == [3.0]
+    pd.testing.assert_frame_equal(trades, given.trades)  # as given, columns in their order
     assert store.get_bytes(BUCKET, "runs/r2/_SUCCESS") == b""
 
 
@@ -241,8 +228,8 @@ def test_read_run_roundtrip_and_unfinished(store: RecordingStore) -> None:
     assert spec == {"strategy": "sma_cross"}
     assert metrics["sharpe"] is None
     assert equity.index.name == "timestamp"
-    assert list(equity.columns) == EQUITY_COLUMNS[1:]
-    assert len(trades) == 1
+    pd.testing.assert_frame_equal(equity, _result().equity, check_freq=False)
+    pd.testing.assert_frame_equal(trades, _result().trades)
 
     store.delete(BUCKET, "runs/r5/_SUCCESS")
     with pytest.raises(UnfinishedRunError, match="not finished"):
