@@ -235,13 +235,26 @@ def strategy_of(view: SweepView) -> str:
     return str(base.get("strategy") or view.spec.get("strategy") or "")
 
 
-def new_run_query_params(view: SweepView, row: Mapping[Any, Any]) -> dict[str, str]:
-    """New run prefill for one combination: strategy and parameters, no file (the user picks
-    the files on New run; app.new_run_link)."""
+def new_run_query_params(
+    view: SweepView, row: Mapping[Any, Any], *, with_file: bool = False
+) -> dict[str, str]:
+    """New run prefill for one combination: strategy and parameters, and with ``with_file``
+    the row's input file (else the user picks the files on New run; app.new_run_link)."""
     base = view.spec.get("base") or {}
     params = dict(base.get("params") or {})
     params.update({p: _plain(row[p]) for p in view.params if p in row})
-    return new_run_query(strategy_of(view), params)
+    key = (row.get("source_key") or base.get("source_key")) if with_file else None
+    return new_run_query(strategy_of(view), params, files=[str(key)] if key else ())
+
+
+def top_run_of(robustness: Mapping[str, Any] | None, row: Mapping[Any, Any]) -> str | None:
+    """The run id collect re-ran this summary row as (same combo_id and file), or None."""
+    for item in top_runs(robustness):
+        same_combo = str(item.get("combo_id")) == str(_plain(row.get("combo_id")))
+        file = item.get("source_key")
+        if same_combo and (not file or not row.get("source_key") or file == row["source_key"]):
+            return str(item["run_id"])
+    return None
 
 
 def _plain(value: Any) -> Any:

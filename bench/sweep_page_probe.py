@@ -61,18 +61,43 @@ STATE_JS = """
     const title = layout.title ? (layout.title.text || '') : '';
     return [(layout.meta || {}).kind || '', first.type || '', title];
   });
+  for (const el of document.querySelectorAll('[data-testid="stEChartsChart"]')) {
+    const label = el.getAttribute('aria-label') || '';
+    const kind = label.split(':')[0].toLowerCase();
+    if (el.querySelector('canvas')) figures.push([kind, 'echarts', label]);
+  }
   return {running: !!s && (s.textContent || '').includes('Running'), figures: figures};
 }
 """
 
 
+# Per ECharts chart (the sweep heatmap and line): its accessible name, which the page writes as
+# "Heatmap: <title> (<what cells aggregate>); <w> x <h> grid, <n> cells; best ..." (see
+# app.sweep_charts.describe). Its data travel as Arrow inside the websocket frames (counted by
+# FrameCounter), not as JSON in the page.
+ECHARTS_JS = """
+() => Array.from(document.querySelectorAll('[data-testid="stEChartsChart"]')).map(el => {
+  const label = el.getAttribute('aria-label') || '';
+  const grid = label.match(/(\\d+) x (\\d+) grid/);
+  const cells = label.match(/grid, ([\\d,]+) cells/);
+  return {
+    type: label.split(':')[0].toLowerCase(), trace: 'echarts', json_bytes: 0,
+    cells: cells ? Number(cells[1].replace(/,/g, '')) : 0,
+    width: grid ? Number(grid[1]) : 0, height: grid ? Number(grid[2]) : 0,
+    rows: 0, title: label, drawn: !!el.querySelector('canvas'),
+  };
+})
+"""
+
+
 def figure_stats(page: Any) -> list[dict[str, Any]]:
-    """One dict per plotly figure on the page (see FIGURE_STATS_JS)."""
-    return list(page.evaluate(FIGURE_STATS_JS))
+    """One dict per plotly figure (see FIGURE_STATS_JS) and per ECharts chart (ECHARTS_JS:
+    ``trace`` 'echarts', ``json_bytes`` 0: its payload is in the websocket bytes)."""
+    return list(page.evaluate(FIGURE_STATS_JS)) + list(page.evaluate(ECHARTS_JS))
 
 
 def figure_of(page: Any, kind: str) -> dict[str, Any] | None:
-    """The first figure of ``kind`` ('heatmap', 'parallel'), or None."""
+    """The first figure of ``kind`` ('heatmap', 'line', 'parallel'), or None."""
     return next((f for f in figure_stats(page) if f["type"] == kind), None)
 
 

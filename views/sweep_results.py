@@ -4,7 +4,7 @@ runs and to New run.
 
 Every choice goes into the URL so the view can be shared (a shared slice opens that slice).
 Thin: read inputs -> guard -> cached reads (app.loaders) -> render. Whatever the sweep's size,
-what reaches the browser is bounded: the heatmap is aggregated to at most 100 cells per axis,
+what reaches the browser is bounded: the heatmap is aggregated to at most 50 cells per axis,
 parallel coordinates draw a stated sample, the table is paged, and only the open tab renders.
 """
 
@@ -15,16 +15,14 @@ from typing import Any
 
 import streamlit as st
 
-from app import charts, loaders
+from app import charts, loaders, sweep_charts
 from app import sweep_service as ss
-from app.chart_data import AGGREGATIONS
-from engine.errors import BacktestError
 from views import _pages as nav
 from views._guard import page_errors
 from views._pickers import pick_sweep, sync_from_url, write_url
+from views.sweep_heatmap import heatmap_tab
 
 st.title("Sweep results")
-AGGREGATE = "(aggregate)"
 TABS = ["Heatmap", "Parallel coordinates", "Top combinations", "Robustness"]
 
 
@@ -43,39 +41,6 @@ def choose(
     choice = st.selectbox(label, options, key=key)
     write_url(key, param, None if choice == default and not keep_default else str(choice))
     return choice
-
-
-def heatmap_tab(view: ss.SweepView, facts: ss.SweepFacts, metric: str) -> None:
-    """Axis and slice choices (all in the URL), then the bounded heatmap."""
-    axes = facts.axes or view.params
-    if len(axes) < 2:
-        st.info("Fewer than two swept parameters: see the table and parallel coordinates.")
-        return
-    c1, c2, c3 = st.columns(3)
-    with c1:
-        x = choose("X axis", axes, "x", axes[0])
-    y_options = [p for p in axes if p != x]
-    with c2:
-        y = choose("Y axis", y_options, "y", y_options[0])
-    with c3:
-        agg = choose("Aggregate others by", AGGREGATIONS, "agg", "median")
-    fixed: dict[str, Any] = {}
-    for p in (p for p in view.params if p not in (x, y)):
-        values = facts.values.get(p, [])
-        if len(values) > 1:
-            pick = choose(f"Fix {p}", [AGGREGATE, *values], f"fix_{p}", AGGREGATE,
-                          keep_default=False)  # fmt: skip
-            if pick != AGGREGATE:
-                fixed[p] = pick
-        elif f"fix_{p}" in st.query_params:
-            del st.query_params[f"fix_{p}"]
-    try:
-        data = loaders.sweep_heatmap(view, metric, x, y, agg=agg, fixed=fixed)
-    except BacktestError as exc:
-        st.error(str(exc))
-        return
-    figure = charts.heatmap_figure(data.grid, metric, agg=agg, others=data.others, bins=data.bins)
-    st.plotly_chart(figure, key="heatmap")
 
 
 def parcoords_tab(view: ss.SweepView, metric: str) -> None:
@@ -142,8 +107,15 @@ if not sweep_id:
     st.page_link(nav.NEW_RUN, label="New run", icon=":material/play_arrow:")
     st.stop()
 
-with page_errors():
-    view = loaders.load_sweep(sweep_id)
+# A placeholder chart first: the browser fetches the chart code while the server reads the
+# sweep (a fresh browser otherwise waited for the figure before loading it).
+reading = st.empty()
+reading.echarts_chart(sweep_charts.placeholder_option("Reading the sweep ..."), height=60)
+try:
+    with page_errors():
+        view = loaders.load_sweep(sweep_id)
+finally:
+    reading.empty()
 
 facts = loaders.sweep_facts(view)
 so_far = "" if view.finished else " so far"
@@ -170,7 +142,7 @@ metric = choose("Metric", view.metrics, "metric", default_metric)
 tab_map, tab_par, tab_top, tab_robust = st.tabs(TABS, key="tab", bind="query-params")
 if tab_map.open:
     with tab_map:
-        heatmap_tab(view, facts, metric)
+        heatmap_tab(view, facts, metric, choose)
 if tab_par.open:
     with tab_par:
         parcoords_tab(view, metric)

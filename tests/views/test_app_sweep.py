@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from tests._results_helpers import Lab, app_test, lab_fixture, plotly_array, texts  # noqa: F401
+from tests._results_helpers import Lab, app_test, lab_fixture, texts  # noqa: F401
 
 PAGE = "views/sweep_results.py"
 ROBUST = {
@@ -30,12 +30,34 @@ ROBUST = {
 }  # fmt: skip
 
 
-def _heatmap(at):
-    for el in at.get("plotly_chart"):
-        spec = json.loads(el.proto.spec)
-        if spec["data"] and spec["data"][0]["type"] == "heatmap":
-            return spec
-    raise AssertionError("no heatmap on the page")
+class Chart:
+    """The page's sweep chart (an ECharts element): its option, its cells (the Arrow dataset
+    as the browser gets it) and its accessible name."""
+
+    def __init__(self, el: Any) -> None:
+        import pyarrow as pa
+
+        self.option = json.loads(el.proto.spec)
+        self.alt = el.proto.alt
+        data = {d.name: d.data.data for d in el.proto.datasets}
+        name = self.option["dataset"]["source"]["name"]
+        self.cells = pa.ipc.open_stream(data[name]).read_pandas()
+        self.title = self.option["title"]["text"] + " " + self.option["title"].get("subtext", "")
+        self.x = self.option["xAxis"]["data"]
+        self.y = self.option["yAxis"].get("data")
+
+    def value(self, x: Any, y: Any = "") -> float:
+        """The aggregated metric of the cell labelled (x, y)."""
+        hit = self.cells[(self.cells.x_label == str(x)) & (self.cells.y_label == str(y))]
+        assert len(hit) == 1, f"no single cell {x}, {y}"
+        return float(hit["value"].iloc[0])
+
+
+def _heatmap(at, kind: str = "Heatmap") -> Chart:
+    for el in at.get("echarts_chart"):
+        if el.proto.alt.startswith(f"{kind}:"):
+            return Chart(el)
+    raise AssertionError(f"no {kind} on the page")
 
 
 @pytest.fixture
@@ -50,16 +72,15 @@ def test_heatmap_follows_query_params_and_writes_choices_back(swept: Lab) -> Non
     at = app_test(PAGE, sweep="sw", metric="total_return", x="slow", y="fast")
     assert not at.exception
     heat = _heatmap(at)
-    assert "total_return by slow and fast" in heat["layout"]["title"]["text"]
-    assert list(plotly_array(heat["data"][0]["x"])) == [30, 50, 70]
-    assert list(plotly_array(heat["data"][0]["y"])) == [5, 10, 15, 20]
+    assert "total_return by slow and fast" in heat.title
+    assert heat.x == ["30", "50", "70"] and heat.y == ["5", "10", "15", "20"]
     summary = swept.parquet("sweeps/sw/summary.parquet")
     cell = summary[(summary.fast == 10) & (summary.slow == 50)]["total_return"].iloc[0]
-    assert plotly_array(heat["data"][0]["z"])[1][1] == pytest.approx(cell)
+    assert heat.value(50, 10) == pytest.approx(cell, rel=1e-3)  # hover values: 4 digits
 
     next(s for s in at.selectbox if s.label == "Metric").set_value("max_drawdown").run()
     assert at.query_params["metric"] == "max_drawdown"
-    assert "max_drawdown by slow and fast" in _heatmap(at)["layout"]["title"]["text"]
+    assert "max_drawdown by slow and fast" in _heatmap(at).title
     next(s for s in at.selectbox if s.label == "X axis").set_value("fast").run()
     assert at.query_params["x"] == "fast" and at.query_params["y"] == "slow"
     assert at.query_params["sweep"] == "sw"
@@ -69,7 +90,7 @@ def test_default_view_without_metric_in_url(swept: Lab) -> None:
     at = app_test(PAGE, sweep="sw")
     assert not at.exception
     assert at.query_params["metric"] == "sharpe"
-    assert "sharpe by" in _heatmap(at)["layout"]["title"]["text"]
+    assert "sharpe by" in _heatmap(at).title
 
 
 def test_robustness_statistics_and_chunk_problems(swept: Lab) -> None:
@@ -108,15 +129,15 @@ def test_three_parameters_fix_one_or_aggregate(lab: Lab) -> None:
     at = app_test(PAGE, sweep="three", metric="total_return", x="lower", y="upper", agg="max")
     assert not at.exception
     heat = _heatmap(at)
-    assert "(max over period)" in heat["layout"]["title"]["text"]
+    assert "(max over period)" in heat.title
     cell = summary[(summary.lower == 20.0) & (summary.upper == 70.0)]["total_return"].max()
-    assert plotly_array(heat["data"][0]["z"])[0][0] == pytest.approx(cell)
+    assert heat.value(20.0, 70.0) == pytest.approx(cell, rel=1e-3)
 
     next(s for s in at.selectbox if s.label == "Fix period").set_value(14).run()
     heat = _heatmap(at)
-    assert "over period" not in heat["layout"]["title"]["text"]
+    assert "over period" not in heat.title
     row = summary[(summary.period == 14) & (summary.lower == 20.0) & (summary.upper == 70.0)]
-    assert plotly_array(heat["data"][0]["z"])[0][0] == pytest.approx(row["total_return"].iloc[0])
+    assert heat.value(20.0, 70.0) == pytest.approx(row["total_return"].iloc[0], rel=1e-3)
     assert at.query_params["agg"] == "max"
 
 
@@ -160,13 +181,13 @@ def test_fix_slice_and_tab_are_in_the_url_and_reopen(lab: Lab) -> None:
 
     shared = app_test(PAGE, **{k: at.query_params[k] for k in at.query_params})
     heat = _heatmap(shared)
-    assert "over period" not in heat["layout"]["title"]["text"]  # the slice, not the aggregate
+    assert "over period" not in heat.title  # the slice, not the aggregate
     row = summary[(summary.period == 10) & (summary.lower == 30.0) & (summary.upper == 80.0)]
-    assert plotly_array(heat["data"][0]["z"])[1][1] == pytest.approx(row["total_return"].iloc[0])
+    assert heat.value(30.0, 80.0) == pytest.approx(row["total_return"].iloc[0], rel=1e-3)
     assert next(s for s in shared.selectbox if s.label == "Fix period").value == 10
 
     top = app_test(PAGE, sweep="slice", tab="Top combinations")
-    assert not top.get("plotly_chart")  # only the open tab renders
+    assert not top.get("plotly_chart") and not top.get("echarts_chart")  # only the open tab
     assert any("combo_id" in d.value.columns for d in top.dataframe)
 
 
@@ -175,7 +196,7 @@ def test_the_same_selectbox_can_be_changed_twice(swept: Lab) -> None:
     for metric in ("total_return", "max_drawdown", "sortino"):
         next(s for s in at.selectbox if s.label == "Metric").set_value(metric).run()
         assert at.query_params["metric"] == metric
-        assert f"{metric} by" in _heatmap(at)["layout"]["title"]["text"]
+        assert f"{metric} by" in _heatmap(at).title
 
 
 def _ruin(lab: Lab, sweep_id: str, summary: Any, rows: list[int]) -> Any:
