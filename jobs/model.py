@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 
 from engine.errors import BacktestError
 
@@ -15,6 +15,19 @@ JOB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 MIN_ARRAY_SIZE = 2
 MAX_ARRAY_SIZE = 10_000
 MAX_DEPENDS_ON = 20
+
+
+E = TypeVar("E", bound=enum.StrEnum)
+
+
+def _parse_member(cls: type[E], text: str, given: object, what: str) -> E:
+    """The member of ``cls`` whose value is ``text`` (``given`` as the user wrote it, for the
+    one-line error naming every value)."""
+    try:
+        return cls(text)
+    except ValueError:
+        known = ", ".join(m.value for m in cls)
+        raise BacktestError(f"unknown {what} {given!r}; use one of {known}") from None
 
 
 class JobStatus(enum.StrEnum):
@@ -31,13 +44,7 @@ class JobStatus(enum.StrEnum):
     @classmethod
     def parse(cls, value: str | JobStatus) -> JobStatus:
         """Parse an AWS status string (case-insensitive); unknown -> one-line BacktestError."""
-        if isinstance(value, JobStatus):
-            return value
-        try:
-            return cls(str(value).strip().upper())
-        except ValueError:
-            known = ", ".join(s.value for s in cls)
-            raise BacktestError(f"unknown job status {value!r}; use one of {known}") from None
+        return _parse_member(cls, str(value).strip().upper(), value, "job status")
 
     @property
     def is_terminal(self) -> bool:
@@ -64,14 +71,8 @@ class JobKind(enum.StrEnum):
 
     @classmethod
     def parse(cls, value: str | JobKind) -> JobKind:
-        """Parse a kind name; unknown -> one-line BacktestError."""
-        if isinstance(value, JobKind):
-            return value
-        try:
-            return cls(str(value).strip().lower())
-        except ValueError:
-            known = ", ".join(k.value for k in cls)
-            raise BacktestError(f"unknown job kind {value!r}; use one of {known}") from None
+        """Parse a kind name (case-insensitive); unknown -> one-line BacktestError."""
+        return _parse_member(cls, str(value).strip().lower(), value, "job kind")
 
 
 @dataclass(frozen=True)
