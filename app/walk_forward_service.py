@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from app.cli_hints import python_command
 from app.context import AppContext
 from app.downsample import downsample_series
 from engine.errors import NotFoundError
@@ -96,9 +97,11 @@ def read_walk_forward(ctx: AppContext, sweep_id: str) -> WalkForwardView:
         view.equity = parquet_to_frame(ctx.store.get_bytes(bucket, prefix + wf_jobs.EQUITY))
         view.report = json.loads(ctx.store.get_bytes(bucket, prefix + wf_jobs.RESULT))
     except NotFoundError:
+        spec_uri = ctx.store.uri(bucket, sweep_results.spec_key(sweep_id))
         raise NotFoundError(
-            f"sweep {sweep_id} finished without its walk-forward results (collected by an "
-            "older collect or a resume); run python -m engine.sweep.wf_jobs collect on it"
+            f"sweep {sweep_id} finished without its walk-forward results (collected by the "
+            "plain collect, e.g. after a resume); run the walk-forward collect on it: "
+            f"{python_command()} -m engine.sweep.wf_jobs collect {spec_uri}"
         ) from None
     return view
 

@@ -69,3 +69,16 @@ def test_not_a_walk_forward_sweep_and_an_unfinished_one(lab: Lab) -> None:
     lab.store.put_bytes(RESULTS, "sweeps/plain/spec.json", json.dumps({"base": {}}).encode())
     with pytest.raises(NotFoundError, match="not a walk-forward sweep"):
         wfs.read_walk_forward(ctx_for(lab), "plain")
+
+
+def test_a_sweep_collected_without_its_walk_forward_results_says_how_to_collect(lab: Lab) -> None:
+    key = lab.add_file("a.csv", n_bars=520)
+    make_walk_forward_sweep(lab.root, INPUT, RESULTS, [key])
+    lab.store.delete(RESULTS, "sweeps/wf/walk_forward/result.json")
+    with pytest.raises(NotFoundError) as info:
+        wfs.read_walk_forward(ctx_for(lab), "wf")
+    message = str(info.value)
+    assert "finished without its walk-forward results" in message and "\n" not in message
+    assert message.endswith(
+        "-m engine.sweep.wf_jobs collect s3://backtest-results/sweeps/wf/spec.json"
+    )
