@@ -204,6 +204,16 @@ def read_plan(store: Store, bucket: str, sweep_id: str) -> WfPlan:
     return WfPlan.from_dict(data)
 
 
+def _load_doc(store: Store, bucket: str, key: str, env: Mapping[str, str]) -> SweepDoc:
+    """spec.json as the ordinary child reads it: through ``child.load_sweep_doc`` (which first
+    loads a strategy file's pinned copy) where it exists, else :func:`load_doc`."""
+    loader = getattr(sweep_child, "load_sweep_doc", None)
+    if loader is None:
+        return load_doc(store, bucket, key)
+    doc: SweepDoc = loader(store, bucket, key, env)
+    return doc
+
+
 # --- children -------------------------------------------------------------------------------
 
 
@@ -233,7 +243,7 @@ def run_child(uri: str, env: Mapping[str, str]) -> int:
     """One array child of a walk-forward sweep (see the module docstring)."""
     bucket, key = parse_uri(uri)
     store = open_store(env)
-    doc = load_doc(store, bucket, key)
+    doc = _load_doc(store, bucket, key, env)
     plan = read_plan(store, bucket, doc.spec.sweep_id)
     index = sweep_child.array_index(env, doc.n_children + plan.n_children)
     if index < doc.n_children:
@@ -320,7 +330,7 @@ def collect(
 
     env = os.environ if env is None else env
     prefix = sweep_prefix(sweep_id)
-    doc = load_doc(store, bucket, prefix + "spec.json")
+    doc = _load_doc(store, bucket, prefix + "spec.json", env)
     store.delete(bucket, prefix + SUCCESS)
     plan = read_plan(store, bucket, sweep_id)
     wf = doc.spec.walk_forward
@@ -389,7 +399,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return run_child(ns.uri, environ)
         bucket, key = parse_uri(ns.uri)
         store = open_store(environ)
-        sweep_id = load_doc(store, bucket, key).spec.sweep_id
+        sweep_id = _load_doc(store, bucket, key, environ).spec.sweep_id
         report = collect(store, bucket, sweep_id, env=environ)
         for f in report["files"]:
             print(
