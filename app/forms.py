@@ -164,19 +164,23 @@ def _json_object(raw: Any, what: str, problems: list[str]) -> dict[str, Any]:
     return data
 
 
-def prefill_from_query(query: Mapping[str, Any]) -> Prefill:
+def prefill_from_query(
+    query: Mapping[str, Any], stored: Mapping[str, Strategy] | None = None
+) -> Prefill:
     """Parse ``file``, ``strategy``, ``params`` (JSON), ``p_<name>=value``, ``options`` (JSON)
     and ``space`` (JSON name -> "5:50:5" or "a,b") from URL query parameters.
 
-    Unknown strategies and parameters are dropped with a note in ``problems``; values are
-    coerced with the schema (a bad one is dropped, so the form shows the default).
+    ``stored`` holds the stored strategies' schemas by name (besides the built-ins). Unknown
+    strategies and parameters are dropped with a note in ``problems``; values are coerced with
+    the schema (a bad one is dropped, so the form shows the default).
     """
+    known_strategies = {**(stored or {}), **STRATEGIES}
     pre = Prefill()
     if "file" in query:
         pre.files = _as_list(query["file"])
     name = query.get("strategy")
     if name:
-        if str(name) in STRATEGIES:
+        if str(name) in known_strategies:
             pre.strategy = str(name)
         else:
             pre.problems.append(f"unknown strategy {name!r} in the link; ignored")
@@ -186,7 +190,7 @@ def prefill_from_query(query: Mapping[str, Any]) -> Prefill:
     for key, value in query.items():
         if key.startswith(PARAM_PREFIX):
             raw[key[len(PARAM_PREFIX) :]] = value
-    strategy = get_strategy(pre.strategy or "sma_cross")
+    strategy = known_strategies.get(pre.strategy or "") or get_strategy("sma_cross")
     known = {p.name for p in strategy.params}
     for key, value in raw.items():
         if key not in known:

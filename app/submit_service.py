@@ -14,7 +14,6 @@ from numpy import format_float_positional
 
 from app.context import AppContext
 from engine.errors import NotFoundError, ParamError
-from engine.sim.strategies import get_strategy
 from engine.spec import RunSpec, SimOptions
 from engine.sweep.plan import plan
 from engine.sweep.results import read_record, spec_key
@@ -50,7 +49,9 @@ def build_run_specs(
     options: SimOptions,
 ) -> list[RunSpec]:
     """One RunSpec per file; ParamError (the strategy's message) before anything is built."""
-    validated = get_strategy(strategy).validate(params)
+    from app.strategy_service import validate_params  # built-ins, or a stored file's schema
+
+    validated = validate_params(ctx, strategy, params)
     options.validate()
     keys = _check_files(ctx, files)
     s = ctx.settings

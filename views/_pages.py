@@ -19,6 +19,7 @@ JOBS = "views/jobs.py"
 RUN_RESULTS = "views/run_results.py"
 SWEEP_RESULTS = "views/sweep_results.py"
 COMPARE = "views/compare.py"
+STRATEGIES = "views/strategies.py"
 WALK_FORWARD = "views/walk_forward.py"
 
 
@@ -41,6 +42,7 @@ PAGES: tuple[PageDef, ...] = (
     PageDef(SWEEP_RESULTS, "Sweep results", ":material/grid_on:", "sweep"),
     PageDef(WALK_FORWARD, "Walk-forward", ":material/trending_up:", "walk-forward"),
     PageDef(COMPARE, "Compare", ":material/compare:", "compare"),
+    PageDef(STRATEGIES, "Strategies", ":material/code:", "strategies"),
 )
 
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import streamlit as st
 
-from app import auth, form_checks, forms, loaders, submit_service
+from app import auth, form_checks, forms, loaders, strategy_service, submit_service
 from app.form_checks import AxisInput, format_number
 from app.forms import FieldSpec
 from engine.errors import ParamError, ProjectError
-from engine.sim.strategies import STRATEGIES, Param, get_strategy
+from engine.sim.strategies import Param
 from engine.sweep.spec import DEFAULT_MAX_COMBINATIONS, ParamSpace
 from views import _pages as nav
 from views import _walk_forward_form as wff
@@ -47,8 +47,10 @@ def as_text(value: Any) -> Any:
 
 
 # -- prefill from the URL (applied once per distinct link) ------------------------------------
+with page_errors():  # built-ins, then the input bucket's stored strategies (their sidecars)
+    catalogue = {r.name: r for r in strategy_service.catalogue(ctx)}
 query = st.query_params.to_dict()
-prefill = forms.prefill_from_query(query)
+prefill = forms.prefill_from_query(query, strategy_service.stored_schemas(list(catalogue.values())))
 signature = json.dumps(query, sort_keys=True)
 if ss.get("nr_query") != signature:
     ss["nr_query"] = signature
@@ -163,9 +165,23 @@ files = st.multiselect(
     placeholder="pick one or more price files",
 )
 ss.setdefault("nr_strategy", "sma_cross")
-strategy_name = st.selectbox("Strategy", sorted(STRATEGIES), key="nr_strategy")
-strategy = get_strategy(strategy_name)
+if ss["nr_strategy"] not in catalogue:
+    st.warning(f"Strategy {ss['nr_strategy']!r} is no longer stored; showing sma_cross.")
+    ss["nr_strategy"] = "sma_cross"
+strategy_name = st.selectbox(
+    "Strategy",
+    list(catalogue),
+    key="nr_strategy",
+    format_func=lambda n: f"{n} (stored)" if catalogue[n].stored else n,
+)
+row = catalogue[strategy_name]
+strategy = strategy_service.form_strategy(row)
 st.caption(strategy.description)
+if row.stored:
+    st.caption(
+        f"Stored strategy strategies/{row.name}.py · sha256 {row.sha256[:12]} · added by "
+        f"{row.added_by or '-'} at {row.added_at or '-'}"
+    )
 ss.setdefault("nr_mode", "Single run")
 mode = st.radio("What to run", ["Single run", "Sweep"], key="nr_mode", horizontal=True)
 
@@ -233,6 +249,14 @@ if not files:
     problems.append(NO_FILES)
 
 
+@st.cache_data(show_spinner="Checking the strategy's rules...", max_entries=256)
+def stored_rule_problem(
+    params_json: str, sha256: str, _row: strategy_service.StrategyRow
+) -> str | None:
+    """The first broken rule of a stored strategy (cached per file sha256 and parameters)."""
+    return strategy_service.rule_problem(_row, json.loads(params_json))
+
+
 def bars_by_file() -> dict[str, int]:
     return {f: loaders.bar_count(settings.input_bucket, f) for f in files}
 
@@ -246,6 +270,9 @@ if not problems:
         options = form_checks.parse_options(option_values)
         if mode == "Single run":
             params = strategy.validate(param_values)
+            if row.stored:  # its constraints are code: checked in the probe subprocess
+                broken = stored_rule_problem(json.dumps(params, sort_keys=True), row.sha256, row)
+                problems += [broken] if broken else []
             what = f"{strategy_name}({form_checks.params_text(params)})"
             problems += form_checks.bar_problems(bars_by_file(), strategy.warmup(params), what)
         elif not space:
