@@ -30,6 +30,7 @@ from engine.store.runs import (
     write_error,
     write_run,
 )
+from tests._store_wrappers import PassThroughStore
 
 BUCKET = "res-bkt"
 
@@ -79,41 +80,20 @@ def _result() -> FakeResult:
     return FakeResult(metrics, equity, trades)
 
 
-class RecordingStore(Store):
+class RecordingStore(PassThroughStore):
     """Wraps a real store and records every write and delete, in order."""
 
     def __init__(self, inner: Store) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.ops: list[tuple[str, str]] = []
-
-    def get_bytes(self, bucket: str, key: str) -> bytes:
-        return self.inner.get_bytes(bucket, key)
 
     def put_bytes(self, bucket: str, key: str, data: bytes) -> None:
         self.ops.append(("put", key))
         self.inner.put_bytes(bucket, key, data)
 
-    def head(self, bucket: str, key: str) -> ObjectInfo:
-        return self.inner.head(bucket, key)
-
-    def list(self, bucket: str, prefix: str = "", delimiter: str | None = None) -> list[ObjectInfo]:
-        return self.inner.list(bucket, prefix, delimiter)
-
-    def list_dirs(self, bucket: str, prefix: str = "") -> list[str]:
-        return self.inner.list_dirs(bucket, prefix)
-
     def delete(self, bucket: str, key: str) -> None:
         self.ops.append(("delete", key))
         self.inner.delete(bucket, key)
-
-    def bucket_exists(self, bucket: str) -> bool:
-        return self.inner.bucket_exists(bucket)
-
-    def create_bucket(self, bucket: str) -> None:
-        self.inner.create_bucket(bucket)
-
-    def describe(self) -> str:
-        return self.inner.describe()
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import engine.backtest as cli
 from engine.sim.synthetic import random_walk
 from engine.store.objects import Store, open_store
 from engine.store.runs import read_run
+from tests._store_wrappers import PassThroughStore
 
 RUN_FILES = ["_SUCCESS", "equity.parquet", "metrics.json", "spec.json", "trades.parquet"]
 
@@ -49,11 +50,12 @@ class Endpoint:
             self.server = None
 
 
-class StopsServer(Store):
+class StopsServer(PassThroughStore):
     """The real store; the endpoint stops right after the first call of ``op`` returns."""
 
     def __init__(self, inner: Store, endpoint: Endpoint, op: str) -> None:
-        self.inner, self.endpoint, self.op = inner, endpoint, op
+        super().__init__(inner)
+        self.endpoint, self.op = endpoint, op
         self.calls: list[str] = []
 
     def _did(self, op: str) -> None:
@@ -78,21 +80,6 @@ class StopsServer(Store):
     def delete(self, bucket: str, key: str) -> None:
         self.inner.delete(bucket, key)
         self._did("delete")
-
-    def list(self, bucket: str, prefix: str = "", delimiter: str | None = None) -> Any:
-        return self.inner.list(bucket, prefix, delimiter)
-
-    def list_dirs(self, bucket: str, prefix: str = "") -> Any:
-        return self.inner.list_dirs(bucket, prefix)
-
-    def bucket_exists(self, bucket: str) -> bool:
-        return self.inner.bucket_exists(bucket)
-
-    def create_bucket(self, bucket: str) -> None:
-        self.inner.create_bucket(bucket)
-
-    def describe(self) -> str:
-        return self.inner.describe()
 
 
 @pytest.fixture
