@@ -4,7 +4,7 @@
 Indicator arrays are shared between combinations through the strategy's signal cache (bounded
 by :class:`BoundedCache`), and each combination runs :func:`sweep_kernel`, which is
 :func:`engine.sim.kernels.simulate_metrics_periods`: the one bar loop of the engine
-(``engine.sim.kernels._run``, same fills, stops and online metrics as ``simulate_metrics``) with
+(``engine.sim.kernel_loop._run``, same fills, stops and online metrics as ``simulate_metrics``) with
 its period returns on, compounding the per-bar returns into at most ``n_periods`` contiguous
 periods by the rule of :func:`engine.sweep.robustness.aggregate_returns` (period return = equity at
 the period's last bar / equity before its first bar - 1, which is prod(1 + r) - 1 over its
