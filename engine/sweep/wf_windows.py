@@ -260,6 +260,11 @@ def windows(spec: WalkForwardSpec, timestamps: pd.DatetimeIndex) -> list[Window]
     n = len(timestamps)
     out = _calendar_windows(spec, timestamps) if spec.calendar else (_bar_windows(spec, n))
     out = [w for w in out if w.is_stop - w.is_start >= 2]
+    if len(out) > MAX_WINDOWS:
+        raise ParamError(
+            f"walk-forward {spec.label()} makes more than {MAX_WINDOWS:,} windows on {n:,} bars; "
+            "use a longer step"
+        )
     if not out:
         raise ParamError(
             f"walk-forward {spec.label()} leaves no window on {n} bars: the data must hold at "
@@ -271,7 +276,7 @@ def windows(spec: WalkForwardSpec, timestamps: pd.DatetimeIndex) -> list[Window]
 def _bar_windows(spec: WalkForwardSpec, n: int) -> list[Window]:
     is_len, oos, step = int(spec.in_sample), int(spec.out_of_sample), int(spec.effective_step)
     out: list[Window] = []
-    for k in range(MAX_WINDOWS):
+    for k in range(MAX_WINDOWS + 1):  # one more: more than MAX_WINDOWS is refused
         start = 0 if spec.anchored else k * step
         is_stop = (is_len + k * step) if spec.anchored else start + is_len
         oos_stop = min(is_stop + oos, n)
@@ -288,7 +293,7 @@ def _calendar_windows(spec: WalkForwardSpec, ts: pd.DatetimeIndex) -> list[Windo
     t0 = ts[0]
     step, is_len, oos = str(spec.effective_step), str(spec.in_sample), str(spec.out_of_sample)
     out: list[Window] = []
-    for k in range(MAX_WINDOWS):
+    for k in range(MAX_WINDOWS + 1):  # one more: more than MAX_WINDOWS is refused
         shift = t0 + _offset(step, k) if k else t0
         start_t = t0 if spec.anchored else shift
         is_end_t = shift + _offset(is_len)

@@ -48,9 +48,12 @@ def test_bar_windows_never_overlap_oos_with_is(n, is_len, oos, extra, anchored):
     spec = WalkForwardSpec(is_len, oos, oos + extra, anchored)
     try:
         wins = windows(spec, pd.date_range("2000-01-03", periods=n, freq="B"))
-    except ParamError:
-        assert is_len + 2 > n  # only refused when not one window fits
+    except ParamError as exc:
+        # refused only when not one window fits, or more than 1,000 would
+        fitting = (n - 2 - is_len) // (oos + extra) + 1 if n >= is_len + 2 else 0
+        assert fitting > 1_000 if "more than" in str(exc) else fitting == 0
         return
+    assert len(wins) == (n - 2 - is_len) // (oos + extra) + 1
     _check_windows(wins, n)
     for k, w in enumerate(wins):
         assert w.number == k
@@ -215,3 +218,11 @@ def _sma():
     from engine.sim.strategies import get_strategy
 
     return get_strategy("sma_cross")
+
+
+def test_more_windows_than_the_ceiling_are_refused_not_cut():
+    days = pd.date_range("2000-01-03", periods=2_012, freq="B")
+    # 10 in-sample bars, then out-of-sample windows of 2 from bar 10: (n - 10) / 2 windows
+    assert len(windows(WalkForwardSpec(10, 2), days[:2_010])) == 1_000
+    with pytest.raises(ParamError, match="more than 1,000 windows on 2,012 bars"):
+        windows(WalkForwardSpec(10, 2), days)
