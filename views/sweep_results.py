@@ -21,6 +21,7 @@ from views import _pages as nav
 from views._guard import page_errors
 from views._pickers import pick_sweep, sync_from_url, write_url
 from views.sweep_heatmap import heatmap_tab
+from views.sweep_robustness import robustness_tab
 
 st.title("Sweep results")
 TABS = ["Heatmap", "Parallel coordinates", "Top combinations", "Robustness"]
@@ -86,19 +87,6 @@ def top_tab(view: ss.SweepView, metric: str) -> None:
             nav.RUN_RESULTS, label=f"Full run: {item['label']}",
             icon=":material/monitoring:", query_params={"run": item["run_id"]},
         )  # fmt: skip
-
-
-def robustness_tab(view: ss.SweepView) -> None:
-    """The overfitting statistics written by collect."""
-    if view.robustness is None:
-        st.info("Robustness statistics appear once the sweep is collected.")
-        return
-    st.dataframe(ss.robustness_rows(view.robustness), hide_index=True)
-    oos = ss.oos_table(view.robustness)
-    if oos.empty:
-        st.caption("No in-/out-of-sample split was configured for this sweep.")
-    else:
-        st.dataframe(oos, hide_index=True)
 
 
 sweep_id = pick_sweep()
