@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from engine.cli_args import build_parser, new_run_id, spec_from_args, strategies_text
+from engine.cli_args import build_parser, new_run_id, spec_from_args, stored_strategies_text
 from engine.errors import BacktestError, InfraError
 from engine.store.objects import StorageUnreachable, Store, open_store, validate_bucket
 from engine.store.runs import make_spec_record, run_prefix, write_error, write_run
@@ -49,10 +49,14 @@ def _say(line: str) -> None:
 
 
 def execute(spec: RunSpec, store: Store, env: Mapping[str, str]) -> str:
-    """Validate, read the input, run, write the result layout; return the result prefix key."""
-    from engine.sim.strategies import get_strategy
+    """Validate, read the input, run, write the result layout; return the result prefix key.
 
-    strategy = get_strategy(spec.strategy)
+    The strategy is a built-in, else the strategy file (its pinned copy for a rerun, else
+    ``strategies/<NAME>.py`` of the source bucket); a file's source is stored with the run
+    (``runs/<id>/strategy.py``) and its sha256 recorded in spec.json."""
+    from engine.userstrat.pin import pinned_run_spec, provenance, strategy_for_spec
+
+    strategy = strategy_for_spec(store, spec, env)
     params = strategy.validate(spec.params)
     options = spec.options.validate()
     run_id = spec.run_id or new_run_id(spec.strategy)
@@ -66,11 +70,14 @@ def execute(spec: RunSpec, store: Store, env: Mapping[str, str]) -> str:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         prices = load_prices(data, name=name, min_bars=strategy.warmup(params) + 1)
-    result = run_backtest(prices, spec.strategy, params, options=options)
+    result = run_backtest(prices, strategy, params, options=options)
+    recorded, source = pinned_run_spec(store, spec, strategy, run_id)
     record = make_spec_record(
-        spec, params=params, data=data, input_info=info, prices=prices, env=env
+        recorded, params=params, data=data, input_info=info, prices=prices, env=env
     )
-    prefix = write_run(store, spec.result_bucket, run_id, record, result)
+    if source is not None:
+        record["provenance"]["strategy"] = provenance(strategy, spec, store)
+    prefix = write_run(store, spec.result_bucket, run_id, record, result, strategy_source=source)
     for w in caught:  # after success only: a failure prints exactly one line
         _say(f"warning: {' '.join(str(w.message).split())}")
     return prefix
@@ -147,13 +154,23 @@ def run_sweep(uri: str, env: Mapping[str, str]) -> int:
     return guarded(lambda: int(run_sweep_child(uri, env)), env=env)
 
 
+def _first_positional(args: list[str]) -> str | None:
+    """SOURCE_BUCKET when it comes first (``SRC --help``), else None."""
+    return args[0] if args and not args[0].startswith("-") else None
+
+
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     """Parse ``argv`` and run; returns the exit code."""
     env = os.environ if env is None else env
     holder: dict[str, argparse.Namespace] = {}
 
+    args = sys.argv[1:] if argv is None else list(argv)
+
     def parse() -> int:
-        holder["ns"] = build_parser().parse_args(argv)
+        epilog = None
+        if "-h" in args or "--help" in args:  # list the source bucket's strategy files too
+            epilog = stored_strategies_text(env, _first_positional(args))
+        holder["ns"] = build_parser(epilog=epilog).parse_args(args)
         return 0
 
     try:
@@ -163,8 +180,8 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     if code:
         return code
     ns = holder["ns"]
-    if ns.list_strategies:
-        print(strategies_text())
+    if ns.list_strategies:  # with SOURCE_BUCKET: its strategy files too
+        print(stored_strategies_text(env, ns.source_bucket))
         return 0
     if ns.sweep:
         if ns.source_bucket is not None:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from engine.errors import ParamError
-from engine.spec import FILL_MODES, RunSpec, SimOptions, check_run_id
+from engine.spec import FILL_MODES, RunSpec, SimOptions, check_pinned, check_run_id
 from engine.store.objects import validate_bucket, validate_key
 
 WIDTH = 96
@@ -85,28 +85,63 @@ def _add_option(group: Any, f: Field[Any]) -> None:
         group.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, help=text)
 
 
-def strategies_text() -> str:
-    """Every registered strategy with its parameters, defaults, bounds and help."""
+def strategies_text(stored: Any = None, where: str = "") -> str:
+    """Every built-in strategy with its parameters, defaults, bounds and help; then the stored
+    strategy files (``stored``: StrategyInfo list read from their sidecars, no code run) or the
+    line ``where`` says why they are not listed."""
     from engine.sim.strategies import list_strategies
 
     lines = ["strategies (--strategy NAME, parameters as --param NAME=VALUE):"]
     for strat in list_strategies():
-        lines += textwrap.wrap(
-            f"{strat.name}: {strat.description}",
-            width=WIDTH,
-            initial_indent="  ",
-            subsequent_indent="      ",
+        rules = [c.message for c in strat.constraints]
+        lines += _strategy_lines(strat.name, strat.description, strat.params, rules)
+    if stored is None:
+        lines.append(
+            "strategy files (strategies/NAME.py in SOURCE_BUCKET) are found after the "
+            "built-ins; " + (where or "give SOURCE_BUCKET before --help to list them")
         )
-        for p in strat.params:
-            default = str(p.default).lower() if isinstance(p.default, bool) else p.default
-            lines.append(f"      {p.name}={default}  [{p.allowed()}]  {p.help}".rstrip())
-        for c in getattr(strat, "constraints", ()):
-            lines.append(f"      rule: {c.message}")
+        return "\n".join(lines)
+    lines.append(f"strategy files in {where}:" if stored else f"no strategy files in {where}")
+    for info in stored:
+        lines += _strategy_lines(info.name, info.description, info.params, info.constraints)
     return "\n".join(lines)
 
 
-def build_parser(*, with_strategies: bool = True) -> argparse.ArgumentParser:
-    """The CLI parser; ``with_strategies`` adds the registry listing to ``--help``."""
+def _strategy_lines(name: str, description: str, params: Any, rules: Any) -> list[str]:
+    lines = textwrap.wrap(
+        f"{name}: {description}", width=WIDTH, initial_indent="  ", subsequent_indent="      "
+    )
+    for p in params:
+        default = str(p.default).lower() if isinstance(p.default, bool) else p.default
+        lines.append(f"      {p.name}={default}  [{p.allowed()}]  {p.help}".rstrip())
+    lines += [f"      rule: {rule}" for rule in rules]
+    return lines
+
+
+def stored_strategies_text(env: Any, bucket: str | None) -> str:
+    """:func:`strategies_text` with the strategy files of ``bucket`` when it can be read
+    cheaply (a local root; S3 only for a bucket named on the command line); never raises."""
+    from engine.errors import ProjectError
+
+    if not bucket:
+        return strategies_text()
+    try:
+        validate_bucket(bucket)
+        from engine.store.objects import open_store
+        from engine.userstrat import STRATEGY_PREFIX, list_strategies
+
+        store = open_store(env)
+        stored = list_strategies(store, bucket)
+        return strategies_text(stored, store.uri(bucket, STRATEGY_PREFIX))
+    except ProjectError as exc:
+        return strategies_text(None, f"could not list them in {bucket!r}: {exc}")
+
+
+def build_parser(
+    *, with_strategies: bool = True, epilog: str | None = None
+) -> argparse.ArgumentParser:
+    """The CLI parser; ``with_strategies`` adds the registry listing to ``--help`` (``epilog``
+    replaces it, e.g. with the stored strategy files)."""
     parser = _Parser(
         prog="python -m engine.backtest",
         description=textwrap.fill(
@@ -118,7 +153,7 @@ def build_parser(*, with_strategies: bool = True) -> argparse.ArgumentParser:
             "Exit 0 success, 2 bad input or arguments, 1 infrastructure error.",
             width=WIDTH,
         ),
-        epilog=strategies_text() if with_strategies else None,
+        epilog=epilog or (strategies_text() if with_strategies else None),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_run_options(parser, required=False)
@@ -171,6 +206,17 @@ def add_run_options(
             default=[],
             metavar="KEY=VALUE",
             help="label recorded in spec.json, repeatable (e.g. --tag project=alpha)",
+        )
+    if per_run:
+        pin = parser.add_argument_group("a strategy file's exact copy (reruns set these)")
+        pin.add_argument(
+            "--strategy-source",
+            metavar="URI",
+            help="run this copy of the strategy file (e.g. s3://BUCKET/runs/ID/strategy.py) "
+            "instead of strategies/NAME.py",
+        )
+        pin.add_argument(
+            "--strategy-sha256", metavar="HEX", help="the sha256 the --strategy-source must have"
         )
     group = parser.add_argument_group("simulation options")
     for f in fields(SimOptions):
@@ -286,6 +332,7 @@ def spec_from_args(
     validate_bucket(ns.source_bucket)
     validate_key(key)
     validate_bucket(ns.result_bucket)
+    check_pinned(ns.strategy_source, ns.strategy_sha256)
     return RunSpec(
         source_bucket=ns.source_bucket,
         source_key=key,
@@ -296,6 +343,8 @@ def spec_from_args(
         run_id=check_run_id(ns.run_id) if ns.run_id else None,
         user=check_user(ns.user) or user,
         tags=parse_tags(ns.tag),
+        strategy_source=ns.strategy_source,
+        strategy_sha256=ns.strategy_sha256,
     )
 
 
@@ -313,6 +362,13 @@ def args_from_spec(spec: RunSpec) -> list[str]:
         args += ["--param", f"{key}={_format_value(value)}"]
     if spec.run_id:
         args += ["--run-id", spec.run_id]
+    if spec.strategy_source and spec.strategy_sha256:
+        args += [
+            "--strategy-source",
+            spec.strategy_source,
+            "--strategy-sha256",
+            spec.strategy_sha256,
+        ]
     defaults = SimOptions()
     for f in fields(SimOptions):
         value = getattr(spec.options, f.name)

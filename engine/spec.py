@@ -16,6 +16,8 @@ from engine.errors import ParamError
 
 FILL_MODES = ("next_open", "close")
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+PINNED_FIELDS = ("strategy_source", "strategy_sha256")
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,16 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
+def check_pinned(source: str | None, sha256: str | None) -> None:
+    """A pinned strategy file is an ``s3://`` URI and a 64-hex sha256, both or neither."""
+    if (source is None) != (sha256 is None):
+        raise ParamError("strategy_source and strategy_sha256 go together: give both or neither")
+    if source is not None and (not isinstance(source, str) or not source.startswith("s3://")):
+        raise ParamError(f"strategy_source must be an s3://BUCKET/KEY address, got {source!r}")
+    if sha256 is not None and (not isinstance(sha256, str) or not SHA256_RE.match(sha256)):
+        raise ParamError(f"strategy_sha256 must be 64 lowercase hex digits, got {sha256!r}")
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One backtest: where the data is, what to run, how to simulate, where results go."""
@@ -135,10 +147,18 @@ class RunSpec:
     run_id: str | None = None
     user: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    # A strategy file pinned to exact bytes (issue 12): the s3:// URI of the source to run
+    # instead of strategies/<strategy>.py (a run's or a sweep's strategy.py), and its sha256.
+    # None for built-ins; left out of the JSON when None, so built-in specs stay as they were.
+    strategy_source: str | None = None
+    strategy_sha256: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["options"] = asdict(self.options)
+        for name in PINNED_FIELDS:
+            if out[name] is None:
+                del out[name]
         return out
 
     def to_json(self) -> str:
@@ -155,9 +175,11 @@ class RunSpec:
         data["params"] = dict(data.get("params") or {})
         data["tags"] = dict(data.get("tags") or {})
         try:
-            return cls(**data)
+            spec = cls(**data)
         except TypeError as exc:  # a required field is missing
             raise ParamError(f"incomplete RunSpec: {exc}") from None
+        check_pinned(spec.strategy_source, spec.strategy_sha256)
+        return spec
 
     @classmethod
     def from_json(cls, text: str | bytes) -> RunSpec:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 SPEC, METRICS, EQUITY, TRADES = "spec.json", "metrics.json", "equity.parquet", "trades.parquet"
 SUCCESS, ERROR = "_SUCCESS", "error.json"
+STRATEGY = "strategy.py"  # a strategy file's exact source (issue 12); built-in runs have none
 RUNS = "runs/"
 
 
@@ -235,10 +236,15 @@ def write_run(
     run_id: str,
     spec_record: Mapping[str, Any],
     result: BacktestResult,
+    *,
+    strategy_source: bytes | None = None,
 ) -> str:
-    """Write the run's files, ``_SUCCESS`` last; return the prefix ``runs/<id>/``."""
+    """Write the run's files (``strategy.py`` too when given), ``_SUCCESS`` last; return the
+    prefix ``runs/<id>/``."""
     prefix = run_prefix(run_id)
     clear_markers(store, bucket, run_id)
+    if strategy_source is not None:
+        store.put_bytes(bucket, prefix + STRATEGY, strategy_source)
     store.put_bytes(bucket, prefix + SPEC, to_json_bytes(dict(spec_record)))
     store.put_bytes(bucket, prefix + METRICS, to_json_bytes(dict(result.metrics)))
     store.put_bytes(bucket, prefix + EQUITY, frame_to_parquet(result.equity, index="timestamp"))
@@ -267,7 +273,7 @@ def write_error(
     """
     prefix = run_prefix(run_id)
     record = error_record(run_id, exc, kind)
-    for name in (SUCCESS, SPEC, METRICS, EQUITY, TRADES):
+    for name in (SUCCESS, SPEC, METRICS, EQUITY, TRADES, STRATEGY):
         store.delete(bucket, prefix + name)
     store.put_bytes(bucket, prefix + ERROR, to_json_bytes(record))
     return record

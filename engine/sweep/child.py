@@ -37,6 +37,7 @@ from engine.sweep.results import (
     chunk_key,
     load_doc,
     parse_uri,
+    read_json,
     returns_key,
 )
 from engine.sweep.spec import COMBO_ID, combinations
@@ -160,6 +161,17 @@ def record_failure(store: Store, bucket: str, doc: SweepDoc, index: int, exc: Ex
     return key
 
 
+def load_sweep_doc(
+    store: Store, bucket: str, key: str, env: Mapping[str, str] | None = None
+) -> SweepDoc:
+    """:func:`load_doc`, after loading the sweep's strategy file from its pinned copy
+    (``sweeps/<id>/strategy.py``; nothing for a built-in) so the spec validates against it."""
+    from engine.userstrat.pin import strategy_for_sweep_record
+
+    strategy_for_sweep_record(store, bucket, read_json(store, bucket, key), env)
+    return load_doc(store, bucket, key)
+
+
 def run_sweep_child(uri: str, env: Mapping[str, str]) -> int:
     """Evaluate and write this child's chunk of the sweep at ``uri``; return the exit code.
 
@@ -168,7 +180,7 @@ def run_sweep_child(uri: str, env: Mapping[str, str]) -> int:
     """
     bucket, key = parse_uri(uri)
     store = open_store(env)
-    doc = load_doc(store, bucket, key)
+    doc = load_sweep_doc(store, bucket, key, env)
     index = array_index(env, doc.n_children)
     try:
         result = evaluate_chunk(store, doc, index)

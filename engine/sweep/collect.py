@@ -55,7 +55,7 @@ from engine.store.runs import (
     write_run,
 )
 from engine.sweep import robustness as rb
-from engine.sweep.child import SOURCE_KEY, load_file
+from engine.sweep.child import SOURCE_KEY, load_file, load_sweep_doc
 from engine.sweep.results import (
     ERROR,
     ROBUSTNESS,
@@ -66,13 +66,13 @@ from engine.sweep.results import (
     chunk_error_key,
     chunk_key,
     chunk_state,
-    load_doc,
     parse_uri,
     read_json,
     returns_key,
     sweep_prefix,
 )
 from engine.sweep.spec import COMBO_ID
+from engine.userstrat.pin import pinned_run_spec, provenance
 
 METRIC = "sharpe"
 RUINED = "ruined"
@@ -370,12 +370,18 @@ def run_top(
             run_id=run_id,
             user=doc.user,
             tags={"sweep": spec.sweep_id},
+            strategy_source=spec.base.strategy_source,  # a strategy file: the sweep's copy
+            strategy_sha256=spec.base.strategy_sha256,
         )
         info = store.head(spec.base.source_bucket, key)
+        strategy = get_strategy(spec.base.strategy)
+        pinned, source = pinned_run_spec(store, run_spec, strategy, run_id)
         record = make_spec_record(
-            run_spec, params=params, data=prices.raw[key], input_info=info, prices=frame, env=env
+            pinned, params=params, data=prices.raw[key], input_info=info, prices=frame, env=env
         )
-        write_run(store, bucket, run_id, record, result)
+        if source is not None:
+            record["provenance"]["strategy"] = provenance(strategy, run_spec, store)
+        write_run(store, bucket, run_id, record, result, strategy_source=source)
         entries.append(
             {
                 "run_id": run_id,
@@ -429,7 +435,7 @@ def collect(
     """Collect sweep ``sweep_id`` in ``bucket``; return the robustness.json dict written."""
     env = os.environ if env is None else env
     prefix = sweep_prefix(sweep_id)
-    doc = load_doc(store, bucket, prefix + SPEC_JSON)
+    doc = load_sweep_doc(store, bucket, prefix + SPEC_JSON, env)  # a strategy file: its copy
     store.delete(bucket, prefix + SUCCESS)
     store.delete(bucket, prefix + ERROR)
     state = chunk_state(store, bucket, sweep_id, doc.n_children)
@@ -474,7 +480,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     def body() -> int:
         bucket, key = parse_uri(ns.uri)
         store = open_store(env)
-        sweep_id = load_doc(store, bucket, key).spec.sweep_id
+        sweep_id = load_sweep_doc(store, bucket, key, env).spec.sweep_id
         report = collect(store, bucket, sweep_id, top_n=ns.top_n, env=env)
         for kind in ("missing", "failed"):
             if report[f"{kind}_chunks"]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from engine.errors import StrategyError
+from engine.errors import NotFoundError, ParamError, StrategyError
 from engine.sim.strategies import STRATEGIES, Strategy, get_strategy, register_file_strategy
 from engine.store.objects import Store
 from engine.userstrat import library
+from engine.userstrat.contract import NAME_RE
 from engine.userstrat.loader import load_source, sha256_hex
 
 
@@ -32,7 +33,17 @@ def resolve_strategy(
     """
     if name in STRATEGIES or store is None or bucket is None:
         return get_strategy(name)
-    info = library.get_strategy(store, bucket, name)
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        return get_strategy(name)  # not a file name either: the "unknown strategy" line
+    try:
+        info = library.get_strategy(store, bucket, name)
+    except NotFoundError:
+        known = ", ".join(sorted(STRATEGIES))
+        raise ParamError(
+            f"unknown strategy {name!r}: not a built-in ({known}) and no strategy file "
+            f"{store.uri(bucket, library.source_key(name))}; add one with python -m jobs "
+            "strategy add FILE"
+        ) from None
     where = store.uri(bucket, library.source_key(name))
     return register(load_source(info.source, where, env), name)
 

@@ -197,7 +197,7 @@ def test_a_py_without_its_sidecar_or_a_tampered_sidecar_is_not_a_strategy(
 ) -> None:
     store.put_bytes(IN, "strategies/close_above_sma.py", reference_source().encode())
     assert list_strategies(store, IN) == []
-    with pytest.raises(NotFoundError):
+    with pytest.raises(ParamError, match="no strategy file s3://prices-in/strategies/close_"):
         resolve_strategy("close_above_sma", store=store, bucket=IN)
     put_strategy(store, IN, reference_source(), user="a")
     key = "strategies/close_above_sma.json"
