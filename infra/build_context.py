@@ -138,6 +138,7 @@ class ImageBuild:
                 f"{cfg.prefix}-dashboard-build",
                 cfg.registry,
                 cfg.image_tag,
+                REPO_ROOT,  # read at call time: the checkout the command runs from
             )
         return cls(
             "engine",
@@ -147,6 +148,7 @@ class ImageBuild:
             f"{cfg.prefix}-image-build",
             cfg.registry,
             cfg.image_tag,
+            REPO_ROOT,
         )
 
     @property

@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         _common(cmd)
         if name in STACK_OPTIONS:
             _stack_options(cmd)
-        if name == "up":
+        if name in ("plan", "up"):
             dashboard_cli.add_up_flags(cmd)
         if name == "down":
             cmd.add_argument(
@@ -147,15 +147,26 @@ def _outputs_text(cfg: StackConfig) -> str:
     return ", ".join(f"{k}={v}" for k, v in stack.outputs(cfg).items())
 
 
+def _plan(args: argparse.Namespace, clients: Clients, cfg: StackConfig, waiter: Waiter) -> None:
+    """Print what `up` (with the same flags) would do; only read calls are made."""
+    oidc = dashboard_cli.prepare(clients, args) if args.dashboard else None
+    actions = stack.plan(clients, cfg, waiter)
+    for action in actions:
+        print(action.line())
+    print(_summary(actions))
+    print(f"up would write {config_path()}: {_outputs_text(cfg)}")
+    if oidc is not None:
+        actions = dashboard_cli.plan(clients, cfg, args, oidc)
+        for action in actions:
+            print(action.line())
+        print(f"dashboard: {_summary(actions)}")
+
+
 def run_command(args: argparse.Namespace, clients: Clients, cfg: StackConfig) -> int:
     """Dispatch one command; return the exit code."""
     waiter = Waiter()
     if args.command == "plan":
-        actions = stack.plan(clients, cfg, waiter)
-        for action in actions:
-            print(action.line())
-        print(_summary(actions))
-        print(f"up would write {config_path()}: {_outputs_text(cfg)}")
+        _plan(args, clients, cfg, waiter)
     elif args.command == "up":
         oidc = dashboard_cli.prepare(clients, args) if args.dashboard else dashboard_cli.OidcLogin()
         ran = stack.up(clients, cfg, waiter, print)
@@ -217,7 +228,7 @@ def main(argv: Sequence[str] | None = None, clients: Clients | None = None) -> i
     args = build_parser().parse_args(argv)
     try:
         try:
-            if args.command == "up":
+            if args.command in ("plan", "up"):
                 dashboard_cli.check_flags(args)  # before any AWS call
             region = clients.region if clients else args.region or load_settings().region
             partition_for(region)  # an unsupported region is refused before any AWS call

@@ -3,8 +3,9 @@
 :func:`up` applies in stages, each planned after the previous one is applied (a later stage
 needs the ids an earlier one creates: the load balancer's security group, the target group,
 the load balancer's ARN for the app's token check); :func:`down` removes it all (the Cognito
-pool only with ``delete_data``). ``python -m infra up --dashboard ...`` reaches it through
-infra/dashboard_cli.py (which checks the flags, the certificate and the login first).
+pool only with ``delete_data``). :func:`plan` lists the same stages without applying them
+(``python -m infra plan --dashboard ...``). ``python -m infra up --dashboard ...`` reaches it
+through infra/dashboard_cli.py (which checks the flags, the certificate and the login first).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.errors import InfraError
 from infra import cognito, dashboard_ecs, dashboard_iam, dashboard_lb, dashboard_net
 from infra.actions import Action, apply
 from infra.config import StackConfig
@@ -54,10 +56,18 @@ def name_of(cfg: StackConfig) -> str:
     return f"{cfg.prefix}-dash"
 
 
-def _auth_action(c: Clients, cfg: StackConfig, opts: DashboardOptions) -> dict[str, Any]:
-    if opts.cognito:
+def _auth_action(
+    c: Clients, cfg: StackConfig, opts: DashboardOptions, planning: bool
+) -> dict[str, Any]:
+    if not opts.cognito:
+        return {"Type": "authenticate-oidc", "AuthenticateOidcConfig": dict(opts.oidc)}
+    try:
         return cognito.login(c.idp, name_of(cfg)).action()
-    return {"Type": "authenticate-oidc", "AuthenticateOidcConfig": dict(opts.oidc)}
+    except InfraError:
+        if not planning:
+            raise
+        # plan: the pool an earlier stage would create does not exist yet
+        return cognito.Login("(the user pool up creates)", "(its app client)", "").action()
 
 
 def _group_id(c: Clients, vpc: str, name: str) -> str:
@@ -66,7 +76,7 @@ def _group_id(c: Clients, vpc: str, name: str) -> str:
 
 
 def _stages(
-    c: Clients, cfg: StackConfig, opts: DashboardOptions
+    c: Clients, cfg: StackConfig, opts: DashboardOptions, planning: bool = False
 ) -> list[Callable[[], list[Action]]]:
     name = name_of(cfg)
     log_group = f"/ecs/{name}"
@@ -86,7 +96,7 @@ def _stages(
             opts.subnets,
             _group_id(c, opts.vpc, f"{name}-lb"),
             opts.certificate_arn,
-            _auth_action(c, cfg, opts),
+            _auth_action(c, cfg, opts, planning),
             PORT,
             secret_version=opts.secret_version,
         )
@@ -116,6 +126,12 @@ def _stages(
         return dashboard_ecs.plan(c.ecs, c.logs, spec)
 
     return [first, second, third]
+
+
+def plan(c: Clients, cfg: StackConfig, opts: DashboardOptions) -> list[Action]:
+    """What :func:`up` would do, read-only: every stage planned against what exists now (a
+    resource an earlier stage would create is planned as created; its id is not known yet)."""
+    return [action for stage in _stages(c, cfg, opts, planning=True) for action in stage()]
 
 
 def up(

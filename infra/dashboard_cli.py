@@ -207,23 +207,23 @@ def prepare(c: Clients, args: argparse.Namespace) -> OidcLogin:
     return OidcLogin() if args.cognito else oidc_config(c, args)
 
 
-def up(
-    c: Clients,
-    cfg: StackConfig,
-    args: argparse.Namespace,
-    oidc: OidcLogin,
-    echo: Callable[[str], None],
-) -> int:
-    """Apply (after :func:`prepare`); print the URL and the CNAME to create."""
-    ran = apply(repository_actions(c.ecr, cfg), echo)
+def _image_actions(c: Clients, cfg: StackConfig, args: argparse.Namespace) -> list[Action]:
+    """The repository, then (``--remote``) the CodeBuild build of this source if it is new."""
+    actions = repository_actions(c.ecr, cfg)
     if getattr(args, "remote", False):
         build = remote_build.ImageBuild.of(cfg, "dashboard")
-        ran += apply(remote_build.image_actions(c, cfg, build, echo), echo)
+        actions += remote_build.image_actions(c, cfg, build, print)
+    return actions
+
+
+def _options(
+    c: Clients, cfg: StackConfig, args: argparse.Namespace, oidc: OidcLogin, image: str
+) -> dashboard.DashboardOptions:
     net = discover(c.ec2, cfg)
-    opts = dashboard.DashboardOptions(
+    return dashboard.DashboardOptions(
         domain=args.domain,
         certificate_arn=args.certificate_arn,
-        image=args.dashboard_image or image_reference(c.ecr, cfg),
+        image=args.dashboard_image or image or image_reference(c.ecr, cfg),
         repository_arn=cfg.arn("ecr", f"repository/{repository(cfg)}"),
         vpc=net.vpc,
         subnets=net.subnets,
@@ -233,6 +233,26 @@ def up(
         secret_version=oidc.secret_version,
         env=app_env(cfg),
     )
+
+
+def plan(c: Clients, cfg: StackConfig, args: argparse.Namespace, oidc: OidcLogin) -> list[Action]:
+    """What :func:`up` would create or change (read-only; after :func:`prepare`)."""
+    actions = _image_actions(c, cfg, args)
+    built = [a.name for a in actions if a.kind == "image" and a.changes]
+    image = f"{cfg.registry}/{built[0]}" if built else ""  # the tag the build would push
+    return actions + dashboard.plan(clients_of(c), cfg, _options(c, cfg, args, oidc, image))
+
+
+def up(
+    c: Clients,
+    cfg: StackConfig,
+    args: argparse.Namespace,
+    oidc: OidcLogin,
+    echo: Callable[[str], None],
+) -> int:
+    """Apply (after :func:`prepare`); print the URL and the CNAME to create."""
+    ran = apply(_image_actions(c, cfg, args), echo)
+    opts = _options(c, cfg, args, oidc, "")
     count, url, cname = dashboard.up(clients_of(c), cfg, opts, echo)
     echo(f"dashboard: {url}")
     echo(f"create this DNS record: {cname}")

@@ -88,3 +88,21 @@ def recorder_on_moto(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
     moto_env(monkeypatch, tmp_path)
     with mock_aws(config={"batch": {"use_docker": False}}):
         yield Recorder(clients(REGION))
+
+
+def frozen_checkout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A copy of the dashboard image's build context, used as the checkout CodeBuild builds
+    from: files edited in the working tree while a test runs do not change its source (nor
+    the ``src-<sha>`` tag a second ``up --remote`` looks for)."""
+    import shutil
+
+    from infra import build_context
+
+    root = tmp_path / "checkout"
+    ignore = "infra/dashboard.Dockerfile.dockerignore"
+    rules = build_context.ignore_rules(build_context.REPO_ROOT / ignore)
+    for rel in [*build_context.files(build_context.REPO_ROOT, rules), ignore]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(build_context.REPO_ROOT / rel, root / rel)
+    monkeypatch.setattr(build_context, "REPO_ROOT", root)
+    return root

@@ -22,7 +22,7 @@ from infra import remote_build
 from infra.actions import apply
 from infra.build_context import ImageBuild
 from infra.config import StackConfig
-from tests._infra_helpers import ACCOUNT, REGION, Recorder, recorder_on_moto
+from tests._infra_helpers import ACCOUNT, REGION, Recorder, frozen_checkout, recorder_on_moto
 from tests.realaws import CodeBuildAsAws, CodeBuildProjectsAsAws
 
 REPO = Path(__file__).resolve().parents[2]
@@ -211,8 +211,12 @@ def _cert(aws: Recorder, monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.mark.slow
 def test_up_dashboard_remote_builds_then_deploys_by_digest_and_reruns_as_a_no_op(
-    aws: Recorder, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    aws: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    frozen_checkout(monkeypatch, tmp_path)  # the source cannot change between the two ups
     layer = _builds(aws)
     argv = ["up", "--dashboard", "--domain", DOMAIN, "--certificate-arn", _cert(aws, monkeypatch)]
     argv += ["--cognito", "--remote"]

@@ -63,6 +63,11 @@ def test_a_rotated_secret_is_pushed_by_the_next_up_and_only_then(
 
         rotated = sm.put_secret_value(SecretId=secret["ARN"], SecretString="second-secret")
         capsys.readouterr()
+        assert rec.run("plan", *argv[1:]) == 0  # plan shows the push, and sends nothing
+        assert rec.mutating() == [] and _held_secret() == "first-secret"
+        planned = capsys.readouterr().out
+        assert "update  listener        backtest-dash:443  (OIDC client secret" in planned
+        assert "dashboard: 0 to create, 1 to update, 0 to delete" in planned
         assert rec.run(*argv) == 0
         out, err = capsys.readouterr()
         assert _held_secret() == "second-secret"

@@ -38,7 +38,7 @@ def test_every_subcommand_has_its_own_help(command, capsys):
     assert out.startswith(f"usage: python -m infra {command} ")
     assert COMMANDS[command] in out
     assert ("--delete-data" in out) == (command == "down")
-    assert ("--remote" in out) == (command in ("push-image", "up"))
+    assert ("--remote" in out) == (command in ("push-image", "up", "plan"))
     assert ("--size" in out) == (command in ("plan", "up", "push-image"))
 
 
