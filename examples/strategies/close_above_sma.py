@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from engine.sim.indicators import sma
+from engine import helpers as h
 
 NAME = "close_above_sma"
 DESCRIPTION = "Long while close > SMA(close, window); flat otherwise (and until the SMA exists)."
@@ -13,5 +13,5 @@ CONSTRAINTS = []
 
 
 def signal(bars, p):
-    average = sma(bars.close, p["window"])  # NaN for the first window - 1 bars
+    average = h.sma(bars.close, p["window"])  # NaN for the first window - 1 bars
     return np.where(bars.close > average, 1.0, 0.0)  # NaN compares False: flat
