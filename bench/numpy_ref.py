@@ -26,13 +26,14 @@ def sma(x: np.ndarray, window: int) -> np.ndarray:
 def sma_cross_target(
     close: np.ndarray, fast: int, slow: int, cache: dict[Any, np.ndarray] | None = None
 ) -> np.ndarray:
-    """1.0 while SMA(fast) > SMA(slow), else 0.0; 0.0 for the first ``slow`` bars."""
+    """1.0 while SMA(fast) > SMA(slow), else 0.0; 0.0 while SMA(slow) is undefined (the first
+    ``slow - 1`` bars: DESIGN.md's warm-up)."""
     cache = {} if cache is None else cache
     for w in (fast, slow):
         if w not in cache:
             cache[w] = sma(close, w)
     target = (cache[fast] > cache[slow]).astype(np.float64)
-    target[:slow] = 0.0
+    target[: slow - 1] = 0.0  # NaN comparisons are already False; stated for the reader
     return target
 
 
