@@ -1,4 +1,6 @@
-"""python -m infra plan | up | status | down | policy | push-image | users  [--region R] ..."""
+"""python -m infra plan | up | status | down | policy | push-image | users  [--region R] ...
+
+The parser (texts in infra/cli_help.py) and the dispatch of each command."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from engine.errors import BacktestError, InfraError
 from infra import dashboard_cli, stack
 from infra.actions import Action, Waiter, apply
+from infra.cli_help import DESCRIPTION, EPILOG, EXAMPLES
 from infra.clients import Clients, make_clients
 from infra.config import DEFAULT_SIZES, StackConfig, parse_size
 from infra.outputs import config_path, write_settings
@@ -20,12 +23,15 @@ from infra.regions import partition_for
 from jobs.settings import load_settings
 
 COMMANDS = {
-    "plan": "print every change `up` would make (read-only)",
-    "up": "create or update the stack, then write its settings to the config file",
-    "status": "show each resource and its state",
-    "down": "delete the stack (buckets only with --delete-data)",
+    "plan": "print every change `up` (same flags, --dashboard too) would make; read calls only",
+    "up": "create or update the stack (and with --dashboard the hosted dashboard), then write "
+    "its settings to the config file",
+    "status": "show each resource and its state, the hosted dashboard's health included",
+    "down": "delete the stack and the hosted dashboard (buckets and Cognito users only with "
+    "--delete-data)",
     "policy": "print the IAM policy the dashboard's user or role needs",
-    "push-image": "build engine/Dockerfile for linux/amd64, push it, pin its digest",
+    "push-image": "build the engine image (or with --dashboard the dashboard's) for linux/amd64, "
+    "locally or --remote in CodeBuild, push it to ECR",
     "users": "invite a colleague to the hosted dashboard (Cognito): users add EMAIL",
 }
 STACK_OPTIONS = ("plan", "up", "push-image")  # commands that (re)register resources
@@ -46,12 +52,21 @@ DEFAULTS = {
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--region", help="AWS region (default: settings' region, us-east-1)")
-    p.add_argument("--prefix", default="backtest", help="names every resource (default backtest)")
+    p.add_argument(
+        "--region", metavar="R", help="AWS region (default: the settings' region, else us-east-1)"
+    )
+    p.add_argument(
+        "--prefix",
+        default="backtest",
+        metavar="NAME",
+        help="names every resource, so several stacks fit in one account (default backtest)",
+    )
 
 
 def _stack_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-vcpus", type=int, default=16, help="per compute environment")
+    p.add_argument(
+        "--max-vcpus", type=int, default=16, metavar="N", help="per compute environment (16)"
+    )
     p.add_argument(
         "--size",
         action="append",
@@ -59,23 +74,50 @@ def _stack_options(p: argparse.ArgumentParser) -> None:
         metavar="KIND=VCPU:MEMORY",
         help="job size, KIND run|sweep|collect (defaults run=1:2048 sweep=1:2048 collect=1:4096)",
     )
-    p.add_argument("--subnets", default="", help="comma-separated subnet ids (default VPC's)")
     p.add_argument(
-        "--security-group", default="", help="security group id (default: one `up` creates)"
+        "--subnets", default="", metavar="a,b", help="subnet ids (default: the default VPC's)"
+    )
+    p.add_argument(
+        "--security-group",
+        default="",
+        metavar="sg-x",
+        help="the jobs' security group (needs --subnets; default: one `up` creates)",
     )
     p.add_argument("--versioning", action="store_true", help="turn on bucket versioning")
-    p.add_argument("--expire-days", type=int, default=90, help="expire runs/ sweeps/ (0: never)")
-    p.add_argument("--log-retention-days", type=int, default=30)
-    p.add_argument("--keep-images", type=int, default=10, help="ECR images kept")
-    p.add_argument("--attempts", type=int, help="attempts per job (default: max(3, settings))")
+    p.add_argument(
+        "--expire-days",
+        type=int,
+        default=90,
+        metavar="N",
+        help="expire results under runs/ and sweeps/ after N days (90; 0: never)",
+    )
+    p.add_argument(
+        "--log-retention-days",
+        type=int,
+        default=30,
+        metavar="N",
+        help="CloudWatch retention of the job logs (30)",
+    )
+    p.add_argument("--keep-images", type=int, default=10, metavar="N", help="ECR images kept (10)")
+    p.add_argument(
+        "--attempts",
+        type=int,
+        metavar="N",
+        help="attempts per job before it fails (default: max(3, the attempts setting))",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The CLI: one subcommand each, with its own options and --help."""
-    p = argparse.ArgumentParser(prog="python -m infra", description=__doc__)
+    raw = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(
+        prog="python -m infra", description=DESCRIPTION, epilog=EPILOG, formatter_class=raw
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in COMMANDS.items():
-        cmd = sub.add_parser(name, help=text, description=text)
+        cmd = sub.add_parser(
+            name, help=text, description=text, epilog=EXAMPLES[name], formatter_class=raw
+        )
         _common(cmd)
         if name in STACK_OPTIONS:
             _stack_options(cmd)
@@ -88,18 +130,20 @@ def build_parser() -> argparse.ArgumentParser:
                 help="delete the buckets (and the dashboard's Cognito users) too",
             )
         if name == "users":
-            cmd.add_argument("action", choices=["add"], help="add: invite by e-mail")
+            cmd.add_argument("action", choices=["add"], metavar="add", help="invite by e-mail")
             cmd.add_argument("email", help="the colleague's e-mail address")
         if name == "push-image":
             cmd.add_argument(
                 "--remote",
                 action="store_true",
-                help="build in AWS CodeBuild instead of the local docker daemon",
+                help="build in AWS CodeBuild (project <prefix>-image-build, with --dashboard "
+                "<prefix>-dashboard-build) instead of the local docker daemon",
             )
             cmd.add_argument(
                 "--dashboard",
                 action="store_true",
-                help="build infra/dashboard.Dockerfile into <prefix>-dashboard instead",
+                help="build infra/dashboard.Dockerfile into <prefix>-dashboard instead (deploy it "
+                "with up --dashboard ...)",
             )
     return p
 

@@ -34,18 +34,45 @@ OIDC_FLAGS = ("oidc_issuer", "oidc_client_id", "oidc_client_secret_arn")
 
 def add_up_flags(p: argparse.ArgumentParser) -> None:
     """The `up` flags of the hosted dashboard."""
-    g = p.add_argument_group("hosted dashboard (ALB + ECS Fargate + login)")
-    g.add_argument("--dashboard", action="store_true", help="also create the hosted dashboard")
-    g.add_argument("--domain", help="the dashboard's DNS name, e.g. backtest.example.com")
-    g.add_argument("--certificate-arn", help="an ISSUED ACM certificate covering --domain")
-    g.add_argument("--cognito", action="store_true", help="login with a Cognito user pool")
-    g.add_argument("--oidc-issuer", help="login with this OIDC provider (https issuer URL)")
-    g.add_argument("--oidc-client-id", help="the OIDC client id")
-    g.add_argument(
-        "--oidc-client-secret-arn", help="Secrets Manager ARN holding the OIDC client secret"
+    g = p.add_argument_group(
+        "hosted dashboard (ALB + ECS Fargate + login)",
+        "--dashboard needs --domain, --certificate-arn and one login:\n"
+        "--cognito, or all three --oidc-* flags",
     )
-    g.add_argument("--allow-cidr", default="0.0.0.0/0", help="who may reach the load balancer")
-    g.add_argument("--dashboard-image", help="image URI (default: the <prefix>-dashboard repo)")
+    g.add_argument("--dashboard", action="store_true", help="also the hosted dashboard")
+    g.add_argument(
+        "--domain", metavar="NAME", help="the dashboard's DNS name, e.g. backtest.example.com"
+    )
+    g.add_argument(
+        "--certificate-arn",
+        metavar="ARN",
+        help="an ISSUED ACM certificate (same region) covering --domain",
+    )
+    g.add_argument(
+        "--cognito",
+        action="store_true",
+        help="login with a Cognito user pool <prefix>-dash (invite: users add EMAIL)",
+    )
+    g.add_argument(
+        "--oidc-issuer", metavar="URL", help="login with this OIDC provider (https issuer URL)"
+    )
+    g.add_argument("--oidc-client-id", metavar="ID", help="the OIDC client id")
+    g.add_argument(
+        "--oidc-client-secret-arn",
+        metavar="ARN",
+        help="Secrets Manager secret holding the OIDC client secret (rotated value: run up again)",
+    )
+    g.add_argument(
+        "--allow-cidr",
+        default="0.0.0.0/0",
+        metavar="CIDR",
+        help="who may reach the load balancer on 443/80 (default 0.0.0.0/0)",
+    )
+    g.add_argument(
+        "--dashboard-image",
+        metavar="URI",
+        help="run this image (default: <prefix>-dashboard:latest, by digest once pushed)",
+    )
     g.add_argument(
         "--remote",
         action="store_true",

@@ -42,12 +42,46 @@ def test_every_subcommand_has_its_own_help(command, capsys):
     assert ("--size" in out) == (command in ("plan", "up", "push-image"))
 
 
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_option_of_every_subcommand_is_explained(command):
+    import argparse
+
+    from infra.cli import build_parser
+
+    sub = build_parser()._subparsers._group_actions[0].choices[command]  # type: ignore[union-attr]
+    assert sub.epilog and sub.description == COMMANDS[command]
+    for action in sub._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        assert action.help and len(action.help) > 10, action.dest
+        if action.option_strings and action.nargs != 0:  # takes a value: a named one
+            assert action.metavar and action.metavar != action.dest.upper(), action.dest
+
+
+def test_dashboard_flags_are_shared_by_plan_and_up_and_say_what_they_need(capsys):
+    helps = {}
+    for command in ("plan", "up", "push-image"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        helps[command] = " ".join(capsys.readouterr().out.split())
+    for command in ("plan", "up"):
+        out = helps[command]
+        assert "--cognito, or all three --oidc-* flags" in out
+        for flag in ("--domain NAME", "--certificate-arn ARN", "--oidc-client-secret-arn ARN"):
+            assert flag in out
+        assert "--remote" in out and "exact source" in out
+    assert "--dashboard build infra/dashboard.Dockerfile" in helps["push-image"]
+    assert "<prefix>-dashboard-build" in helps["push-image"]
+    assert "pushes that value into the listener's authenticate-oidc action" in helps["up"]
+
+
 def test_top_level_help_lists_the_commands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = " ".join(capsys.readouterr().out.split())
     for command, text in COMMANDS.items():
-        assert command in out and text in out
+        assert command in out and " ".join(text.split()) in out
+    assert "typical use:" in out and "python -m infra up --dashboard --domain" in out
 
 
 @pytest.mark.parametrize(
