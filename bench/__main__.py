@@ -34,6 +34,7 @@ GROUPS: dict[str, str] = {
     "dashboard": "bench.dashboard_bench",
     "browser": "bench.browser_bench",
     "load": "bench.load_bench",
+    "strategy": "bench.strategy_bench",
 }
 
 
