@@ -40,10 +40,10 @@ Shows buckets, repository and image digest, roles, security group, compute envir
 queue (with Batch's reason when INVALID), job definitions, CodeBuild projects, and for the hosted
 dashboard: the load balancer's state, "N/1 tasks running" and target health.""",
     "down": """\
-Deletes the queue, compute environments, job definitions, security groups, roles, log groups,
-CodeBuild projects and image repositories, and the hosted dashboard (load balancer, ECS
-service, cluster). Buckets, and the dashboard's Cognito user pool with its users, only with
---delete-data.""",
+Deletes the queue, compute environments, job definitions, security groups, roles, the jobs'
+and the dashboard's log groups, CodeBuild projects and image repositories, and the hosted
+dashboard (load balancer, ECS service, cluster). Buckets, and the dashboard's Cognito user pool
+with its users, only with --delete-data.""",
     "policy": """\
 example:
   python -m infra policy > policy.json    # attach to the dashboard's IAM user or role
