@@ -34,7 +34,8 @@ from app.sweep_cells import (
 )
 
 # Fixed chart margins in pixels (the e2e test maps a cell index to a click position).
-GRID = {"left": 110, "right": 120, "top": 90, "bottom": 100}
+# "outerBoundsMode": "none" keeps ECharts 6 from shrinking the grid to fit the axis labels.
+GRID = {"left": 110, "right": 120, "top": 90, "bottom": 100, "outerBoundsMode": "none"}
 MAX_LABELLED_CELLS = 400  # values are printed in the cells up to this many
 HEATMAP_HEIGHT = 640
 LINE_HEIGHT = 460
@@ -130,15 +131,22 @@ def _marks(cells: Cells, series: dict[str, Any]) -> None:
         "label": {"show": True, "formatter": "best", "color": "#fff", "fontSize": 9},
         "data": [{"name": "best", "coord": coord}],
     }  # fmt: skip
+
+
+def plateau_series(cells: Cells) -> dict[str, Any] | None:
+    """The best cell's neighbourhood (the plateau it sits on) as dashed outlines: a second,
+    silent heatmap series of transparent cells (clicks and hover go to the cells below)."""
     box = neighbourhood(cells)
-    if box is not None and cells.choice.y is not None:
-        (x0, y0), (x1, y1) = box
-        series["markArea"] = {
-            "silent": True,
-            "itemStyle": {"color": "rgba(0,0,0,0)", "borderColor": PLATEAU_COLOUR,
-                          "borderWidth": 2, "borderType": "dashed"},
-            "data": [[{"coord": [x0, y0]}, {"coord": [x1, y1]}]],
-        }  # fmt: skip
+    if box is None or cells.choice.y is None:
+        return None
+    (x0, y0), (x1, y1) = box
+    outline = [[x, y, 0] for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+    return {
+        "type": "heatmap", "name": "plateau", "silent": True, "z": 3, "data": outline,
+        "itemStyle": {"color": "rgba(0,0,0,0)", "borderColor": PLATEAU_COLOUR,
+                      "borderWidth": 2, "borderType": "dashed"},
+        "tooltip": {"show": False}, "label": {"show": False},
+    }  # fmt: skip
 
 
 def heatmap_option(cells: Cells) -> dict[str, Any]:
@@ -166,7 +174,7 @@ def heatmap_option(cells: Cells) -> dict[str, Any]:
         "yAxis": _axis(str(choice.y), cells.y_labels, 10**9),
         "visualMap": colour_map(choice.metric, values, list(frame.columns).index(VALUE)),
         "dataset": {"source": frame},
-        "series": [series],
+        "series": [series, *([plateau] if (plateau := plateau_series(cells)) else [])],
     }
 
 

@@ -101,7 +101,13 @@ def test_heatmap_option_marks_best_labels_small_grids_and_hovers_every_metric(
     series = option["series"][0]
     assert series["label"]["show"] is True  # 6 cells <= 400: values printed in the cells
     assert series["markPoint"]["data"][0]["coord"] == [2, 0]
-    assert series["markArea"]["data"] == [[{"coord": [1, 0]}, {"coord": [2, 1]}]]
+    outline = option["series"][1]
+    assert outline["silent"] and [c[:2] for c in outline["data"]] == [
+        [1, 0],
+        [1, 1],
+        [2, 0],
+        [2, 1],
+    ]
     assert series["selectedMode"] == "single"
     tip = option["tooltip"]["formatter"]
     for column in ("{@value}", "{@n}", "{@fast}", "{@slow}", "{@mode}", "{@sharpe}",
