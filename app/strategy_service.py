@@ -27,6 +27,12 @@ BUILTIN = "built-in"
 STORED = "stored"
 SHA_SHORT = 12
 SIGN_IN_FIRST = "sign in to add or remove strategies (hosted mode records who changed what)"
+# The sweep submit (jobs.sweeps) validates and counts combinations in this process and does not
+# yet pin the file to sweeps/<id>/strategy.py, so a stored strategy's sweep is refused up front.
+SWEEP_NOT_YET = (
+    "a sweep of a stored strategy cannot be submitted by this version yet (its file must be "
+    "pinned to sweeps/<id>/strategy.py at submit); submit single runs, one per parameter set"
+)
 
 
 @dataclass(frozen=True)

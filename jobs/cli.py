@@ -22,6 +22,7 @@ from jobs.settings import Settings, env_var, settings_with_sources
 from jobs.strategy_cli import (
     add_strategy_parser,
     check_run_strategy,
+    check_sweep_strategy,
     lazy_strategy_help,
     run_strategy_command,
 )
@@ -194,6 +195,7 @@ def cmd_sweep(executor: Executor, ns: argparse.Namespace, settings: Settings) ->
     from jobs.factory import make_store
     from jobs.sweeps import build_sweep_spec, submit_sweep_jobs
 
+    check_sweep_strategy(make_store(settings), ns.source_bucket, ns.strategy)
     spec = build_sweep_spec(
         ns.source_bucket,
         source_keys(ns),

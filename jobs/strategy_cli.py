@@ -134,6 +134,19 @@ def check_run_strategy(store: Store, bucket: str, name: str, params: Mapping[str
     check_params(name, params, tuple(stored_info(store, bucket, name).params))
 
 
+def check_sweep_strategy(store: Store, bucket: str, name: str) -> None:
+    """``sweep --strategy NAME``: a built-in, or a refusal naming why a stored file cannot be
+    swept by this version (the submit does not pin it to sweeps/<id>/strategy.py yet)."""
+    if name in STRATEGIES:
+        return
+    stored_info(store, bucket, name)  # unknown names: the list of known ones
+    raise ParamError(
+        f"sweep --strategy {name}: a sweep of a stored strategy cannot be submitted by this "
+        "version yet (its file must be pinned to sweeps/<id>/strategy.py at submit); submit "
+        "single runs with python -m jobs submit --strategy NAME --param ..."
+    )
+
+
 # -- commands -----------------------------------------------------------------------------------
 
 

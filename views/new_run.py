@@ -277,6 +277,8 @@ if not problems:
             problems += form_checks.bar_problems(bars_by_file(), strategy.warmup(params), what)
         elif not space:
             problems.append("a sweep needs at least one parameter given as a list or a range")
+        elif row.stored:
+            problems.append(strategy_service.SWEEP_NOT_YET)
         else:
             sweep = submit_service.sweep_for_files(
                 ctx, files, strategy_name, fixed, space, options=options, **sample

@@ -184,3 +184,17 @@ def test_new_run_offers_the_stored_strategy_with_fields_from_its_params(app_root
     (job,) = app_context().executor.list(name_prefix="run-")
     assert job.spec["strategy"] == NAME and job.spec["params"] == {"window": 20}
     assert f"{TREND}: {NAME}(window=20)" in texts(at, ("text",))
+
+
+def test_new_run_sweep_of_a_stored_strategy_is_refused_with_the_reason(app_root: Path) -> None:
+    strategy_service.save(app_context(), GOOD, user="alice")
+    at = app_test(
+        "views/new_run.py", file=TREND, strategy=NAME, space=json.dumps({"window": "10:40:10"})
+    )
+    assert not at.exception
+    assert at.radio(key="nr_mode").value == "Sweep"
+    assert at.text_input(key=f"nr_s_{NAME}_window_text").value == "10:40:10"
+    assert "window: 10..40 step 10 (4 values)" in texts(at, ("caption",))
+    assert at.button(key="nr_submit").disabled
+    assert strategy_service.SWEEP_NOT_YET in texts(at, ("error",))
+    assert not (app_root / "backtest-results" / "sweeps").exists()
