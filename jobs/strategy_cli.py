@@ -77,21 +77,19 @@ def describe(info: Any, *, indent: str = "    ") -> list[str]:
 
 
 def strategies_epilog(store: Store | None, bucket: str) -> str:
-    """``--help`` text for submit/sweep: built-ins, then the stored strategies' schemas."""
+    """``--help`` text for submit/sweep: built-ins, then the stored strategies' schemas (the
+    engine CLI's one listing, :func:`engine.cli_args.strategies_text`)."""
     from engine.cli_args import strategies_text
 
-    lines = [strategies_text(), "", f"stored strategies (strategies/<NAME>.py in {bucket!r}):"]
     if store is None:
-        return "\n".join([*lines, "  (storage not reachable)"])
+        return strategies_text(None, f"{bucket} is not reachable, so they are not listed")
     from engine.userstrat import list_strategies as stored
 
     try:
         infos = stored(store, bucket)
     except BacktestError as exc:  # help must not fail: say why the list is missing
-        return "\n".join([*lines, f"  (not listed: {exc})"])
-    for info in infos:
-        lines += ["  " + line for line in describe(info)]
-    return "\n".join(lines if infos else [*lines, "  (none; add one: python -m jobs strategy add)"])
+        return strategies_text(None, f"not listed: {exc}")
+    return strategies_text(infos, store.uri(bucket, "strategies/"))
 
 
 # -- schema checks for submit/sweep -------------------------------------------------------------
