@@ -13,6 +13,12 @@ from numba import njit
 
 from engine.sim.indicators import _U, _jit, _jit_inline, _period, _slide, _window_sum
 
+# numba keys this file's on-disk cache on this file only, and the kernels here inline the
+# window-sum helpers of indicators.py: this literal (sha256 of indicators.py, first 16 hex
+# digits; tests/engine/test_kernels_split.py checks it) makes an edit there come with an edit
+# here, which refreshes the cache.
+INDICATORS_DIGEST = "7f667919771873c7"
+
 # Two floats closer than this (relative) count as equal, so rounding noise in flat stretches
 # (e.g. SMA(10) vs SMA(50) of a constant price) never produces a signal.
 REL_TOL = 1e-12

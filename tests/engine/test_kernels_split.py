@@ -29,6 +29,16 @@ def test_parts_digest_matches_the_part_files() -> None:
     )
 
 
+def test_signals_cache_follows_the_indicators_it_inlines() -> None:
+    from engine.sim import signals
+
+    digest = hashlib.sha256((SIM / "indicators.py").read_bytes()).hexdigest()[:16]
+    assert digest == signals.INDICATORS_DIGEST, (
+        f"engine/sim/indicators.py changed: set INDICATORS_DIGEST = {digest!r} in "
+        "engine/sim/signals.py (that edit refreshes numba's cache of the fused sma_cross)"
+    )
+
+
 def _cached(dispatcher: object) -> bool:
     return type(getattr(dispatcher, "_cache", None)).__name__ != "NullCache"
 
