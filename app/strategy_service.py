@@ -258,11 +258,32 @@ def stored_schemas(rows: Sequence[StrategyRow]) -> dict[str, Strategy]:
 def validate_params(ctx: AppContext, name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """``params`` checked as a run of ``name`` will be: a built-in's registry validation, else
     the stored file's schema (bounds, defaults) and its constraints (in the probe)."""
+    return checked_run(ctx, name, params).params
+
+
+@dataclass(frozen=True)
+class CheckedRun:
+    """A run's validated parameters and, for a stored file, the bytes they were checked
+    against (``strategy_source``, ``strategy_sha256`` of the RunSpec; None for a built-in)."""
+
+    params: dict[str, Any]
+    source: str | None = None
+    sha256: str | None = None
+
+
+def checked_run(ctx: AppContext, name: str, params: Mapping[str, Any]) -> CheckedRun:
+    """Validate ``params`` and pin a stored strategy's run to the file read for the check:
+    ``strategies/<NAME>.py`` of the input bucket and its sha256. The engine refuses other bytes,
+    so a file replaced while the run waits in the queue fails in one line instead of running a
+    version nobody checked."""
     if name in STRATEGIES:
-        return STRATEGIES[name].validate(params)
+        return CheckedRun(STRATEGIES[name].validate(params))
+    from engine.userstrat import source_key
+
     row = get_row(ctx, name)
     validated = form_strategy(row).validate(params)
     problem = rule_problem(row, validated)
     if problem:
         raise ParamError(problem)
-    return validated
+    uri = ctx.store.uri(ctx.settings.input_bucket, source_key(name))
+    return CheckedRun(validated, uri, row.sha256)

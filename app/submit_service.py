@@ -49,9 +49,9 @@ def build_run_specs(
     options: SimOptions,
 ) -> list[RunSpec]:
     """One RunSpec per file; ParamError (the strategy's message) before anything is built."""
-    from app.strategy_service import validate_params  # built-ins, or a stored file's schema
+    from app.strategy_service import checked_run  # built-ins, or a stored file's schema + pin
 
-    validated = validate_params(ctx, strategy, params)
+    checked = checked_run(ctx, strategy, params)
     options.validate()
     keys = _check_files(ctx, files)
     s = ctx.settings
@@ -61,8 +61,10 @@ def build_run_specs(
             source_key=key,
             result_bucket=s.result_bucket,
             strategy=strategy,
-            params=dict(validated),
+            params=dict(checked.params),
             options=options,
+            strategy_source=checked.source,  # a stored file: the bytes validated, sha256 checked
+            strategy_sha256=checked.sha256,
         )
         for key in keys
     ]
