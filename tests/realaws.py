@@ -23,6 +23,7 @@ would answer; none touches the project's code. Written from the AWS API referenc
   ``projectsNotFound``.
 - :class:`ListenersAsAws`: DescribeListeners never returns an OIDC ``ClientSecret``, and fills
   the authenticate actions' defaults.
+- :func:`codebuild_updates_projects`: CodeBuild UpdateProject (moto has none). Patches moto.
 
 Keep additions small and additive (other helpers extend this module).
 """
@@ -555,3 +556,38 @@ class ListenersAsAws:
                             config.setdefault(name, value)
                         if config.pop("ClientSecret", None) is not None:
                             self.stripped += 1
+
+
+# --- CodeBuild UpdateProject, which moto does not implement (HB) ------------------------------
+
+UPDATABLE_PROJECT_KEYS = (
+    "description", "source", "artifacts", "environment", "serviceRole", "timeoutInMinutes",
+    "queuedTimeoutInMinutes", "logsConfig", "tags", "cache", "vpcConfig",
+)  # fmt: skip
+
+
+def codebuild_updates_projects(monkeypatch: Any) -> None:
+    """UpdateProject as the CodeBuild API reference describes it: the named project must exist
+    (else ResourceNotFoundException); each setting given replaces the project's (the name cannot
+    change); the answer is the updated project. moto answers NotImplementedError. Patches moto's
+    CodeBuild responses in this process; ``monkeypatch`` undoes it after the test."""
+    import datetime
+
+    from moto.codebuild.exceptions import ResourceNotFoundException
+    from moto.codebuild.responses import CodeBuildResponse
+    from moto.core.responses import ActionResult
+
+    def update_project(self: Any) -> Any:
+        name = self._get_param("name")
+        project = self.codebuild_backend.codebuild_projects.get(name)
+        if project is None:
+            raise ResourceNotFoundException(f"Project cannot be found: {name}")
+        for key in UPDATABLE_PROJECT_KEYS:
+            value = self._get_param(key)
+            if value is not None:
+                project.project_metadata[key] = value
+        now = datetime.datetime.now(datetime.UTC).isoformat()
+        project.project_metadata["lastModifiedDate"] = now
+        return ActionResult({"project": project.project_metadata})
+
+    monkeypatch.setattr(CodeBuildResponse, "update_project", update_project, raising=False)

@@ -19,7 +19,7 @@ from infra.config import StackConfig
 from infra.image import push_remote
 from infra.remote_build import project_name, source_archive
 from tests._infra_helpers import ACCOUNT, REGION, Recorder, recorder_on_moto
-from tests.realaws import CodeBuildAsAws, CodeBuildProjectsAsAws
+from tests.realaws import CodeBuildAsAws, CodeBuildProjectsAsAws, codebuild_updates_projects
 
 URI = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/backtest-engine"
 RESULTS = f"backtest-results-{ACCOUNT}-{REGION}"
@@ -227,3 +227,23 @@ def test_without_a_daemon_it_names_remote_and_the_buildx_line(aws, tmp_path, mon
     build = "docker buildx build --platform linux/amd64 --provenance=false -f engine/Dockerfile"
     assert f"{build} -t {URI}:latest --push ." in err
     assert aws.mutating() == []
+
+
+def test_a_project_made_before_the_source_tag_gets_the_new_buildspec_once(aws, monkeypatch):
+    codebuild_updates_projects(monkeypatch)
+    assert aws.run("up") == 0
+    _layer(aws, _pushed_digest(aws))
+    assert aws.run("push-image", "--remote") == 0
+    old = ImageBuild.of(StackConfig()).buildspec.replace(' -t "$IMAGE_URI:$SOURCE_TAG"', "")
+    old = old.replace('      - docker push "$IMAGE_URI:$SOURCE_TAG"\n', "")
+    project = aws.clients.codebuild.batch_get_projects(names=["backtest-image-build"])
+    location = project["projects"][0]["source"]["location"]
+    aws.clients.codebuild.update_project(
+        name="backtest-image-build", source={"type": "S3", "location": location, "buildspec": old}
+    )  # the project as an earlier version of push-image --remote left it
+    assert aws.run("push-image", "--remote") == 0
+    (update,) = aws.sent("UpdateProject")
+    assert update["source"]["buildspec"] == ImageBuild.of(StackConfig(account=ACCOUNT)).buildspec
+    assert "SOURCE_TAG" in update["source"]["buildspec"] and "tags" not in update
+    assert aws.run("push-image", "--remote") == 0
+    assert aws.sent("UpdateProject") == []
