@@ -81,4 +81,5 @@ def test_upload_validate_save_then_run_it_from_new_run(
     assert (run_dir / "_SUCCESS").exists(), error.read_text() if error.exists() else "no result"
     spec = json.loads((run_dir / "spec.json").read_text())
     assert spec["strategy"] == NAME and spec["params"] == {"window": 20}
+    assert spec["strategy_sha256"] == sha  # the bytes validated and saved are the bytes that ran
     assert (run_dir / "strategy.py").read_bytes() == SOURCE.encode()  # the source that ran
