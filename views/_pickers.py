@@ -5,7 +5,7 @@ person, the choice kept in the URL. Not a page (st.navigation routes only views/
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import streamlit as st
 
@@ -48,44 +48,54 @@ def write_url(key: str, param: str, value: str | None) -> None:
     st.session_state[f"{key}__url"] = value
 
 
-def pick_id(
-    label: str, param: str, labels: Mapping[str, str], *, placeholder: str, help: str
-) -> str | None:
+class PickerText(NamedTuple):
+    """What a picker says: its label, its empty-state placeholder and its help."""
+
+    label: str
+    placeholder: str
+    help: str
+
+
+def pick_id(text: PickerText, param: str, labels: Mapping[str, str], *, page: str) -> str | None:
     """One id from ?<param>=, or the one chosen among ``labels`` (id -> label, in display
-    order), written back to the URL; an id in the URL that is not listed stays offered."""
+    order), written back to the URL; an id in the URL that is not listed stays offered.
+
+    ``page`` names the calling page: each page's picker has its own key and URL note (a key
+    shared by two pages would carry one page's note into the other and ignore a link's URL)."""
     current = st.query_params.get(param) or None
     ids = list(labels)
     if current and current not in labels:
         ids.insert(0, current)
     if not ids:
         return None
-    key = f"pick_{param}"
+    key = f"pick_{page}_{param}"
     sync_from_url(key, param, [*ids, None], current)
     choice = st.selectbox(
-        label, ids, index=None, key=key, format_func=lambda i: labels.get(i, i),
-        placeholder=placeholder, help=f"{help} The choice is kept in the URL (?{param}=).",
+        text.label, ids, index=None, key=key, format_func=lambda i: labels.get(i, i),
+        placeholder=text.placeholder,
+        help=f"{text.help} The choice is kept in the URL (?{param}=).",
     )  # fmt: skip
     write_url(key, param, choice or None)
     return choice
 
 
-def pick_run(param: str = "run") -> str | None:
+def pick_run(page: str, param: str = "run") -> str | None:
     """The run id from ?<param>=, or the one chosen in the picker (written back to the URL)."""
-    return pick_id(
-        "Run", param, run_labels(), placeholder="Pick a finished run (newest first)", help=RUN_HELP
-    )
+    text = PickerText("Run", "Pick a finished run (newest first)", RUN_HELP)
+    return pick_id(text, param, run_labels(), page=page)
 
 
-def pick_sweep(param: str = "sweep") -> str | None:
+def pick_sweep(page: str, param: str = "sweep") -> str | None:
     """The sweep id from ?<param>=, or the one chosen in the picker (written back to the URL)."""
     labels: dict[str, str] = {}
     with page_errors(stop=False):
         listed = loaders.list_sweeps()
         labels = dict(zip(listed["sweep_id"], listed["label"], strict=True))
-    return pick_id(
-        "Sweep", param, labels, placeholder="Pick a sweep (newest first)",
-        help="Sweeps in the result bucket, newest first: date, strategy, file, best Sharpe.",
+    text = PickerText(
+        "Sweep", "Pick a sweep (newest first)",
+        "Sweeps in the result bucket, newest first: date, strategy, file, best Sharpe.",
     )  # fmt: skip
+    return pick_id(text, param, labels, page=page)
 
 
 def pick_runs(param: str = "runs") -> tuple[list[str], bool]:

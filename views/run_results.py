@@ -20,7 +20,7 @@ from views._pickers import pick_run
 st.title("Run results")
 
 
-run_id = pick_run()
+run_id = pick_run("run_results")
 if not run_id:
     st.info("No run chosen. Pick one above, or submit one on New run and open it from Jobs.")
     st.page_link(nav.NEW_RUN, label="New run", icon=":material/play_arrow:")

@@ -89,7 +89,7 @@ def top_tab(view: ss.SweepView, metric: str) -> None:
         )  # fmt: skip
 
 
-sweep_id = pick_sweep()
+sweep_id = pick_sweep("sweep_results")
 if not sweep_id:
     st.info("No sweep chosen. Start one on New run (mode: sweep), then open it here.")
     st.page_link(nav.NEW_RUN, label="New run", icon=":material/play_arrow:")

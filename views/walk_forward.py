@@ -21,13 +21,7 @@ st.caption(
     "with the previous one's final equity)."
 )
 
-# The Sweep results page has the same picker (key pick_sweep): its note of the URL it last saw
-# would keep a link's ?sweep= from seeding this page's picker, so arriving here forgets it.
-arrived = st.query_params.get("sweep")
-if st.session_state.get("wf_arrived") != arrived:
-    st.session_state.pop("pick_sweep__url", None)
-    st.session_state["wf_arrived"] = arrived
-sweep_id = pick_sweep()
+sweep_id = pick_sweep("walk_forward")
 if not sweep_id:
     st.info("Pick a walk-forward sweep (submitted with a walk-forward option).")
     st.stop()
