@@ -285,3 +285,35 @@ def scatter_option(
              "lineStyle": {"color": "#999", "type": "dashed"}, "tooltip": {"show": False}},
         ],
     }  # fmt: skip
+
+
+def parallel_option(rows: pd.DataFrame, params: Sequence[str], metric: str) -> dict[str, Any]:
+    """Parallel coordinates: one line per row of ``rows`` (a bounded sample) across the
+    ``params`` axes and ``metric``, coloured by ``metric``; drag along an axis to filter (ECharts
+    draws it on a canvas: no WebGL needed). Text-valued parameters get category axes."""
+    dims = [*params, metric]
+    data = rows[dims].reset_index(drop=True)
+    axes = []
+    for i, name in enumerate(dims):
+        axis: dict[str, Any] = {"dim": i, "name": str(name), "nameLocation": "start"}
+        if not pd.api.types.is_numeric_dtype(data[name]):
+            values = sorted(data[name].astype(str).unique())
+            axis.update(type="category", data=values)
+            data[name] = data[name].astype(str)
+        else:
+            axis["scale"] = True
+        axes.append(axis)
+    values = pd.to_numeric(data[metric], errors="coerce").to_numpy(dtype=float)
+    colours = colour_map(metric, values, len(dims) - 1)
+    colours.pop("seriesIndex", None)
+    return {
+        "parallel": {"left": 80, "right": 140, "top": 90, "bottom": 50,
+                     "parallelAxisDefault": {"nameTextStyle": {"fontSize": 12},
+                                             "areaSelectStyle": {"width": 16}}},
+        "parallelAxis": axes,
+        "visualMap": colours,
+        "dataset": {"source": data},
+        "series": [{"type": "parallel", "lineStyle": {"width": 1, "opacity": 0.35},
+                    "emphasis": {"lineStyle": {"width": 2, "opacity": 1}},
+                    "inactiveOpacity": 0.02, "activeOpacity": 0.6, "progressive": 0}],
+    }  # fmt: skip

@@ -71,20 +71,23 @@ STATE_JS = """
 """
 
 
-# Per ECharts chart (the sweep heatmap and line): its accessible name, which the page writes as
-# "Heatmap: <title> (<what cells aggregate>); <w> x <h> grid, <n> cells; best ..." (see
-# app.sweep_charts.describe). Its data travel as Arrow inside the websocket frames (counted by
-# FrameCounter), not as JSON in the page.
+# Per ECharts chart (the sweep heatmap, line and parallel coordinates): its accessible name,
+# which the page writes as "Heatmap: <title> (<what cells aggregate>); <w> x <h> grid, <n> cells;
+# best ..." (app.sweep_charts.describe) or "Parallel: <title>; <n> rows; <sample note>". Its
+# data travel as Arrow inside the websocket frames (counted by FrameCounter), not as JSON in the
+# page.
 ECHARTS_JS = """
 () => Array.from(document.querySelectorAll('[data-testid="stEChartsChart"]')).map(el => {
   const label = el.getAttribute('aria-label') || '';
   const grid = label.match(/(\\d+) x (\\d+) grid/);
   const cells = label.match(/grid, ([\\d,]+) cells/);
+  const rows = label.match(/; ([\\d,]+) rows/);
   return {
     type: label.split(':')[0].toLowerCase(), trace: 'echarts', json_bytes: 0,
     cells: cells ? Number(cells[1].replace(/,/g, '')) : 0,
     width: grid ? Number(grid[1]) : 0, height: grid ? Number(grid[2]) : 0,
-    rows: 0, title: label, drawn: !!el.querySelector('canvas'),
+    rows: rows ? Number(rows[1].replace(/,/g, '')) : 0, title: label,
+    drawn: !!el.querySelector('canvas'),
   };
 })
 """

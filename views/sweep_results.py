@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
-from app import charts, loaders, sweep_charts
+from app import loaders, sweep_charts
 from app import sweep_service as ss
 from views import _pages as nav
 from views._guard import page_errors
@@ -50,15 +51,19 @@ def parcoords_tab(view: ss.SweepView, metric: str) -> None:
         st.info("No swept parameters to draw.")
         return
     sample = loaders.sweep_sample(view, metric)
-    brush = st.toggle(
-        "Brushable axes (WebGL)", key="sweep_parcoords_webgl",
-        help="Plotly's interactive parallel coordinates: drag along an axis to filter. It "
-        "needs WebGL and can take many seconds in a browser without a GPU.",
-    )  # fmt: skip
-    draw = charts.parallel_coordinates if brush else charts.parallel_lines
-    st.plotly_chart(draw(sample.rows, view.params, metric, note=sample.note), key="parcoords")
-    if sample.note:
-        st.caption(f"Parallel coordinates: {sample.note}.")
+    rows = sample.rows[pd.to_numeric(sample.rows[metric], errors="coerce").notna()]
+    if rows.empty:
+        st.info(f"No values of {metric} to draw.")
+        return
+    title = f"{metric} across {', '.join(view.params)}"
+    alt = f"Parallel: {title}; {len(rows):,} rows" + (f"; {sample.note}" if sample.note else "")
+    st.markdown(f"**{title}**")
+    option = sweep_charts.parallel_option(rows, view.params, metric)
+    st.echarts_chart(option, key="parcoords", height=520, alt=alt)
+    st.caption(
+        "Drag along an axis to keep only the lines through that range (drag again elsewhere "
+        "on the axis to clear)." + (f" Parallel coordinates: {sample.note}." if sample.note else "")
+    )
 
 
 def top_tab(view: ss.SweepView, metric: str) -> None:
