@@ -297,8 +297,8 @@ def parallel_option(rows: pd.DataFrame, params: Sequence[str], metric: str) -> d
     for i, name in enumerate(dims):
         axis: dict[str, Any] = {"dim": i, "name": str(name), "nameLocation": "start"}
         if not pd.api.types.is_numeric_dtype(data[name]):
-            values = sorted(data[name].astype(str).unique())
-            axis.update(type="category", data=values)
+            labels = sorted(data[name].astype(str).unique())
+            axis.update(type="category", data=labels)
             data[name] = data[name].astype(str)
         else:
             axis["scale"] = True
