@@ -17,21 +17,42 @@ the engine).
 
 from __future__ import annotations
 
-import inspect
 import math
-import re
 from collections.abc import Callable, Mapping
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import StrategyError
-from engine.sim.strategies import PARAM_KINDS, Constraint, Param
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-PARAM_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+if TYPE_CHECKING:  # imported where used: engine.sim.strategies builds its built-ins with this
+    from engine.sim.strategies import Constraint, Param
+
+_LOWER = frozenset("abcdefghijklmnopqrstuvwxyz")
+_REST = _LOWER | frozenset("0123456789_")
+
+
+def is_name(text: object) -> bool:
+    """A strategy NAME: ``[a-z][a-z0-9_]{0,63}``."""
+    return _word(text, _LOWER)
+
+
+def is_param_name(text: object) -> bool:
+    """A parameter name: ``[a-z_][a-z0-9_]{0,63}``."""
+    return _word(text, _LOWER | {"_"})
+
+
+def _word(text: object, first: frozenset[str]) -> bool:
+    return (
+        isinstance(text, str)
+        and 1 <= len(text) <= 64
+        and text[0] in first
+        and all(ch in _REST for ch in text)
+    )
+
+
 PARAM_KEYS = {"type", "default", "min", "max", "help", "choices"}
 MAX_DESCRIPTION = 1000
 MAX_PARAMS = 32
+PARAM_KINDS = ("int", "float", "bool", "choice")
 
 
 def fail(filename: str, rule: str, fix: str) -> StrategyError:
@@ -39,9 +60,9 @@ def fail(filename: str, rule: str, fix: str) -> StrategyError:
     return StrategyError(f"{filename}: {rule}; {fix}")
 
 
-def read_name(module: ModuleType, filename: str, builtin_names: frozenset[str]) -> str:
+def read_name(module: Any, filename: str, builtin_names: frozenset[str]) -> str:
     name = getattr(module, "NAME", None)
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not is_name(name):
         raise fail(
             filename,
             f"NAME must be a string matching [a-z][a-z0-9_]{{0,63}}, got {name!r}",
@@ -56,7 +77,7 @@ def read_name(module: ModuleType, filename: str, builtin_names: frozenset[str]) 
     return name
 
 
-def read_description(module: ModuleType, filename: str) -> str:
+def read_description(module: Any, filename: str) -> str:
     text = getattr(module, "DESCRIPTION", None)
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_DESCRIPTION:
         raise fail(
@@ -72,8 +93,10 @@ def _number(value: Any) -> bool:
 
 
 def _param(filename: str, name: Any, spec: Any) -> Param:
+    from engine.sim.strategies import Param
+
     where = f"PARAMS[{name!r}]"
-    if not isinstance(name, str) or not PARAM_NAME_RE.match(name):
+    if not isinstance(name, str) or not is_param_name(name):
         raise fail(
             filename,
             f"parameter name {name!r} must match [a-z_][a-z0-9_]{{0,63}}",
@@ -113,6 +136,8 @@ def _param(filename: str, name: Any, spec: Any) -> Param:
 
 
 def _choice(filename: str, where: str, name: str, spec: Mapping[str, Any]) -> Param:
+    from engine.sim.strategies import Param
+
     choices = spec.get("choices")
     if not isinstance(choices, list | tuple) or not choices:
         raise fail(filename, f"{where}: a choice needs 'choices'", 'e.g. "choices": ["a", "b"]')
@@ -126,6 +151,8 @@ def _choice(filename: str, where: str, name: str, spec: Mapping[str, Any]) -> Pa
 
 
 def _numeric(filename: str, where: str, name: str, spec: Mapping[str, Any]) -> Param:
+    from engine.sim.strategies import Param
+
     kind, low, high, default = spec["type"], spec.get("min"), spec.get("max"), spec["default"]
     for key, bound in (("min", low), ("max", high)):
         if bound is not None and not _number(bound):
@@ -156,7 +183,7 @@ def _numeric(filename: str, where: str, name: str, spec: Mapping[str, Any]) -> P
     return param
 
 
-def read_params(module: ModuleType, filename: str) -> tuple[Param, ...]:
+def read_params(module: Any, filename: str) -> tuple[Param, ...]:
     params = getattr(module, "PARAMS", None)
     if not isinstance(params, Mapping):
         raise fail(
@@ -169,9 +196,11 @@ def read_params(module: ModuleType, filename: str) -> tuple[Param, ...]:
     return tuple(_param(filename, name, spec) for name, spec in params.items())
 
 
-def read_constraints(
-    module: ModuleType, filename: str, names: tuple[str, ...]
-) -> tuple[Constraint, ...]:
+def read_constraints(module: Any, filename: str, names: tuple[str, ...]) -> tuple[Constraint, ...]:
+    """CONSTRAINTS as registry Constraints: ``(name, function)`` pairs, optionally with a third
+    element, the parameters the rule involves (shown in the refusal; default: all)."""
+    from engine.sim.strategies import Constraint
+
     raw = getattr(module, "CONSTRAINTS", [])
     if raw is None:
         raw = []
@@ -184,9 +213,17 @@ def read_constraints(
     out: list[Constraint] = []
     seen: set[str] = set()
     for i, item in enumerate(raw):
-        ok = isinstance(item, list | tuple) and len(item) == 2
+        ok = isinstance(item, list | tuple) and len(item) in (2, 3)
         label, check = (item[0], item[1]) if ok else (None, None)
-        if not ok or not isinstance(label, str) or not label.strip() or not callable(check):
+        involved = tuple(item[2]) if ok and len(item) == 3 else names
+        if (
+            not ok
+            or not isinstance(label, str)
+            or not label.strip()
+            or not callable(check)
+            or not involved
+            or not set(involved) <= set(names)
+        ):
             raise fail(
                 filename,
                 f"CONSTRAINTS[{i}] must be a (name, function) pair",
@@ -196,11 +233,11 @@ def read_constraints(
         if label in seen:
             raise fail(filename, f"constraint {label!r} is listed twice", "name each one once")
         seen.add(label)
-        out.append(Constraint(names, check, label))
+        out.append(Constraint(involved, check, label))
     return tuple(out)
 
 
-def read_signal(module: ModuleType, filename: str) -> Callable[..., Any]:
+def read_signal(module: Any, filename: str) -> Callable[..., Any]:
     fn = getattr(module, "signal", None)
     if not callable(fn):
         raise fail(
@@ -208,15 +245,28 @@ def read_signal(module: ModuleType, filename: str) -> Callable[..., Any]:
             "no function signal(bars, p)",
             "define def signal(bars, p): returning one float64 target per bar",
         )
-    try:
-        inspect.signature(fn).bind(None, None)
-    except TypeError:
-        raise fail(
-            filename, "signal must take two arguments (bars, p)", "write def signal(bars, p):"
-        ) from None
-    except ValueError:  # a builtin or compiled function without a signature: call it and see
-        pass
+    code = getattr(fn, "__code__", None)  # a plain function: does it take (bars, p)?
+    if code is not None:
+        n_args, n_defaults = code.co_argcount, len(getattr(fn, "__defaults__", None) or ())
+        takes_more = bool(code.co_flags & 0x04)  # *args
+        if n_args - n_defaults > 2 or (n_args < 2 and not takes_more):
+            raise fail(
+                filename, "signal must take two arguments (bars, p)", "write def signal(bars, p):"
+            )
     return fn
+
+
+def read_module(
+    module: Any, filename: str, taken: frozenset[str]
+) -> tuple[str, str, tuple[Param, ...], tuple[Constraint, ...], Callable[..., Any]]:
+    """(NAME, DESCRIPTION, params, constraints, signal) of an imported strategy module; the one
+    reader of the contract, for the built-ins (engine.sim.builtin) and the team's files alike.
+    ``taken``: names a file may not use (the built-ins')."""
+    name = read_name(module, filename, taken)
+    description = read_description(module, filename)
+    params = read_params(module, filename)
+    constraints = read_constraints(module, filename, tuple(p.name for p in params))
+    return name, description, params, constraints, read_signal(module, filename)
 
 
 def schema_json(
@@ -245,6 +295,8 @@ def param_json(p: Param) -> dict[str, Any]:
 
 def param_from_json(d: Mapping[str, Any]) -> Param:
     """A :class:`Param` from :func:`param_json`'s dict (sidecars; no user code)."""
+    from engine.sim.strategies import Param
+
     choices = d.get("choices")
     return Param(
         str(d["name"]),

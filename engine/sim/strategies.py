@@ -6,7 +6,10 @@ Targets use only data up to and including each bar's close, and are 0 for the fi
 ``warmup(params)`` bars: up to the first bar where all the strategy's indicators are defined
 (derived from their lookbacks in :mod:`engine.sim.warmup`), where the rule acts. The CLI
 ``--help``, parameter validation and the dashboard's form are all generated from
-:data:`STRATEGIES`.
+:data:`STRATEGIES`. Each built-in is a module of the strategy-file contract
+(``engine/sim/builtin/<name>.py``: NAME, DESCRIPTION, PARAMS, CONSTRAINTS, signal), read by the
+same contract reader as a team's file (:mod:`engine.sim.contract`); a team's loaded files are
+found by name too (:func:`register_file_strategy`).
 
 Indicator arrays are memoised in the optional ``cache`` dict, keyed like ``("sma", 20)``; one
 cache belongs to one :class:`Bars`, so a sweep computes each distinct indicator once. Without a
@@ -25,12 +28,8 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import ParamError
-from engine.sim import indicators as ind
-from engine.sim import signals as sig
-from engine.sim import warmup as wu
 
 Cache = dict[tuple[Any, ...], np.ndarray]
-PARAM_KINDS = ("int", "float", "bool", "choice")
 _TRUE = {"true", "1", "yes", "y", "on"}
 _FALSE = {"false", "0", "no", "n", "off"}
 
@@ -256,179 +255,18 @@ def _to_bool(value: Any) -> bool:
     raise ValueError("not a bool")
 
 
-# --- cached indicators -----------------------------------------------------------------------
+# --- the registry -----------------------------------------------------------------------------
 
 
-def _cached(
-    cache: Cache | None, key: tuple[Any, ...], make: Callable[[], np.ndarray]
-) -> np.ndarray:
-    if cache is None:
-        return make()
-    arr = cache.get(key)
-    if arr is None:
-        arr = make()
-        cache[key] = arr
-    return arr
+def _builtins() -> dict[str, Strategy]:
+    # each built-in is a module of the strategy-file contract (engine/sim/builtin/<name>.py),
+    # read by the same contract reader as a team's file
+    from engine.sim.builtin import load
+
+    return load()
 
 
-def _sma(bars: Bars, w: int, cache: Cache | None) -> np.ndarray:
-    return _cached(cache, ("sma", w), lambda: ind.sma(bars.close, w))
-
-
-def _ema(bars: Bars, w: int, cache: Cache | None) -> np.ndarray:
-    return _cached(cache, ("ema", w), lambda: ind.ema(bars.close, w))
-
-
-# --- strategies ------------------------------------------------------------------------------
-
-
-def _sma_cross(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.ndarray:
-    if cache is None:  # one pass, no SMA arrays: bit-identical to the cached path below
-        out = np.empty(bars.close.shape[0])
-        sig.sma_cross_into(bars.close, p["fast"], p["slow"], out)
-        return out
-    return sig.cross_sign(_sma(bars, p["fast"], cache), _sma(bars, p["slow"], cache))
-
-
-def _ema_cross(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.ndarray:
-    return sig.cross_sign(_ema(bars, p["fast"], cache), _ema(bars, p["slow"], cache))
-
-
-def _rsi_reversion(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.ndarray:
-    r = _cached(cache, ("rsi", p["period"]), lambda: ind.rsi(bars.close, p["period"]))
-    n = r.shape[0]
-    lower, upper = np.full(n, float(p["lower"])), np.full(n, float(p["upper"]))
-    # long after RSI < lower until RSI > upper (which flips to short, i.e. flat when long-only)
-    return sig.band_state(r, lower, upper, np.full(n, np.inf), np.full(n, -np.inf))
-
-
-def _bollinger_reversion(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.ndarray:
-    w, k = p["window"], p["k"]
-    mid = _sma(bars, w, cache)
-    sd = _cached(cache, ("std", w, 0), lambda: ind.rolling_std(bars.close, w, 0))
-    width = k * sd
-    # no bands on a flat window: rounding noise around the mean must not trigger entries
-    width[sd <= sig.REL_TOL * np.abs(mid)] = np.nan
-    return sig.band_state(bars.close, mid - width, mid + width, mid, mid)
-
-
-def _donchian_breakout(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.ndarray:
-    def prior(kind: str, w: int) -> np.ndarray:
-        fn = ind.rolling_max if kind == "max" else ind.rolling_min
-        src = bars.high if kind == "max" else bars.low
-        return _cached(cache, ("prior_" + kind, w), lambda: ind.shift(fn(src, w), 1))
-
-    hi_n, lo_n = prior("max", p["entry"]), prior("min", p["entry"])
-    hi_m, lo_m = prior("max", p["exit"]), prior("min", p["exit"])
-    # the state machine starts flat on the first bar where all four channels exist (as
-    # backtrader's next() does): with entry < exit an entry before the exit channel exists
-    # would otherwise be held, unseen behind the warm-up, into the first defined bar
-    start = wu.donchian_breakout(p)
-    out = np.zeros(bars.close.shape[0])
-    levels = (a[start:] for a in (bars.close, hi_n, lo_n, hi_m, lo_m))
-    out[start:] = sig.breakout_state(*levels)
-    return out
-
-
-def _momentum(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.ndarray:
-    r = _cached(cache, ("roc", p["lookback"]), lambda: ind.roc(bars.close, p["lookback"]))
-    t = float(p["threshold"])
-    out = np.zeros(r.shape[0])
-    out[r > t] = 1.0
-    out[r < -t] = -1.0
-    return out
-
-
-def _buy_and_hold(bars: Bars, p: Mapping[str, Any], cache: Cache | None) -> np.ndarray:
-    return np.ones(bars.close.shape[0])
-
-
-def _window(name: str, default: int, help_: str, low: int = 1) -> Param:
-    return Param(name, "int", default, low, 10_000, help_)
-
-
-def _less(a: str, b: str) -> Constraint:
-    return Constraint((a, b), lambda p: p[a] < p[b], f"{a} must be < {b}")
-
-
-def _register(*strategies: Strategy) -> dict[str, Strategy]:
-    return {s.name: s for s in strategies}
-
-
-STRATEGIES: dict[str, Strategy] = _register(
-    Strategy(
-        "sma_cross",
-        "Long while SMA(close, fast) > SMA(close, slow); short (if allowed) while below.",
-        (
-            _window("fast", 10, "fast moving-average window, bars"),
-            _window("slow", 50, "slow moving-average window, bars", low=2),
-        ),
-        (_less("fast", "slow"),),
-        _sma_cross,
-        wu.sma_cross,
-    ),
-    Strategy(
-        "ema_cross",
-        "Long while EMA(close, fast) > EMA(close, slow); short (if allowed) while below.",
-        (
-            _window("fast", 12, "fast EMA span, bars"),
-            _window("slow", 26, "slow EMA span, bars", low=2),
-        ),
-        (_less("fast", "slow"),),
-        _ema_cross,
-        wu.ema_cross,
-    ),
-    Strategy(
-        "rsi_reversion",
-        "Long once Wilder RSI(period) < lower, held until RSI > upper; short (if allowed) "
-        "once RSI > upper, held until RSI < lower.",
-        (
-            _window("period", 14, "RSI period, bars", low=2),
-            Param("lower", "float", 30.0, 0.0, 100.0, "oversold level: go long below it"),
-            Param("upper", "float", 70.0, 0.0, 100.0, "overbought level: exit / short above it"),
-        ),
-        (_less("lower", "upper"),),
-        _rsi_reversion,
-        wu.rsi_reversion,
-    ),
-    Strategy(
-        "bollinger_reversion",
-        "Long once close < SMA(window) - k*std, held until close >= SMA; short (if allowed) "
-        "once close > SMA + k*std, held until close <= SMA (population std).",
-        (
-            _window("window", 20, "band window, bars", low=2),
-            Param("k", "float", 2.0, 0.1, 10.0, "band width in standard deviations"),
-        ),
-        (),
-        _bollinger_reversion,
-        wu.bollinger_reversion,
-    ),
-    Strategy(
-        "donchian_breakout",
-        "Long on a close above the prior `entry`-bar high, exit on a close below the prior "
-        "`exit`-bar low; short (if allowed) mirrors it.",
-        (
-            _window("entry", 20, "breakout channel, bars (excluding the current bar)"),
-            _window("exit", 10, "exit channel, bars (excluding the current bar)"),
-        ),
-        (),
-        _donchian_breakout,
-        wu.donchian_breakout,
-    ),
-    Strategy(
-        "momentum",
-        "Long while close / close[lookback bars ago] - 1 > threshold; short (if allowed) "
-        "while it is < -threshold.",
-        (
-            _window("lookback", 60, "rate-of-change lookback, bars"),
-            Param("threshold", "float", 0.0, 0.0, 10.0, "minimum |return| to hold, a fraction"),
-        ),
-        (),
-        _momentum,
-        wu.momentum,
-    ),
-    Strategy("buy_and_hold", "Always long.", (), (), _buy_and_hold, wu.buy_and_hold),
-)
+STRATEGIES: dict[str, Strategy] = _builtins()
 
 
 # Strategy files this process has loaded (engine.userstrat.loader registers them): the engine

@@ -8,7 +8,7 @@
 - :func:`resolve_strategy`: a built-in first, then the stored file, loaded into a
   :class:`engine.sim.strategies.Strategy` (engine processes only: it runs the file).
 
-The contract is in :mod:`engine.userstrat.contract`.
+The contract is in :mod:`engine.sim.contract`.
 """
 
 from engine.errors import StrategyError

@@ -18,9 +18,9 @@ import time
 from typing import Any
 
 from engine.errors import NotFoundError, StrategyError
+from engine.sim import contract as ct
 from engine.store.objects import Store
 from engine.store.runs import to_json_bytes, utc_now
-from engine.userstrat import contract as ct
 from engine.userstrat.loader import sha256_hex
 from engine.userstrat.validate import StrategyInfo, validate_source
 
@@ -39,7 +39,7 @@ def sidecar_key(name: str) -> str:
 
 
 def _checked_name(name: str) -> str:
-    if not isinstance(name, str) or not ct.NAME_RE.match(name):
+    if not isinstance(name, str) or not ct.is_name(name):
         raise StrategyError(
             f"invalid strategy name {name!r}: use [a-z][a-z0-9_]{{0,63}}, e.g. close_above_sma"
         )
@@ -141,7 +141,7 @@ def list_strategies(store: Store, bucket: str) -> list[StrategyInfo]:
     out = []
     for obj in store.list(bucket, STRATEGY_PREFIX, delimiter="/"):
         stem = obj.key[len(STRATEGY_PREFIX) :]
-        if stem.endswith(".json") and ct.NAME_RE.match(stem[: -len(".json")]):
+        if stem.endswith(".json") and ct.is_name(stem[: -len(".json")]):
             try:
                 out.append(_parse(store.uri(bucket, obj.key), store.get_bytes(bucket, obj.key)))
             except NotFoundError:  # deleted between the listing and the read

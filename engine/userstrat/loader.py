@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from engine.errors import StrategyError
-from engine.sim.strategies import STRATEGIES, Bars, Cache, Constraint, Strategy
-from engine.userstrat import contract as ct
+from engine.sim import contract as ct
+from engine.sim.strategies import Bars, Cache, Constraint, Strategy
 
 FIXED_MTIME = 1_000_000_000  # numba's cache index is keyed on (mtime, size) of the file
 MODULE_PREFIX = "backtest_strategy_"
@@ -197,23 +197,14 @@ def _no_warmup(p: Mapping[str, Any]) -> int:
     return 0  # a file's signal says flat itself where its indicators are undefined
 
 
-def strategy_from_module(
-    module: ModuleType, filename: str, data: bytes, *, builtin: bool = False
-) -> Strategy:
-    """The :class:`Strategy` of an imported strategy file (schema checked by the contract)."""
+def strategy_from_module(module: ModuleType, filename: str, data: bytes) -> Strategy:
+    """The :class:`Strategy` of an imported strategy file: the contract reader (the one the
+    built-ins go through), its rules and signal wrapped so user errors are one line."""
+    from engine.sim.strategies import STRATEGIES
+
     path = Path(str(getattr(module, "__file__", filename)))
-    taken = frozenset() if builtin else frozenset(STRATEGIES)
-    name = ct.read_name(module, filename, taken)
-    description = ct.read_description(module, filename)
-    params = ct.read_params(module, filename)
-    raw = ct.read_constraints(module, filename, tuple(p.name for p in params))
-    fn = ct.read_signal(module, filename)
-    if builtin:  # the engine's own modules: a cache-aware signal and a warm-up of their own
-        signal_fn = getattr(module, "signal_cached", None) or (lambda bars, p, cache: fn(bars, p))
-        warmup_fn = getattr(module, "warmup", _no_warmup)
-        return Strategy(name, description, params, raw, signal_fn, warmup_fn)
+    name, description, params, raw, fn = ct.read_module(module, filename, frozenset(STRATEGIES))
     constraints = tuple(_constraint(c, path, filename) for c in raw)
-    text = as_text(data, filename)
     return Strategy(
         name,
         description,
@@ -221,7 +212,7 @@ def strategy_from_module(
         constraints,
         _signal_fn(fn, path, filename),
         _no_warmup,
-        source=text,
+        source=as_text(data, filename),
         sha256=sha256_hex(data),
     )
 

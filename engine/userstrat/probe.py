@@ -2,7 +2,7 @@
 
 Reads ``{"source", "filename", "memory_mb"}`` as JSON on stdin, limits its address space to
 ``memory_mb`` (RLIMIT_AS) before importing anything heavy, imports the file
-(:mod:`engine.userstrat.loader`), checks the schema (:mod:`engine.userstrat.contract`) and that
+(:mod:`engine.userstrat.loader`), checks the schema (:mod:`engine.sim.contract`) and that
 the defaults satisfy the constraints, then runs ``signal`` on a synthetic series
 (:func:`engine.sim.synthetic.random_walk`, :data:`N_BARS` bars) and checks:
 
@@ -39,7 +39,7 @@ def _limit_memory(memory_mb: int) -> None:
 def _lookahead(fn: Any, bars: Any, p: dict[str, Any], full: Any, filename: str) -> None:
     import numpy as np
 
-    from engine.userstrat.contract import fail
+    from engine.sim.contract import fail
     from engine.userstrat.loader import check_target
 
     for k in LOOKAHEAD_CUTS:
@@ -60,9 +60,9 @@ def probe(source: str, filename: str) -> dict[str, Any]:
     from pathlib import Path
 
     from engine.errors import ParamError
+    from engine.sim import contract as ct
     from engine.sim.strategies import Bars
     from engine.sim.synthetic import random_walk
-    from engine.userstrat import contract as ct
     from engine.userstrat.loader import (
         as_bytes,
         check_target,

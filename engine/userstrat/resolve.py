@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from engine.errors import NotFoundError, ParamError, StrategyError
+from engine.sim.contract import is_name
 from engine.sim.strategies import STRATEGIES, Strategy, get_strategy, register_file_strategy
 from engine.store.objects import Store
 from engine.userstrat import library
-from engine.userstrat.contract import NAME_RE
 from engine.userstrat.loader import load_source, sha256_hex
 
 
@@ -33,7 +33,7 @@ def resolve_strategy(
     """
     if name in STRATEGIES or store is None or bucket is None:
         return get_strategy(name)
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not is_name(name):
         return get_strategy(name)  # not a file name either: the "unknown strategy" line
     try:
         info = library.get_strategy(store, bucket, name)

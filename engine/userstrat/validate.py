@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import StrategyError
+from engine.sim import contract as ct
 from engine.sim.strategies import Param
-from engine.userstrat import contract as ct
 from engine.userstrat.loader import as_bytes, as_text, sha256_hex
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the engine package
