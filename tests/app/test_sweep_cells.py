@@ -137,3 +137,15 @@ def test_round_significant() -> None:
     out = round_significant(np.array([1234.5678, -0.012346, np.nan, 0.0]))
     assert out[0] == 1235.0 and out[1] == pytest.approx(-0.01235) and np.isnan(out[2])
     assert out[3] == 0.0
+
+
+def test_parallel_option_axes_colour_and_data(summary: pd.DataFrame) -> None:
+    rows = summary[summary["sharpe"].notna()]
+    option = sweep_charts.parallel_option(rows, PARAMS, "sharpe")
+    axes = option["parallelAxis"]
+    assert [a["name"] for a in axes] == [*PARAMS, "sharpe"]
+    assert axes[2]["type"] == "category" and axes[2]["data"] == ["a", "b"]  # text parameter
+    assert option["visualMap"]["dimension"] == 3  # coloured by the metric
+    data = option["dataset"]["source"]
+    assert len(data) == len(rows) and list(data.columns) == [*PARAMS, "sharpe"]
+    assert option["series"][0]["type"] == "parallel"
