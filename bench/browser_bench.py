@@ -47,6 +47,10 @@ def _row(name: str, value: float, unit: str, note: str) -> dict[str, Any]:
 def _figure_rows(page: Any, step: str) -> list[dict[str, Any]]:
     rows = []
     for fig in probe.figure_stats(page):
+        if fig["trace"] == "echarts" and fig["rows"]:  # parallel coordinates: a sample
+            note = "rows drawn; Arrow in the websocket frames (see the step's bytes)"
+            rows.append(_row(f"{step}: {fig['type']} (ECharts) rows", fig["rows"], "", note))
+            continue
         if fig["trace"] == "echarts":  # Arrow in the websocket frames: see the step's bytes
             size = f"{fig['width']} x {fig['height']} grid, {fig['cells']:,} cells"
             rows.append(_row(f"{step}: {fig['type']} (ECharts) cells", fig["cells"], "", size))
