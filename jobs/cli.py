@@ -21,8 +21,8 @@ from jobs.model import JobRecord, JobStatus
 from jobs.settings import Settings, env_var, settings_with_sources
 from jobs.strategy_cli import (
     add_strategy_parser,
-    check_run_strategy,
     check_sweep_strategy,
+    checked_specs,
     lazy_strategy_help,
     run_strategy_command,
 )
@@ -242,7 +242,7 @@ def run_command(ns: argparse.Namespace, settings: Settings, executor: Executor) 
         specs = specs_from_args(ns)  # all parsed and checked before the first submit
         from jobs.factory import make_store
 
-        check_run_strategy(make_store(settings), ns.source_bucket, ns.strategy, specs[0].params)
+        specs = checked_specs(make_store(settings), specs)  # a stored file: pinned to its sha256
         for spec in specs:
             record = executor.submit_run(spec, name=ns.name)
             print(f"submitted {record.kind.value} {record.name} -> {record.result_prefix}")

@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
 from engine.errors import BacktestError, NotFoundError, ParamError
 from engine.sim.strategies import STRATEGIES, Param
+from engine.spec import RunSpec
 from engine.store.objects import Store
 from jobs.settings import Settings
 
@@ -123,13 +125,27 @@ def check_params(name: str, params: Mapping[str, Any], schema: tuple[Param, ...]
             raise ParamError(f"{name}: {exc}") from None
 
 
-def check_run_strategy(store: Store, bucket: str, name: str, params: Mapping[str, Any]) -> None:
-    """``--strategy NAME --param ...`` of a submit: a built-in's full validation, else the
-    stored file's schema (its constraints are checked by the engine run, which loads the file)."""
-    if name in STRATEGIES:
-        STRATEGIES[name].validate(params)
-        return
-    check_params(name, params, tuple(stored_info(store, bucket, name).params))
+def checked_specs(store: Store, specs: Sequence[RunSpec]) -> list[RunSpec]:
+    """The runs of a submit, checked before any is submitted: a built-in's full validation,
+    else the stored file's schema (its rules are checked by the engine run, which loads the
+    file); a stored file's runs are pinned to the bytes read for the check (strategy_source =
+    ``strategies/<NAME>.py`` and its sha256), unless the command line pinned them already."""
+    out = []
+    for spec in specs:
+        if spec.strategy in STRATEGIES:
+            STRATEGIES[spec.strategy].validate(spec.params)
+            out.append(spec)
+            continue
+        info = stored_info(store, spec.source_bucket, spec.strategy)
+        check_params(spec.strategy, spec.params, tuple(info.params))
+        if spec.strategy_source is not None:  # --strategy-source given: that copy runs
+            out.append(spec)
+            continue
+        from engine.userstrat import source_key
+
+        where = store.uri(spec.source_bucket, source_key(spec.strategy))
+        out.append(replace(spec, strategy_source=where, strategy_sha256=info.sha256))
+    return out
 
 
 def check_sweep_strategy(store: Store, bucket: str, name: str) -> None:

@@ -105,10 +105,15 @@ def test_a_stored_strategy_runs_through_the_executor(
               "--param", "window=20", "--run-id", "userstrat1", env=env)  # fmt: skip
     assert sub.returncode == 0, sub.stderr
     job_id = sub.stdout.strip().splitlines()[-1]
+    sent = json.loads(cli("show", job_id, env=env).stdout)["spec"]
+    sha = hashlib.sha256(GOOD.encode()).hexdigest()
+    assert sent["strategy_source"] == f"s3://input/strategies/{NAME}.py"  # pinned at submit
+    assert sent["strategy_sha256"] == sha
     waited = cli("wait", job_id, "--timeout", "150", env=env)
     assert waited.returncode == 0, waited.stdout + cli("logs", job_id, env=env).stdout
     spec = json.loads((root / "results" / "runs" / "userstrat1" / "spec.json").read_text())
     assert spec["strategy"] == NAME and spec["params"] == {"window": 20}
+    assert spec["strategy_sha256"] == sha
     ran = root / "results" / "runs" / "userstrat1" / "strategy.py"
     assert ran.read_bytes() == GOOD.encode()  # the exact source that ran, kept with the run
 
