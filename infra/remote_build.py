@@ -325,11 +325,23 @@ def status(clients: Clients, cfg: StackConfig) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _log_group_exists(logs: Any, name: str) -> bool:
+    found = logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+    return any(g["logGroupName"] == name for g in found)
+
+
 def teardown(clients: Clients, cfg: StackConfig) -> list[Action]:
-    """Delete each CodeBuild project and its role that a remote build made."""
+    """Delete each CodeBuild project, its role and the log group its builds wrote."""
     actions = []
     for kind in KINDS:
-        name = ImageBuild.of(cfg, kind).project
+        build = ImageBuild.of(cfg, kind)
+        name = build.project
+        if _log_group_exists(clients.logs, build.log_group):
+
+            def drop_logs(group: str = build.log_group) -> None:
+                clients.logs.delete_log_group(logGroupName=group)
+
+            actions.append(Action("delete", "log group", build.log_group, "build logs", drop_logs))
         if _project(clients.codebuild, name) is not None:
 
             def drop_project(name: str = name) -> None:

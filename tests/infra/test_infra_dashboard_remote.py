@@ -159,6 +159,8 @@ def test_a_second_dashboard_build_reuses_project_and_role_and_down_removes_both(
     assert aws.sent("DeleteProject") == [{"name": "backtest-dashboard-build"}]
     roles = {r["RoleName"] for r in aws.clients.iam.list_roles()["Roles"]}
     assert "backtest-dashboard-build" not in roles
+    groups = aws.clients.logs.describe_log_groups(logGroupNamePrefix="/aws/codebuild/")
+    assert groups["logGroups"] == []  # the build's log group (CodeBuild made it) goes too
 
 
 def test_a_build_happens_only_for_a_source_ecr_has_no_image_of(
