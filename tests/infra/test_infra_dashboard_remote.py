@@ -163,6 +163,7 @@ def test_a_second_dashboard_build_reuses_project_and_role_and_down_removes_both(
     assert groups["logGroups"] == []  # the build's log group (CodeBuild made it) goes too
 
 
+@pytest.mark.slow
 def test_a_build_happens_only_for_a_source_ecr_has_no_image_of(
     aws: Recorder, tmp_path: Path
 ) -> None:
