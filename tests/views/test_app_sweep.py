@@ -271,3 +271,40 @@ def test_ranked_table_pages_lead_with_parameters_and_metric(lab: Lab) -> None:
     assert list(last["rank"]) == list(range(101, 121)) and "Rows 101–120 of 120" in texts(at)
     expected = summary.sort_values("total_return", ascending=False, kind="stable")
     assert list(last["combo_id"]) == list(expected["combo_id"].iloc[100:])
+
+
+def test_one_varying_parameter_draws_a_line_with_the_best_pinned(lab: Lab) -> None:
+    key = lab.add_file()
+    summary = lab.sweep("line", key, {"fast": [5, 10, 15, 20], "slow": [50]})
+    at = app_test(PAGE, sweep="line", metric="sharpe")
+    assert not at.exception
+    assert not [s for s in at.selectbox if s.label in ("X axis", "Y axis")]
+    line = _heatmap(at, "Line")
+    assert line.option["series"][0]["type"] == "line" and line.x == ["5", "10", "15", "20"]
+    best = summary.loc[summary["sharpe"].idxmax()]
+    assert line.value(int(best["fast"])) == pytest.approx(best["sharpe"], rel=1e-3)
+    pin = line.option["series"][0]["markPoint"]["data"][0]["coord"]
+    assert pin[0] == line.x.index(str(int(best["fast"])))
+    assert f"best fast={int(best['fast'])}, slow=50" in line.alt
+
+
+def test_heatmap_pins_the_best_outlines_its_neighbours_and_hovers_every_metric(
+    swept: Lab,
+) -> None:
+    at = app_test(PAGE, sweep="sw", metric="total_return", x="fast", y="slow")
+    heat = _heatmap(at)
+    summary = swept.parquet("sweeps/sw/summary.parquet")
+    best = summary.loc[summary["total_return"].idxmax()]
+    bx, by = heat.x.index(str(best["fast"])), heat.y.index(str(best["slow"]))
+    series, outline = heat.option["series"]
+    assert series["markPoint"]["data"][0]["coord"] == [bx, by]
+    cells = {(c[0], c[1]) for c in outline["data"]}
+    assert (bx, by) in cells and all(abs(x - bx) <= 1 and abs(y - by) <= 1 for x, y in cells)
+    assert series["label"]["show"] is True  # 12 cells: values printed
+    tip = heat.option["tooltip"]["formatter"]
+    metrics = [c for c in ("sharpe", "max_drawdown", "n_trades", "win_rate") if c in summary]
+    assert all(f"{{@{m}}}" in tip for m in metrics)
+    cell = heat.cells[(heat.cells.x_label == str(best["fast"]))
+                      & (heat.cells.y_label == str(best["slow"]))].iloc[0]  # fmt: skip
+    assert cell["max_drawdown"] == pytest.approx(best["max_drawdown"], rel=1e-3)
+    assert "Pin: the best combination shown" in texts(at)
