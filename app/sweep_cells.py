@@ -151,17 +151,24 @@ def sweep_cells(
         bins[choice.y] = y_bins
         cy, y_labels = y_bins.codes(rows[choice.y]), y_bins.labels
     cx = x_bins.codes(rows[choice.x])
+    on_axes = (cx >= 0) & (cy >= 0)  # a missing parameter value is on no cell
+    if not on_axes.all():
+        positions, rows, cx, cy = positions[on_axes], rows[on_axes], cx[on_axes], cy[on_axes]
     key = cy * len(x_bins.labels) + cx
     values = pd.to_numeric(rows[choice.metric], errors="coerce").to_numpy(dtype=float)
     ruined = ruined_mask(rows)
-    grouped = pd.Series(values).groupby(key)
-    stats = pd.DataFrame({VALUE: grouped.agg(choice.agg), COUNT: grouped.size()})
-    stats[RUINED_COUNT] = pd.Series(ruined.astype(np.int64)).groupby(key).sum()
     # the best of each cell without sorting a million rows: the first highest score per cell
     # (the metric, negated when lower is better; -inf for ruined rows and rows without one)
     score = -values if choice.metric in LOWER_IS_BETTER else values.copy()
     score[ruined | ~np.isfinite(values)] = -np.inf
-    cell_best = pd.Series(score).groupby(key).idxmax()
+    grouped = pd.DataFrame({VALUE: values, "score": score}).groupby(key)  # one grouping
+    stats = pd.DataFrame({VALUE: grouped[VALUE].agg(choice.agg)})
+    cells_total = len(x_bins.labels) * len(y_labels)
+    stats[COUNT] = np.bincount(key, minlength=cells_total)[stats.index]
+    stats[RUINED_COUNT] = np.bincount(key, weights=ruined, minlength=cells_total)[
+        stats.index
+    ].astype(np.int64)
+    cell_best = grouped["score"].idxmax()
     best_local = cell_best[np.isfinite(score[cell_best.to_numpy()])]
     top_score = int(np.argmax(score)) if score.size else -1
     metrics = [c for c in rows.columns if c in METRIC_COLUMNS]
