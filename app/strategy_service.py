@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from app.auth import AuthConfig
@@ -65,14 +66,27 @@ def _default(p: Param) -> str:
     return format_number(p.default)
 
 
+def builtin_source(name: str) -> str:
+    """The text of a built-in's module (engine/sim/builtin/<name>.py), read, not imported;
+    "" when it is not there."""
+    import engine.sim
+
+    path = Path(engine.sim.__file__).parent / "builtin" / f"{name}.py"
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
 def builtin_row(strategy: Strategy) -> StrategyRow:
-    """A registry strategy as a row (no file, so no sha256 or source)."""
+    """A registry strategy as a row: its module's source, no sha256 (it ships with the engine)."""
     return StrategyRow(
         strategy.name,
         BUILTIN,
         strategy.description,
         strategy.params,
         tuple(c.message for c in strategy.constraints),
+        source=builtin_source(strategy.name),
     )
 
 

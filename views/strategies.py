@@ -100,6 +100,8 @@ if row.stored:
     st.code(row.source, language="python", line_numbers=True)
 else:
     st.caption("Built-in: part of the engine image; it cannot be replaced or deleted.")
+    if row.source:
+        st.code(row.source, language="python", line_numbers=True)
 
 with page_errors(stop=False):
     files = loaders.input_files()

@@ -58,6 +58,8 @@ def test_builtins_are_listed_with_their_parameters(app_root: Path) -> None:
     assert row["rules"] == "fast must be < slow"
     at.selectbox(key="sg_selected").set_value("sma_cross").run()
     assert "Built-in" in texts(at, ("caption",))
+    (code,) = [c.value for c in at.code]  # its module, the same contract as a team's file
+    assert 'NAME = "sma_cross"' in code and "def signal(" in code
     assert not [b for b in at.button if b.key == "sg_delete"]  # a built-in cannot be deleted
 
 
