@@ -69,8 +69,17 @@ class StrategyInfo:
         )
 
 
+SECRET_WORDS = ("SECRET", "TOKEN", "PASSWORD", "CREDENTIAL", "KEY")
+
+
 def _probe_env() -> dict[str, str]:
-    env = dict(os.environ)
+    """This process's environment without credentials (the probe needs no storage), one
+    thread per numeric library, and the engine importable."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_", "BACKTEST_")) and not any(w in k.upper() for w in SECRET_WORDS)
+    }
     path = env.get("PYTHONPATH")
     env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + path if path else "")
     for name in THREAD_VARS:

@@ -94,6 +94,22 @@ def test_user_code_runs_in_another_process(tmp_path: Path) -> None:
     assert pids and os.getpid() not in pids
 
 
+def test_the_probe_gets_no_credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "do-not-leak")
+    monkeypatch.setenv("GITHUB_TOKEN", "do-not-leak")
+    monkeypatch.setenv("HARMLESS_SETTING", "seen")
+    seen = tmp_path / "env.json"
+    source = (
+        f"import json, os\njson.dump(dict(os.environ), open({str(seen)!r}, 'w'))\n"
+        + HEADER
+        + "def signal(bars, p):\n    return np.zeros(len(bars.close))\n"
+    )
+    validate_source(source, "env.py")
+    env = json.loads(seen.read_text())
+    assert "do-not-leak" not in env.values()
+    assert env["HARMLESS_SETTING"] == "seen"
+
+
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
