@@ -98,3 +98,27 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def schema_strategy(info: Any) -> Any:
+    """A :class:`Strategy` made from a sidecar's :class:`StrategyInfo` for a process that must
+    not import the file: its parameters validate (bounds, types) and ``SweepSpec.validate``
+    works; its constraints are not evaluated here (count with :func:`count_file_sweep`; the
+    engine checks them again) and its signal refuses to run."""
+    from engine.sim.strategies import Strategy
+
+    def no_signal(bars: Any, p: Any, cache: Any) -> Any:
+        raise StrategyError(
+            f"{info.name} is a strategy file: it runs in the engine, not in this process"
+        )
+
+    return Strategy(
+        info.name,
+        info.description,
+        tuple(info.params),
+        (),
+        no_signal,
+        lambda p: 0,
+        source=info.source,
+        sha256=info.sha256,
+    )

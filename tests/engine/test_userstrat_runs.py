@@ -191,3 +191,18 @@ def test_a_file_sweep_is_counted_in_a_subprocess_with_its_constraints() -> None:
     none = SweepSpec(sweep_id="c2", base=base, space={"fast": [20, 30], "slow": [10]})
     with pytest.raises(ParamError, match=r"no valid combination.*fast < slow"):
         count_file_sweep(none, fast_slow)
+
+
+def test_a_schema_strategy_validates_parameters_but_never_runs_the_file() -> None:
+    from engine.errors import ParamError, StrategyError
+    from engine.sim.strategies import Bars
+    from engine.userstrat import validate_source
+    from engine.userstrat.sweep_probe import schema_strategy
+
+    info = validate_source(source(), f"{NAME}.py")
+    schema = schema_strategy(info)
+    assert schema.validate({"window": "30"}) == {"window": 30}
+    with pytest.raises(ParamError, match="window=1 is out of range"):
+        schema.validate({"window": 1})
+    with pytest.raises(StrategyError, match="runs in the engine"):
+        schema.signal(Bars.from_frame(random_walk(50, seed=1)), None)
