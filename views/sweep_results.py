@@ -21,8 +21,8 @@ from app import sweep_service as ss
 from views import _pages as nav
 from views._guard import page_errors
 from views._pickers import pick_sweep, sync_from_url, write_url
-from views.sweep_heatmap import heatmap_tab
-from views.sweep_robustness import robustness_tab
+from views._sweep_heatmap import heatmap_tab
+from views._sweep_robustness import robustness_tab
 
 st.title("Sweep results")
 TABS = ["Heatmap", "Parallel coordinates", "Top combinations", "Robustness"]

@@ -114,7 +114,7 @@ def test_sweep_to_heatmap(dashboard: str, e2e_page: Any) -> None:
     page.get_by_test_id("stMain").get_by_role("link", name="Sweep results").click()
     heading(page, "Sweep results")
     deadline = time.monotonic() + JOB_MS / 1000
-    heat = page.locator(".js-plotly-plot .heatmaplayer")
+    heat = page.locator('[data-testid="stEChartsChart"][aria-label^="Heatmap:"] canvas')
     # give each render time to finish before reloading: on a loaded machine a render can take
     # longer than a short poll, and reloading mid-render would never show the heatmap
     while True:
