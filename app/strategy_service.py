@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +22,14 @@ from app.auth import AuthConfig
 from app.context import AppContext
 from engine.errors import NotFoundError, ParamError
 from engine.sim.strategies import STRATEGIES, Constraint, Param, Strategy, list_strategies
+from engine.sweep.spec import ExpansionStats, SweepSpec
+from engine.sweep.wf_windows import WalkForwardSpec
 from jobs.base import default_user
 
 BUILTIN = "built-in"
 STORED = "stored"
 SHA_SHORT = 12
 SIGN_IN_FIRST = "sign in to add or remove strategies (hosted mode records who changed what)"
-# The sweep submit (jobs.sweeps) validates and counts combinations in this process and does not
-# yet pin the file to sweeps/<id>/strategy.py, so a stored strategy's sweep is refused up front.
-SWEEP_NOT_YET = (
-    "a sweep of a stored strategy cannot be submitted by this version yet (its file must be "
-    "pinned to sweeps/<id>/strategy.py at submit); submit single runs, one per parameter set"
-)
 
 
 @dataclass(frozen=True)
@@ -301,3 +297,34 @@ def checked_run(ctx: AppContext, name: str, params: Mapping[str, Any]) -> Checke
         raise ParamError(problem)
     uri = ctx.store.uri(ctx.settings.input_bucket, source_key(name))
     return CheckedRun(validated, uri, row.sha256)
+
+
+# -- a sweep of a stored strategy --------------------------------------------------------------
+
+
+def pinned_sweep(
+    ctx: AppContext,
+    row: StrategyRow,
+    sweep: SweepSpec,
+    *,
+    holdout: bool = True,
+    walk_forward: WalkForwardSpec | None = None,
+) -> SweepSpec:
+    """A stored strategy's sweep (as :func:`jobs.sweeps.build_sweep_spec` left it: checked at
+    submit, in an engine subprocess) with the form's holdout and walk-forward choice, its base
+    run pinned to ``strategies/<NAME>.py`` at the sha256 the page shows: the count shown and
+    the submit both use those bytes, and a file replaced in between is refused in one line."""
+    from engine.userstrat import source_key
+
+    uri = ctx.store.uri(ctx.settings.input_bucket, source_key(row.name))
+    base = replace(sweep.base, strategy_source=uri, strategy_sha256=row.sha256)
+    split = sweep.split if holdout else None
+    return replace(sweep, base=base, split=split, walk_forward=walk_forward)
+
+
+def stored_sweep_stats(ctx: AppContext, sweep: SweepSpec) -> ExpansionStats:
+    """(candidates, valid, dropped) of a stored strategy's sweep, validated and counted with
+    its rules by the submit's own check (one engine subprocess; never imported here)."""
+    from jobs.sweeps import check_sweep
+
+    return check_sweep(ctx.store, sweep).stats

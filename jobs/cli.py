@@ -21,7 +21,6 @@ from jobs.model import JobRecord, JobStatus
 from jobs.settings import Settings, env_var, settings_with_sources
 from jobs.strategy_cli import (
     add_strategy_parser,
-    check_sweep_strategy,
     checked_specs,
     lazy_strategy_help,
     run_strategy_command,
@@ -195,7 +194,6 @@ def cmd_sweep(executor: Executor, ns: argparse.Namespace, settings: Settings) ->
     from jobs.factory import make_store
     from jobs.sweeps import build_sweep_spec, submit_sweep_jobs
 
-    check_sweep_strategy(make_store(settings), ns.source_bucket, ns.strategy)
     spec = build_sweep_spec(
         ns.source_bucket,
         source_keys(ns),

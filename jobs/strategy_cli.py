@@ -4,7 +4,8 @@ A strategy file lives at ``strategies/<NAME>.py`` (with its ``.json`` sidecar: s
 who and when) in the input bucket, so a Batch container reads the very bytes validated here.
 ``add`` validates the file in a subprocess (time and memory limits) before anything is stored;
 a refused file is not stored. This process never imports a strategy file: ``ls``/``show`` and the
-``--strategy`` checks of ``submit``/``sweep`` read the sidecar's schema. Errors are one line on
+``--strategy`` checks of ``submit`` read the sidecar's schema (a ``sweep`` is checked and counted
+with the file's rules in an engine subprocess, :mod:`jobs.stored_sweep`). Errors are one line on
 stderr (exit 2 for bad input, 1 for infrastructure), as for every `python -m jobs` command.
 """
 
@@ -146,19 +147,6 @@ def checked_specs(store: Store, specs: Sequence[RunSpec]) -> list[RunSpec]:
         where = store.uri(spec.source_bucket, source_key(spec.strategy))
         out.append(replace(spec, strategy_source=where, strategy_sha256=info.sha256))
     return out
-
-
-def check_sweep_strategy(store: Store, bucket: str, name: str) -> None:
-    """``sweep --strategy NAME``: a built-in, or a refusal naming why a stored file cannot be
-    swept by this version (the submit does not pin it to sweeps/<id>/strategy.py yet)."""
-    if name in STRATEGIES:
-        return
-    stored_info(store, bucket, name)  # unknown names: the list of known ones
-    raise ParamError(
-        f"sweep --strategy {name}: a sweep of a stored strategy cannot be submitted by this "
-        "version yet (its file must be pinned to sweeps/<id>/strategy.py at submit); submit "
-        "single runs with python -m jobs submit --strategy NAME --param ..."
-    )
 
 
 # -- commands -----------------------------------------------------------------------------------

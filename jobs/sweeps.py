@@ -26,7 +26,15 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import BacktestError, DataError, InfraError, NotFoundError, ParamError
+from engine.errors import (
+    BacktestError,
+    DataError,
+    InfraError,
+    NotFoundError,
+    ParamError,
+    StrategyError,
+)
+from engine.sim.strategies import STRATEGIES
 from engine.spec import RunSpec, SimOptions, check_run_id
 from engine.store.objects import Store, open_store
 from engine.store.runs import to_json_bytes, utc_now
@@ -37,6 +45,7 @@ from engine.sweep.spec import ParamSpace, SweepSpec, combinations, expansion_sta
 from engine.sweep.wf_windows import WalkForwardSpec
 from jobs.base import Executor, default_user
 from jobs.model import JobKind, JobRecord, safe_job_name
+from jobs.stored_sweep import CheckedSweep
 
 if TYPE_CHECKING:
     from jobs.settings import Settings
@@ -125,7 +134,9 @@ def build_sweep_spec(
         changes["target_child_seconds"] = target_child_seconds
     if top_n is not None:
         changes["top_n"] = top_n
-    return (replace(spec, **changes) if changes else spec).validate()
+    spec = replace(spec, **changes) if changes else spec
+    # a stored strategy file is validated at submit, in an engine subprocess (stored_sweep)
+    return spec.validate() if strategy in STRATEGIES else spec
 
 
 def count_and_warmup(spec: SweepSpec) -> tuple[int, int]:
@@ -164,6 +175,49 @@ def check_inputs(store: Store, spec: SweepSpec, min_bars: int) -> list[int]:
     return bars
 
 
+def stored_source(store: Store, spec: SweepSpec) -> tuple[SweepSpec, str]:
+    """(``spec`` pinned to the stored file's bytes, that source): the base run names
+    ``strategies/<NAME>.py`` and the sha256 of its sidecar, unless it names a copy already
+    (then that copy is read and its sha256 checked)."""
+    from engine.userstrat import source_key
+    from engine.userstrat.loader import sha256_hex
+    from jobs.strategy_cli import stored_info
+
+    base = spec.base
+    if base.strategy_source is None:
+        info = stored_info(store, base.source_bucket, base.strategy)
+        uri = store.uri(base.source_bucket, source_key(base.strategy))
+        pinned = replace(base, strategy_source=uri, strategy_sha256=str(info.sha256))
+        return replace(spec, base=pinned), str(info.source)
+    from engine.sweep.results import parse_uri
+
+    data = store.get_bytes(*parse_uri(base.strategy_source))
+    if base.strategy_sha256 is not None and sha256_hex(data) != base.strategy_sha256:
+        raise StrategyError(
+            f"{base.strategy_source} changed since the sweep was checked (sha256 "
+            f"{base.strategy_sha256[:12]}, now {sha256_hex(data)[:12]}); check the sweep again"
+        )
+    if base.strategy_sha256 is None:
+        spec = replace(spec, base=replace(base, strategy_sha256=sha256_hex(data)))
+    return spec, data.decode("utf-8")
+
+
+def check_sweep(store: Store, spec: SweepSpec) -> CheckedSweep:
+    """The validated spec, its counts and warm-up: a built-in's in this process, a stored
+    file's in one engine subprocess (:mod:`jobs.stored_sweep`; this process never imports it),
+    its base run pinned to the bytes counted."""
+    if spec.base.strategy in STRATEGIES:
+        spec = spec.validate()
+        return CheckedSweep(spec, expansion_stats(spec), count_and_warmup(spec)[1])
+    from jobs import stored_sweep
+
+    pinned, source = stored_source(store, spec)
+    checked = stored_sweep.check(pinned, source, str(pinned.base.strategy_sha256))
+    if checked.spec.base.strategy_sha256 != pinned.base.strategy_sha256:
+        raise StrategyError(f"{spec.base.strategy}.py: the checked sweep lost its pinned sha256")
+    return checked
+
+
 def prepare(
     store: Store,
     spec: SweepSpec,
@@ -172,7 +226,23 @@ def prepare(
     cost_s: float | None = None,
 ) -> tuple[SweepSpec, SweepPlan]:
     """Validate and plan: (validated spec, its plan)."""
-    spec = spec.validate()
+    spec, planned, _ = prepare_with_warmup(store, spec, n_children=n_children, cost_s=cost_s)
+    return spec, planned
+
+
+def prepare_with_warmup(
+    store: Store,
+    spec: SweepSpec,
+    *,
+    n_children: int | None = None,
+    cost_s: float | None = None,
+) -> tuple[SweepSpec, SweepPlan, int]:
+    """Validate and plan: (validated spec, its plan, the largest warm-up). A stored strategy
+    file's spec comes back pinned to ``strategies/<NAME>.py`` and the sha256 counted; the
+    submit copies it to ``sweeps/<id>/strategy.py`` (:func:`pin_sweep_strategy`)."""
+    stored = spec.base.strategy not in STRATEGIES
+    checked = check_sweep(store, spec) if stored else None
+    spec = checked.spec if checked is not None else spec.validate()
     if len(spec.sweep_id) > MAX_SWEEP_ID:
         raise ParamError(f"sweep id is {len(spec.sweep_id)} characters; at most {MAX_SWEEP_ID}")
     bucket = spec.base.result_bucket
@@ -180,11 +250,13 @@ def prepare(
         raise NotFoundError(f"result bucket {bucket!r} does not exist")
     if store.list(bucket, sweep_prefix(spec.sweep_id)):
         raise ParamError(f"sweep {spec.sweep_id!r} already exists in {bucket!r}; pick a new id")
-    n_combinations, warmup = count_and_warmup(spec)
+    if checked is not None:
+        n_combinations, warmup = checked.stats.valid, checked.warmup
+    else:
+        n_combinations, warmup = count_and_warmup(spec)
     bars = check_inputs(store, spec, warmup + 1)
-    return spec, plan(
-        spec, bars, n_combinations=n_combinations, n_children=n_children, cost_s=cost_s
-    )
+    planned = plan(spec, bars, n_combinations=n_combinations, n_children=n_children, cost_s=cost_s)
+    return spec, planned, warmup
 
 
 def submit_sweep_jobs(
@@ -198,9 +270,14 @@ def submit_sweep_jobs(
 ) -> SweepSubmission:
     """Write spec.json, submit the children and the collect job; return both records."""
     user = spec.base.user or str(getattr(executor, "user", "") or default_user(""))
-    spec, planned = prepare(store, spec, n_children=n_children, cost_s=cost_s)
+    from engine.userstrat.pin import pin_sweep_strategy
+
+    spec, planned, warmup = prepare_with_warmup(store, spec, n_children=n_children, cost_s=cost_s)
     chunks = planned.chunks
-    wf = walk_forward_plan(store, spec, planned) if spec.walk_forward is not None else None
+    wf = walk_forward_plan(store, spec, planned, warmup) if spec.walk_forward is not None else None
+    # a stored file: copied once to sweeps/<id>/strategy.py (its sha256 checked), which every
+    # child and the collect load; the "sweep exists" check above has passed
+    spec = pin_sweep_strategy(store, spec)
     bucket = spec.base.result_bucket
     key = sweep_prefix(spec.sweep_id) + SPEC_JSON
     record = spec_record(spec, planned.n_combinations, chunks, utc_now(), user)
@@ -256,14 +333,18 @@ def submit_sweep_jobs(
     )
 
 
-def walk_forward_plan(store: Store, spec: SweepSpec, planned: SweepPlan) -> tuple[Any, dict]:
+def walk_forward_plan(
+    store: Store, spec: SweepSpec, planned: SweepPlan, warmup: int | None = None
+) -> tuple[Any, dict]:
     """(the walk-forward plan, each file's timestamps): every file loaded, its windows cut and
-    checked against the space's warm-up, before anything is written."""
+    checked against the space's warm-up (counted here when not given), before anything is
+    written."""
     from engine.data import load_prices
     from engine.sweep import wf_jobs
     from engine.sweep.plan import MAX_CHILDREN
 
-    _, warmup = count_and_warmup(spec)
+    if warmup is None:
+        _, warmup = count_and_warmup(spec)
     bucket = spec.base.source_bucket
     prices = {
         key: load_prices(store.get_bytes(bucket, key), name=store.uri(bucket, key))

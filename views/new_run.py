@@ -257,6 +257,18 @@ def stored_rule_problem(
     return strategy_service.rule_problem(_row, json.loads(params_json))
 
 
+@st.cache_data(show_spinner="Counting combinations with the strategy's rules...", max_entries=32)
+def _stored_sweep_stats(spec_key: str, _sweep: Any) -> tuple[int, int, int]:
+    return tuple(strategy_service.stored_sweep_stats(ctx, _sweep))  # type: ignore[return-value]
+
+
+def stored_sweep_stats(sweep: Any) -> Any:
+    """A stored strategy's sweep counts, cached per content (its sha256 is in the spec)."""
+    from engine.sweep.spec import ExpansionStats
+
+    return ExpansionStats(*_stored_sweep_stats(replace(sweep, sweep_id="form").to_json(), sweep))
+
+
 def bars_by_file() -> dict[str, int]:
     return {f: loaders.bar_count(settings.input_bucket, f) for f in files}
 
@@ -277,13 +289,16 @@ if not problems:
             problems += form_checks.bar_problems(bars_by_file(), strategy.warmup(params), what)
         elif not space:
             problems.append("a sweep needs at least one parameter given as a list or a range")
-        elif row.stored:
-            problems.append(strategy_service.SWEEP_NOT_YET)
         else:
             sweep = submit_service.sweep_for_files(
                 ctx, files, strategy_name, fixed, space, options=options, **sample
             )
-            sweep = wff.apply(sweep, wf_choice)  # holdout and walk-forward options (HF)
+            if row.stored:  # validated and counted with its rules in an engine subprocess
+                sweep = strategy_service.pinned_sweep(
+                    ctx, row, sweep, holdout=wf_choice.holdout, walk_forward=wf_choice.walk_forward
+                )
+            else:
+                sweep = wff.apply(sweep, wf_choice)  # holdout and walk-forward options (HF)
             bars = bars_by_file()
             warmup, corner = form_checks.sweep_warmup(strategy, fixed, space)
             what = f"the combination with {form_checks.params_text(corner)}"
@@ -294,7 +309,7 @@ if not problems:
                 backend=settings.backend,
                 vcpu_hour=settings.fargate_vcpu_hour,
                 gb_hour=settings.fargate_gb_hour,
-                stats=loaders.sweep_stats(sweep),
+                stats=stored_sweep_stats(sweep) if row.stored else loaders.sweep_stats(sweep),
             )
     except ProjectError as exc:
         problems.append(str(exc))

@@ -172,8 +172,8 @@ def test_submit_checks_a_stored_strategy_against_its_schema(
                   "--param", param, env=env)  # fmt: skip
         assert needle in one_line_error(out), out.stderr
     swept = cli("sweep", "input", "prices.csv", "results", "--strategy", NAME,
-                "--range", "window=10:40:10", env=env)  # fmt: skip
-    assert "cannot be submitted by this version yet" in one_line_error(swept)
+                "--range", "window=1:40:10", env=env)  # fmt: skip
+    assert "window=1 is out of range" in one_line_error(swept)  # checked before submitting
     built_in = cli("submit", "input", "prices.csv", "results", "--param", "fast=60", env=env)
     assert "fast must be < slow" in one_line_error(built_in)
     assert cli("ls", "--json", env=env).stdout == ""  # nothing was submitted

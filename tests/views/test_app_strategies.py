@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -188,15 +189,43 @@ def test_new_run_offers_the_stored_strategy_with_fields_from_its_params(app_root
     assert f"{TREND}: {NAME}(window=20)" in texts(at, ("text",))
 
 
-def test_new_run_sweep_of_a_stored_strategy_is_refused_with_the_reason(app_root: Path) -> None:
+def test_new_run_sweeps_a_stored_strategy_pinned_to_the_bytes_counted(app_root: Path) -> None:
     strategy_service.save(app_context(), GOOD, user="alice")
+    app_context().executor.submit_command(sleep_command(), name="blocker", kind="run")
     at = app_test(
-        "views/new_run.py", file=TREND, strategy=NAME, space=json.dumps({"window": "10:40:10"})
+        "views/new_run.py", file=TREND, strategy=NAME, space=json.dumps({"window": "2:20:3"})
     )
     assert not at.exception
     assert at.radio(key="nr_mode").value == "Sweep"
-    assert at.text_input(key=f"nr_s_{NAME}_window_text").value == "10:40:10"
-    assert "window: 10..40 step 10 (4 values)" in texts(at, ("caption",))
+    assert "window: 2..20 step 3 (7 values)" in texts(at, ("caption",))
+    # counted with the file's rule (window above 3 drops window=2) in a subprocess
+    assert {m.label: m.value for m in at.metric}["Combinations"] == "6"
+    submit = at.button(key="nr_submit")
+    assert not submit.disabled and submit.label == "Submit sweep of 6 combinations"
+    submit.click().run()
+    assert not at.exception and "Submitted sweep" in texts(at, ("success",))
+    (sweep_dir,) = (app_root / "backtest-results" / "sweeps").iterdir()
+    record = json.loads((sweep_dir / "spec.json").read_bytes())
+    assert record["n_combinations"] == 6  # what was shown is what runs
+    assert (sweep_dir / "strategy.py").read_bytes() == GOOD.encode()  # pinned once
+    pinned = f"s3://backtest-results/sweeps/{sweep_dir.name}/strategy.py"
+    assert record["base"]["strategy_source"] == pinned
+    assert record["base"]["strategy_sha256"] == SHA
+    (job,) = app_context().executor.list(name_prefix="sweep-")
+    assert job.spec["base"]["strategy_source"] == pinned  # the children load that copy
+    # the dashboard process never imported the file (its module is keyed by the sha256)
+    loaded = [m for m in list(sys.modules.values()) if getattr(m, "__backtest_sha256__", "") == SHA]
+    assert loaded == [] and not any(SHA[:16] in key for key in sys.modules)
+
+
+def test_new_run_sweep_of_a_stored_strategy_with_no_valid_combination_is_refused(
+    app_root: Path,
+) -> None:
+    strategy_service.save(app_context(), GOOD, user="alice")
+    at = app_test(
+        "views/new_run.py", file=TREND, strategy=NAME, space=json.dumps({"window": "2:3:1"})
+    )
+    assert not at.exception
     assert at.button(key="nr_submit").disabled
-    assert strategy_service.SWEEP_NOT_YET in texts(at, ("error",))
+    assert "window above 3" in texts(at, ("error",))
     assert not (app_root / "backtest-results" / "sweeps").exists()

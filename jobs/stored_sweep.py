@@ -1,0 +1,132 @@
+"""Validate and count a sweep of a stored strategy file in an engine subprocess.
+
+The submitting process (the jobs CLI, the dashboard) never imports a strategy file, yet a
+sweep's combinations depend on its CONSTRAINTS, which are code. :func:`check` sends the sweep
+spec and the file's exact source to ``python -m jobs.stored_sweep`` on stdin (time and
+address-space limits, no credentials in its environment, an empty working folder); the child
+loads the file as a sweep child does, then runs the very calls the children and the collect
+run (``SweepSpec.validate``, ``expansion_stats``, ``count_and_warmup``), so the count shown
+at submit is the count that runs. It answers one JSON line: the validated spec, (candidates,
+valid, dropped) and the largest warm-up, or the one-line error of the user's file or of the
+spec.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import ParamError, ProjectError, StrategyError
+from engine.sweep.spec import ExpansionStats, SweepSpec
+
+TIMEOUT_S = 120.0  # counting a 1,000,000-candidate grid through Python constraints: seconds
+MEMORY_MB = 2048
+
+
+@dataclass(frozen=True)
+class CheckedSweep:
+    """A stored strategy's sweep as the engine sees it: the validated spec, its counts and the
+    largest warm-up among its valid combinations."""
+
+    spec: SweepSpec
+    stats: ExpansionStats
+    warmup: int
+
+
+def _limit_memory() -> None:  # runs in the child before exec
+    import resource
+
+    limit = MEMORY_MB * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def check(spec: SweepSpec, source: str, sha256: str) -> CheckedSweep:
+    """Validate and count ``spec`` with the strategy file ``source`` loaded in a subprocess;
+    ParamError or StrategyError (one line) when the spec or the file is refused."""
+    name = spec.base.strategy
+    payload = json.dumps({"spec": spec.to_dict(), "source": source, "sha256": sha256, "name": name})
+    from engine.userstrat.validate import _probe_env  # no credentials: it needs no storage
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="stored-sweep-") as work:
+            done = subprocess.run(
+                [sys.executable, "-m", "jobs.stored_sweep"],
+                input=payload,
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT_S,
+                preexec_fn=_limit_memory if os.name == "posix" else None,
+                cwd=work,
+                env=_probe_env(),
+                check=False,
+            )
+    except subprocess.TimeoutExpired:
+        raise StrategyError(
+            f"{name}.py: counting the sweep's combinations took over {TIMEOUT_S:g} s; narrow "
+            "the sweep or simplify CONSTRAINTS"
+        ) from None
+    lines = done.stdout.strip().splitlines()
+    try:
+        answer = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        raise StrategyError(f"{name}.py: the sweep could not be checked ({why[:200]})")
+    if "error" in answer:
+        kind = StrategyError if answer.get("kind") == "strategy" else ParamError
+        raise kind(str(answer["error"]))
+    candidates, valid, dropped = (int(n) for n in answer["stats"])
+    return CheckedSweep(
+        SweepSpec.from_dict(answer["spec"]),
+        ExpansionStats(candidates, valid, dropped),
+        int(answer["warmup"]),
+    )
+
+
+def _answer(data: dict[str, Any]) -> dict[str, Any]:
+    """Child side: load the file (its sha256 checked), then validate and count."""
+    from engine.sim.strategies import register_file_strategy
+    from engine.sweep.spec import expansion_stats
+    from engine.userstrat.loader import load_source, materialise, sha256_hex, user_error
+    from jobs.sweeps import count_and_warmup
+
+    name, source = str(data["name"]), str(data["source"])
+    if sha256_hex(source.encode("utf-8")) != data["sha256"]:
+        raise StrategyError(f"{name}.py: the source sent does not have its sha256")
+    strategy = load_source(source, f"{name}.py", os.environ)
+    if strategy.name != name:
+        raise StrategyError(f"{name}.py defines NAME = {strategy.name!r}, not {name!r}")
+    register_file_strategy(strategy)  # this process only: it exits after answering
+    try:
+        spec = SweepSpec.from_dict(data["spec"]).validate()
+        stats = expansion_stats(spec)
+        _, warmup = count_and_warmup(spec)
+    except ProjectError:
+        raise
+    except Exception as exc:  # the user's constraint code: its type, message and line
+        path = materialise(source.encode("utf-8"), str(data["sha256"]), os.environ)
+        raise user_error(exc, path, f"{name}.py", "CONSTRAINTS") from None
+    return {"spec": spec.to_dict(), "stats": list(stats), "warmup": warmup}
+
+
+def main() -> int:
+    """JSON in on stdin, one JSON line out on stdout (after anything the user's code printed)."""
+    data = json.loads(sys.stdin.read())
+    try:
+        answer = _answer(data)
+    except StrategyError as exc:
+        answer = {"error": str(exc), "kind": "strategy"}
+    except ProjectError as exc:
+        answer = {"error": str(exc), "kind": "param"}
+    sys.stdout.write("\n" + json.dumps(answer) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
