@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from engine.data import load_prices
+from engine.errors import StrategyError
 from engine.sim.synthetic import random_walk
 from engine.store.objects import LocalStore
 from engine.sweep.results import read_sweep
-from jobs.sweeps import build_sweep_spec, check_sweep
+from jobs.sweeps import build_sweep_spec, check_sweep, prepare
 from tests._strategy_files import close_above_sma
 
 REPO = Path(__file__).resolve().parents[2]
@@ -148,3 +149,18 @@ def test_a_stored_sweep_refusal_is_one_line_and_submits_nothing(
     )
     assert not (root / "results" / "sweeps").exists()  # nothing written, nothing submitted
     assert cli("ls", "--json", env=env).stdout == ""
+
+
+def test_a_file_replaced_after_it_was_counted_is_refused_at_submit(
+    env: dict[str, str], root: Path, tmp_path: Path
+) -> None:
+    add(tmp_path, env, GOOD)
+    store = LocalStore(root)
+    spec = build_sweep_spec(
+        "input", ["prices.csv"], "results", NAME, {"window": [5, 9]}, sweep_id="raced"
+    )
+    counted = check_sweep(store, spec).spec  # what New run shows, pinned to that sha256
+    add(tmp_path, env, EDITED, "--overwrite")
+    with pytest.raises(StrategyError, match="changed since the sweep was checked"):
+        prepare(store, counted)
+    assert not (root / "results" / "sweeps").exists()  # nothing pinned, nothing written
