@@ -191,16 +191,6 @@ def _sweep_facts(scope: str, _ctx: AppContext, sweep_id: str) -> sweep_service.S
     return sweep_service.sweep_facts(_finished_view(scope, _ctx, sweep_id))
 
 
-@st.cache_data(ttl=SWEEP_TTL, show_spinner="Aggregating the heatmap ...", max_entries=64)
-def _sweep_heatmap(
-    scope: str, _ctx: AppContext, sweep_id: str, choice: tuple[object, ...]
-) -> sweep_service.HeatmapData:
-    metric, x, y, agg, fixed = choice
-    view = _finished_view(scope, _ctx, sweep_id)
-    held = dict(fixed)  # type: ignore[call-overload]
-    return sweep_service.heatmap_data(view, str(metric), str(x), str(y), agg=str(agg), fixed=held)
-
-
 @st.cache_data(ttl=SWEEP_TTL, show_spinner=False, max_entries=32)
 def _sweep_sample(scope: str, _ctx: AppContext, sweep_id: str, metric: str) -> sweep_service.Sample:
     order = _sweep_ranking(scope, _ctx, sweep_id, metric)
@@ -218,23 +208,6 @@ def sweep_facts(view: sweep_service.SweepView) -> sweep_service.SweepFacts:
         return sweep_service.sweep_facts(view)
     ctx = get_context()
     return _sweep_facts(_scope(ctx), ctx, view.sweep_id)
-
-
-def sweep_heatmap(
-    view: sweep_service.SweepView,
-    metric: str,
-    x: str,
-    y: str,
-    *,
-    agg: str,
-    fixed: dict[str, object],
-) -> sweep_service.HeatmapData:
-    """The bounded heatmap pivot for these choices (cached for finished sweeps)."""
-    if not view.finished:
-        return sweep_service.heatmap_data(view, metric, x, y, agg=agg, fixed=fixed)
-    ctx = get_context()
-    choice = (metric, x, y, agg, tuple(sorted(fixed.items())))
-    return _sweep_heatmap(_scope(ctx), ctx, view.sweep_id, choice)
 
 
 def sweep_sample(view: sweep_service.SweepView, metric: str) -> sweep_service.Sample:

@@ -18,17 +18,14 @@ import pandas as pd
 from app.chart_data import (
     METRIC_COLUMNS,
     NOT_PARAMETERS,
-    AxisBins,
     Sample,
     best_order,
-    binned_pivot,
     parcoords_sample,
     ruined_mask,
     sorted_values,
 )
 from app.context import AppContext
 from app.new_run_link import new_run_query
-from engine.errors import ParamError
 from engine.sweep import results as sweep_results
 
 NON_PARAM_COLUMNS = NOT_PARAMETERS
@@ -142,17 +139,6 @@ def read_sweep(ctx: AppContext, sweep_id: str) -> SweepView:
 
 
 # -- what the page draws ----------------------------------------------------------------------
-
-
-def check_heatmap_choice(view: SweepView, metric: str, x: str, y: str) -> None:
-    """ParamError with the allowed values for an unknown metric or parameter."""
-    if metric not in view.metrics:
-        raise ParamError(f"unknown metric {metric!r}; pick one of {', '.join(view.metrics)}")
-    for axis in (x, y):
-        if axis not in view.params:
-            raise ParamError(f"unknown parameter {axis!r}; pick one of {', '.join(view.params)}")
-    if x == y:
-        raise ParamError(f"pick two different parameters for the heatmap (both are {x!r})")
 
 
 def top_table(summary: pd.DataFrame, metric: str, n: int = 20) -> pd.DataFrame:
@@ -301,28 +287,6 @@ def ruin_line(facts: SweepFacts) -> str:
         f"{facts.n_ruined:,} of {facts.n_rows:,} combinations were ruined (equity reached zero; "
         "the run was closed and stayed flat). They are marked in the table and never ranked best."
     )
-
-
-@dataclass(frozen=True)
-class HeatmapData:
-    """A heatmap's pivot with what each cell aggregates (see chart_data.sweep_pivot)."""
-
-    grid: pd.DataFrame
-    others: list[str]
-    bins: dict[str, AxisBins]
-
-
-def heatmap_data(
-    view: SweepView, metric: str, x: str, y: str, *, agg: str, fixed: Mapping[str, Any]
-) -> HeatmapData:
-    """The (binned) pivot of ``metric`` by y rows and x columns, ``fixed`` held, ``agg`` over
-    the rest; at most MAX_AXIS_CELLS cells per axis whatever the sweep's size."""
-    check_heatmap_choice(view, metric, x, y)
-    grid, bins = binned_pivot(view.summary, x, y, metric, agg=agg, fixed=fixed)
-    others = [p for p in view.params if p not in (x, y, *fixed)]
-    if "source_key" in view.summary.columns and view.summary["source_key"].nunique() > 1:
-        others.append("source_key")
-    return HeatmapData(grid, others, bins)
 
 
 def parcoords_rows(view: SweepView, metric: str, order: np.ndarray | None = None) -> Sample:
