@@ -173,36 +173,3 @@ def test_an_unpinned_sweep_of_a_file_is_refused(world, capsys):
     store.put_bytes(OUT, "sweeps/sw2/spec.json", to_json_bytes(record))
     assert engine_main(["--sweep", f"s3://{OUT}/sweeps/sw2/spec.json"], env) == 2
     assert "without a pinned copy (sweeps/sw2/strategy.py)" in capsys.readouterr().err
-
-
-def test_a_file_sweep_is_counted_in_a_subprocess_with_its_constraints() -> None:
-    import sys
-
-    from engine.errors import ParamError
-    from engine.userstrat.sweep_probe import count_file_sweep
-    from tests.engine.test_userstrat import FAST_SLOW as fast_slow
-
-    base = RunSpec(IN, "p.csv", OUT, "fast_slow_close")
-    spec = SweepSpec(sweep_id="c1", base=base, space={"fast": "1:10:1", "slow": "2:10:1"})
-    before = {m for m in sys.modules if m.startswith("backtest_strategy_")}
-    # fast < slow keeps 45 of the 90 candidates
-    assert count_file_sweep(spec, fast_slow) == (45, 0)
-    assert {m for m in sys.modules if m.startswith("backtest_strategy_")} == before
-    none = SweepSpec(sweep_id="c2", base=base, space={"fast": [20, 30], "slow": [10]})
-    with pytest.raises(ParamError, match=r"no valid combination.*fast < slow"):
-        count_file_sweep(none, fast_slow)
-
-
-def test_a_schema_strategy_validates_parameters_but_never_runs_the_file() -> None:
-    from engine.errors import ParamError, StrategyError
-    from engine.sim.strategies import Bars
-    from engine.userstrat import validate_source
-    from engine.userstrat.sweep_probe import schema_strategy
-
-    info = validate_source(source(), f"{NAME}.py")
-    schema = schema_strategy(info)
-    assert schema.validate({"window": "30"}) == {"window": 30}
-    with pytest.raises(ParamError, match="window=1 is out of range"):
-        schema.validate({"window": 1})
-    with pytest.raises(StrategyError, match="runs in the engine"):
-        schema.signal(Bars.from_frame(random_walk(50, seed=1)), None)
