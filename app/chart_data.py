@@ -1,11 +1,11 @@
-"""Pure data preparation behind the charts: monthly return tables, sweep pivots, colour scales.
+"""Pure data preparation behind the charts: monthly return tables, axis bins, colour scales.
 
 No plotting here, so pages can also show these tables as they are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,68 +125,6 @@ def axis_bins(values: pd.Series, max_cells: int = MAX_AXIS_CELLS) -> AxisBins:
         lo, hi = uniq[start], uniq[min(start + per_cell, len(uniq)) - 1]
         labels.append(_label(lo) if lo == hi else f"{_label(lo)}–{_label(hi)}")
     return AxisBins(labels, per_cell, len(uniq), uniq)
-
-
-def sweep_pivot(
-    summary: pd.DataFrame,
-    x: str,
-    y: str,
-    metric: str,
-    *,
-    agg: str = "median",
-    fixed: Mapping[str, Any] | None = None,
-    max_cells: int = MAX_AXIS_CELLS,
-) -> pd.DataFrame:
-    """Pivot a sweep summary to ``metric`` by (``y`` rows, ``x`` columns).
-
-    Rows are first restricted to ``fixed`` (parameter -> value); the parameters left over are
-    aggregated with ``agg`` (median, mean, max, min). Rows and columns span every value of
-    ``x`` and ``y`` in the whole summary; combinations without a row are NaN. An axis with
-    more than ``max_cells`` distinct values is binned (see :func:`axis_bins`): its cells are
-    labelled "lo–hi" and ``agg`` also runs over the values inside each cell, so the grid is
-    never larger than ``max_cells`` squared whatever the sweep's size.
-    """
-    return binned_pivot(summary, x, y, metric, agg=agg, fixed=fixed, max_cells=max_cells)[0]
-
-
-def binned_pivot(
-    summary: pd.DataFrame,
-    x: str,
-    y: str,
-    metric: str,
-    *,
-    agg: str = "median",
-    fixed: Mapping[str, Any] | None = None,
-    max_cells: int = MAX_AXIS_CELLS,
-) -> tuple[pd.DataFrame, dict[str, AxisBins]]:
-    """:func:`sweep_pivot` and the two axes' bins ({x: ..., y: ...})."""
-    if x == y:
-        raise ParamError(f"pick two different parameters for the heatmap (both are {x!r})")
-    if agg not in AGGREGATIONS:
-        raise ParamError(f"agg must be one of {', '.join(AGGREGATIONS)}, got {agg!r}")
-    fixed = dict(fixed or {})
-    require_columns(summary, [x, y, metric, *fixed], "sweep summary")
-    if x in fixed or y in fixed:
-        raise ParamError("a heatmap axis cannot also be a fixed parameter")
-    x_bins, y_bins = axis_bins(summary[x], max_cells), axis_bins(summary[y], max_cells)
-    keep = np.ones(len(summary), dtype=bool)
-    for name, value in fixed.items():
-        keep &= (summary[name] == value).to_numpy()
-    rows = summary[keep]
-    values = pd.to_numeric(rows[metric], errors="coerce").to_numpy(dtype=float)
-    codes = pd.DataFrame({"y": y_bins.codes(rows[y]), "x": x_bins.codes(rows[x]), "v": values})
-    grid = codes.groupby(["y", "x"])["v"].agg(agg).unstack("x")
-    grid = grid.reindex(index=range(len(y_bins.labels)), columns=range(len(x_bins.labels)))
-    grid.index, grid.columns = pd.Index(y_bins.labels, name=y), pd.Index(x_bins.labels, name=x)
-    return grid.astype(float), {x: x_bins, y: y_bins}
-
-
-def aggregated_parameters(
-    summary: pd.DataFrame, x: str, y: str, fixed: Mapping[str, Any] | None = None
-) -> list[str]:
-    """The summary's parameter columns (not metrics) that a heatmap of x by y aggregates over."""
-    skip = {x, y, *(fixed or {}), *NOT_PARAMETERS}
-    return [c for c in summary.columns if c not in METRIC_COLUMNS and c not in skip]
 
 
 def metric_colour(metric: str, values: np.ndarray) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 No Streamlit here. Long series are downsampled for display (see :mod:`app.downsample`), so a
 1,000,000-bar run charts as fast as a short one. An input with nothing to draw (no bars, a
 single bar, no trades, no sweep rows) gives a figure carrying an explanatory annotation instead
-of raising. Malformed frames (a missing column) raise :class:`engine.errors.DataError`; bad
-choices (unknown metric, two identical axes) raise :class:`engine.errors.ParamError`.
+of raising. Malformed frames (a missing column, an unknown metric) raise
+:class:`engine.errors.DataError`.
 User-supplied names shown inside figures are HTML-escaped.
 """
 
@@ -19,16 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from app.chart_data import (
-    MAX_AXIS_CELLS,
-    AxisBins,
-    aggregated_parameters,
-    axis_bins,
-    metric_colour,
-    monthly_returns,
-    require_columns,
-    sweep_pivot,
-)
+from app.chart_data import metric_colour, monthly_returns, require_columns
 from app.downsample import DEFAULT_BUCKETS, downsample_series, resample_ohlc
 from app.parallel_lines import parallel_lines
 from app.report import html_report
@@ -38,13 +29,11 @@ __all__ = [
     "compare_equity",
     "drawdown_chart",
     "equity_chart",
-    "heatmap_figure",
     "html_report",
     "monthly_returns_heatmap",
     "parallel_coordinates",
     "parallel_lines",
     "price_chart",
-    "sweep_heatmap",
     "trades_histogram",
 ]
 
@@ -291,82 +280,6 @@ def price_chart(
         )  # fmt: skip
     fig.update_layout(title=title, template=TEMPLATE, xaxis_rangeslider_visible=False, height=600)
     _date_hover(fig, prices.index)
-    return fig
-
-
-def sweep_heatmap(
-    summary: pd.DataFrame,
-    x: str,
-    y: str,
-    metric: str,
-    *,
-    agg: str = "median",
-    fixed: Mapping[str, Any] | None = None,
-    max_cells: int = MAX_AXIS_CELLS,
-) -> go.Figure:
-    """Heatmap of ``metric`` over parameters ``x`` and ``y`` (see :func:`sweep_pivot`).
-
-    Other parameters are held at ``fixed`` values or aggregated with ``agg``; missing
-    combinations are NaN (blank) cells; an axis with more than ``max_cells`` values is binned.
-    """
-    title = f"{metric} by {x} and {y}"
-    if summary.empty:
-        return _empty(html.escape(title), "The sweep has no results yet.")
-    grid = sweep_pivot(summary, x, y, metric, agg=agg, fixed=fixed, max_cells=max_cells)
-    others = aggregated_parameters(summary, x, y, fixed)
-    bins = {a: axis_bins(summary[a], max_cells) for a in (x, y)}
-    return heatmap_figure(grid, metric, agg=agg, others=others, bins=bins)
-
-
-def _bin_note(bins: Mapping[str, AxisBins]) -> str:
-    parts = [
-        f"{name}: {b.n_values:,} values in {len(b.labels)} cells of {b.per_cell}"
-        for name, b in bins.items()
-        if b.binned
-    ]
-    return f"; binned {'; '.join(parts)}" if parts else ""
-
-
-def heatmap_figure(
-    grid: pd.DataFrame,
-    metric: str,
-    *,
-    agg: str = "median",
-    others: Sequence[str] = (),
-    bins: Mapping[str, AxisBins] | None = None,
-) -> go.Figure:
-    """The heatmap of a pivot from :func:`sweep_pivot` (rows y, columns x).
-
-    The title names what each cell aggregates (other parameters, binned values). The colour
-    scale suits the metric (centred on 0 for returns and ratios, reversed for drawdown and
-    volatility). Axes with many cells show a thinned set of tick labels so they never overlap.
-    """
-    x, y = str(grid.columns.name), str(grid.index.name)
-    title = html.escape(f"{metric} by {x} and {y}")
-    z = grid.to_numpy(dtype=float)
-    if not np.isfinite(z).any():
-        return _empty(title, f"No values of {metric} for this selection.")
-    heat = go.Heatmap(
-        z=z,
-        x=[html.escape(str(v)) if isinstance(v, str) else v for v in grid.columns],
-        y=[html.escape(str(v)) if isinstance(v, str) else v for v in grid.index],
-        hovertemplate=html.escape(f"{x}=%{{x}}<br>{y}=%{{y}}<br>{metric}=")
-        + "%{z:.4g}<extra></extra>",
-        colorbar={"title": {"text": html.escape(metric)}},
-        **metric_colour(metric, z),
-    )
-    fig = go.Figure(heat)
-    binned = bins or {}
-    over = f"{agg} over {', '.join(map(str, others))}" if others else ""
-    if any(b.binned for b in binned.values()):
-        over = f"{agg} per cell" + (f" over {', '.join(map(str, others))}" if others else "")
-    note = f" ({over}{_bin_note(binned)})" if over else ""
-    fig.update_layout(title=title + html.escape(note), template=TEMPLATE)
-    fig.update_layout(height=max(450, min(900, 200 + 8 * len(grid.index))))
-    fig.update_xaxes(title=html.escape(x), type="category", nticks=min(len(grid.columns), 20))
-    fig.update_yaxes(title=html.escape(y), type="category", nticks=min(len(grid.index), 25))
-    if len(grid.columns) > 20:
-        fig.update_xaxes(tickangle=-45)
     return fig
 
 

@@ -111,14 +111,7 @@ def _run_rows(n_bars: int, label: str) -> list[dict[str, Any]]:
 def run() -> list[dict[str, Any]]:
     """Time the equity, price and sweep charts; return one row per measurement."""
     rows = _run_rows(2_520, "2520") + _run_rows(1_000_000, "1m")
-    two = _sweep_summary((100, 100))
     three = _sweep_summary((25, 20, 20))
-    for name, summary, note in (
-        ("sweep_heatmap_10k_2params", two, "100 x 100 grid, no aggregation"),
-        ("sweep_heatmap_10k_3params", three, "25 x 20 cells, median over 20 values of p2"),
-    ):
-        build = _median_ms(partial(charts.sweep_heatmap, summary, "p0", "p1", "sharpe"))
-        rows.append(_row(name, build, "ms", f"10,000 combinations, {note}"))
     par = _median_ms(partial(charts.parallel_coordinates, three, ["p0", "p1", "p2"], "sharpe"))
     rows.append(_row("parallel_coordinates_10k", par, "ms", "10,000 combinations"))
     return rows

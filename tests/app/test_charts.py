@@ -14,9 +14,8 @@ from app.chart_data import (
     monthly_returns,
     parcoords_sample,
     sorted_values,
-    sweep_pivot,
 )
-from engine.errors import DataError, ParamError
+from engine.errors import DataError
 
 NAN = float("nan")
 
@@ -320,46 +319,6 @@ def summary() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["fast", "slow", "mode", "sharpe", "max_drawdown"])
 
 
-def test_sweep_heatmap_median_pivot_with_missing_cells(summary) -> None:
-    fig = charts.sweep_heatmap(summary, "fast", "slow", "sharpe")
-    (heat,) = fig.data
-    assert list(heat.x) == [5, 10] and list(heat.y) == [20, 40, 60]
-    expected = np.array([[2.0, 0.6], [-0.5, 2.0], [-0.5, NAN]])  # medians over mode
-    assert np.allclose(np.asarray(heat.z, dtype=float), expected, equal_nan=True)
-    assert heat.zmid == 0.0 and heat.colorscale is not None
-    assert "median over mode" in fig.layout.title.text
-
-
-def test_sweep_heatmap_fixed_parameter_and_other_aggregations(summary) -> None:
-    fixed = charts.sweep_heatmap(summary, "fast", "slow", "sharpe", fixed={"mode": "a"})
-    expected = np.array([[1.0, 0.5], [-1.0, 2.0], [NAN, NAN]])
-    assert np.allclose(np.asarray(fixed.data[0].z, dtype=float), expected, equal_nan=True)
-    best = sweep_pivot(summary, "slow", "fast", "sharpe", agg="max")
-    assert best.loc[5].tolist() == [3.0, 0.0, -0.5]
-    assert best.loc[10, 20] == 0.7 and np.isnan(best.loc[10, 60])
-
-
-def test_sweep_heatmap_drawdown_uses_a_reversed_scale(summary) -> None:
-    heat = charts.sweep_heatmap(summary, "fast", "slow", "max_drawdown").data[0]
-    assert heat.reversescale is True and heat.zmid is None
-
-
-def test_sweep_heatmap_bad_choices(summary) -> None:
-    with pytest.raises(ParamError):
-        charts.sweep_heatmap(summary, "fast", "fast", "sharpe")
-    with pytest.raises(ParamError, match="agg"):
-        charts.sweep_heatmap(summary, "fast", "slow", "sharpe", agg="sum")
-    with pytest.raises(DataError, match="calmar"):
-        charts.sweep_heatmap(summary, "fast", "slow", "calmar")
-
-
-def test_sweep_heatmap_empty_or_all_nan_is_annotated(summary) -> None:
-    empty = charts.sweep_heatmap(summary.iloc[:0], "fast", "slow", "sharpe")
-    assert len(empty.data) == 0 and _annotations(empty)
-    none = charts.sweep_heatmap(summary, "fast", "slow", "sharpe", fixed={"mode": "zzz"})
-    assert len(none.data) == 0 and "No values" in _annotations(none)[0]
-
-
 def test_parallel_coordinates_dimensions(summary) -> None:
     with_nan = pd.concat([summary, summary.iloc[:1].assign(sharpe=NAN)], ignore_index=True)
     fig = charts.parallel_coordinates(with_nan, ["fast", "slow", "mode"], "sharpe")
@@ -378,13 +337,6 @@ def test_parallel_coordinates_with_no_values_is_annotated(summary) -> None:
     assert len(fig.data) == 0 and _annotations(fig)
 
 
-def _grid_summary(n_x: int, n_y: int) -> pd.DataFrame:
-    x, y = np.meshgrid(np.arange(1, n_x + 1), np.arange(1, n_y + 1))
-    frame = pd.DataFrame({"x": x.ravel(), "y": y.ravel()})
-    frame["sharpe"] = frame["x"] * 1000.0 + frame["y"]  # each cell's values known by hand
-    return frame
-
-
 def test_axis_bins_keep_small_axes_and_bin_large_ones_by_distinct_values() -> None:
     small = axis_bins(pd.Series([30, 5, 10, 5]), max_cells=3)
     assert small.labels == [5, 10, 30] and not small.binned
@@ -394,27 +346,6 @@ def test_axis_bins_keep_small_axes_and_bin_large_ones_by_distinct_values() -> No
     assert list(big.codes(pd.Series([1, 3, 4, 10, 99]))) == [0, 0, 1, 3, -1]
     floats = axis_bins(pd.Series([0.5, 1.5, 2.0, 2.5]), max_cells=2)
     assert floats.labels == ["0.5–1.5", "2–2.5"]
-
-
-def test_sweep_pivot_bins_a_large_grid_to_at_most_max_cells() -> None:
-    summary = _grid_summary(1000, 7)
-    grid = sweep_pivot(summary, "x", "y", "sharpe", agg="max", max_cells=100)
-    assert grid.shape == (7, 100)  # y has 7 values (kept), x 1,000 values in 100 cells of 10
-    assert list(grid.index) == list(range(1, 8))
-    assert grid.columns[0] == "1–10" and grid.columns[-1] == "991–1000"
-    assert grid.loc[3, "1–10"] == 10 * 1000.0 + 3  # the max of x = 1..10 at y = 3
-    mean = sweep_pivot(summary, "x", "y", "sharpe", agg="mean", max_cells=100)
-    assert mean.loc[1, "11–20"] == pytest.approx(15.5 * 1000.0 + 1)
-
-
-def test_sweep_heatmap_of_a_million_rows_is_bounded() -> None:
-    summary = _grid_summary(1000, 1000)
-    fig = charts.sweep_heatmap(summary, "x", "y", "sharpe")
-    z = np.asarray(fig.data[0].z, dtype=float)
-    assert z.shape == (100, 100)
-    assert len(fig.to_json()) < 2_000_000
-    assert "binned x: 1,000 values in 100 cells of 10" in fig.layout.title.text
-    assert fig.layout.xaxis.nticks == 20  # thinned tick labels on a 100-cell axis
 
 
 def test_fixed_values_sort_numerically() -> None:
