@@ -179,19 +179,31 @@ PARCOORDS_RANDOM = 2000
 SAMPLE_SEED = 0
 
 
+@dataclass(frozen=True)
+class SampleSize:
+    """How many rows :func:`parcoords_sample` keeps: the ``top`` best plus ``n_random``
+    others drawn with ``seed``."""
+
+    top: int = PARCOORDS_TOP
+    n_random: int = PARCOORDS_RANDOM
+    seed: int = SAMPLE_SEED
+
+
+DEFAULT_SAMPLE = SampleSize()
+
+
 def parcoords_sample(
     summary: pd.DataFrame,
     metric: str,
     *,
-    top: int = PARCOORDS_TOP,
-    n_random: int = PARCOORDS_RANDOM,
-    seed: int = SAMPLE_SEED,
+    size: SampleSize = DEFAULT_SAMPLE,
     order: np.ndarray | None = None,
 ) -> Sample:
-    """Every row with a ``metric`` value when there are at most ``top + n_random``; otherwise
-    the ``top`` best (ruined rows excluded) plus ``n_random`` of the others drawn with a
-    fixed ``seed`` (the same rows on every rerun), in summary order. ``order`` is
-    :func:`best_order`'s result when the caller has it already."""
+    """Every row with a ``metric`` value when there are at most ``top + n_random`` (of
+    ``size``); otherwise the ``top`` best (ruined rows excluded) plus ``n_random`` of the
+    others drawn with a fixed ``seed`` (the same rows on every rerun), in summary order.
+    ``order`` is :func:`best_order`'s result when the caller has it already."""
+    top, n_random, seed = size.top, size.n_random, size.seed
     values = pd.to_numeric(summary[metric], errors="coerce").to_numpy(dtype=float)
     has = ~np.isnan(values)
     n_has = int(has.sum())

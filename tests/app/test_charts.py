@@ -9,6 +9,7 @@ import pytest
 
 from app import charts
 from app.chart_data import (
+    SampleSize,
     axis_bins,
     best_order,
     monthly_returns,
@@ -370,15 +371,15 @@ def test_parcoords_sample_is_the_top_plus_a_seeded_random_rest() -> None:
     n = 10_000
     frame = pd.DataFrame({"p": np.arange(n), "sharpe": np.arange(n, dtype=float)})
     frame["ruined"] = frame["p"] >= n - 5  # the five highest values are ruined: never "top"
-    sample = parcoords_sample(frame, "sharpe", top=100, n_random=200, seed=0)
+    sample = parcoords_sample(frame, "sharpe", size=SampleSize(top=100, n_random=200, seed=0))
     assert len(sample.rows) == 300
     top = set(range(n - 105, n - 5))
     assert top <= set(sample.rows["p"])
-    again = parcoords_sample(frame, "sharpe", top=100, n_random=200, seed=0)
+    again = parcoords_sample(frame, "sharpe", size=SampleSize(top=100, n_random=200, seed=0))
     assert list(again.rows["p"]) == list(sample.rows["p"])  # same rows on every rerun
     stated = "300 of the 10,000 combinations with a sharpe: the top 100 by sharpe plus 200 others"
     assert stated in sample.note
-    small = parcoords_sample(frame.iloc[:250], "sharpe", top=100, n_random=200)
+    small = parcoords_sample(frame.iloc[:250], "sharpe", size=SampleSize(top=100, n_random=200))
     assert len(small.rows) == 250 and small.note == ""
 
 
