@@ -22,9 +22,10 @@ from plotly.subplots import make_subplots
 from app.chart_data import metric_colour, monthly_returns, require_columns
 from app.downsample import DEFAULT_BUCKETS, downsample_series, resample_ohlc
 from app.parallel_lines import parallel_lines
-from app.report import html_report
+from app.report import ReportText, html_report
 
 __all__ = [
+    "ReportText",
     "compare_drawdown",
     "compare_equity",
     "drawdown_chart",

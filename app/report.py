@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -70,24 +71,32 @@ def _frame_table(frame: pd.DataFrame, max_rows: int) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
 
 
+@dataclass(frozen=True)
+class ReportText:
+    """The words of a report around its data: ``title``; ``notes``, lines under the title
+    (how the run was made); ``warning``, a red box above everything (e.g. a ruin);
+    ``metric_help``, a tooltip (title) per metric name."""
+
+    title: str
+    notes: Sequence[str] = ()
+    warning: str | None = None
+    metric_help: Mapping[str, str] = field(default_factory=dict)
+
+
 def html_report(
-    title: str,
+    text: ReportText,
     metrics: Mapping[str, Any],
     figures: Sequence[go.Figure],
     tables: Mapping[str, pd.DataFrame],
     max_rows: int = MAX_TABLE_ROWS,
-    *,
-    notes: Sequence[str] = (),
-    warning: str | None = None,
-    metric_help: Mapping[str, str] | None = None,
 ) -> str:
     """Return one self-contained HTML document (plotly.js inline; all text escaped).
 
-    ``metrics`` values are shown as given (strings as they are, floats to 6 digits);
-    ``metric_help`` adds a tooltip (title) per metric; ``notes`` are lines under the title
-    (how the run was made); ``warning`` is a red box above everything (e.g. a ruin).
+    ``metrics`` values are shown as given (strings as they are, floats to 6 digits), with
+    the title, notes, warning and metric tooltips of ``text``.
     Tables longer than ``max_rows`` are cut, with a note saying so.
     """
+    title, notes, warning, metric_help = text.title, text.notes, text.warning, text.metric_help
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

@@ -217,14 +217,17 @@ def report_html(view: RunView, prices: pd.DataFrame | None = None) -> str:
         index=pd.Index(list(dict(view.spec.get("params") or {})), name="parameter"),
     )
     cards = metric_cards(view.metrics)
-    return charts.html_report(
+    text = charts.ReportText(
         f"Run {view.run_id}: {describe_spec(view.spec)}",
-        {c.label: c.value for c in cards},
-        figures,
-        {"Parameters": params, "Trades": trades_display(view.trades)},
         notes=run_header(view)[1:],
         warning=ruin_warning(view.metrics),
         metric_help={c.label: c.help for c in cards},
+    )
+    return charts.html_report(
+        text,
+        {c.label: c.value for c in cards},
+        figures,
+        {"Parameters": params, "Trades": trades_display(view.trades)},
     )
 
 

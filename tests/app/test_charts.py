@@ -478,7 +478,7 @@ EVIL_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 def test_html_report_escapes_user_text_and_embeds_plotly_once(equity, trades) -> None:
     trades = trades.assign(exit_reason=["signal", EVIL, "open"])
     doc = charts.html_report(
-        EVIL,
+        charts.ReportText(EVIL),
         {"total_return": 0.21, EVIL: 1.5},
         [charts.equity_chart(equity), charts.drawdown_chart(equity)],
         {"Trades": trades, EVIL: pd.DataFrame({EVIL: [EVIL]})},
@@ -495,7 +495,8 @@ def test_html_report_escapes_user_text_and_embeds_plotly_once(equity, trades) ->
 
 
 def test_html_report_without_figures_and_with_long_tables() -> None:
-    doc = charts.html_report("t", {}, [], {"rows": pd.DataFrame({"v": range(30)})}, max_rows=10)
+    rows = {"rows": pd.DataFrame({"v": range(30)})}
+    doc = charts.html_report(charts.ReportText("t"), {}, [], rows, max_rows=10)
     assert "Plotly" not in doc
     assert doc.count("<tr>") == 11  # header + 10 rows
     assert "First 10 of 30 rows." in doc
