@@ -105,17 +105,19 @@ def sweep_for_files(
     keys = _check_files(ctx, files)
     s = ctx.settings
     return sweeps.build_sweep_spec(
-        s.input_bucket,
-        keys,
-        s.result_bucket,
-        strategy,
-        space,
-        fixed=fixed,
-        options=options,
-        mode=mode,
-        n=n,
-        seed=seed,
-        sweep_id=sweep_id,
+        sweeps.SweepRequest(
+            s.input_bucket,
+            keys,
+            s.result_bucket,
+            strategy,
+            space,
+            fixed=fixed,
+            options=options,
+            mode=mode,
+            n=n,
+            seed=seed,
+            sweep_id=sweep_id,
+        )
     )
 
 
@@ -143,17 +145,24 @@ def fargate_cost(
     return billed_hours * (CHILD_VCPU * vcpu_hour + CHILD_MEMORY_GB * gb_hour)
 
 
+@dataclass(frozen=True)
+class FargatePricing:
+    """Fargate list prices (USD per vCPU-hour and per GB-hour) for a sweep's cost estimate."""
+
+    vcpu_hour: float
+    gb_hour: float
+
+
 def estimate_sweep(
     spec: SweepSpec,
     bars_per_file: Sequence[int],
     *,
-    backend: str = "local",
-    vcpu_hour: float = 0.0,
-    gb_hour: float = 0.0,
+    pricing: FargatePricing | None = None,
     cost_s: float | None = None,
     stats: ExpansionStats | None = None,
 ) -> SweepEstimate:
-    """Combination count, planned children and time (and Fargate cost on aws) of a sweep.
+    """Combination count, planned children and time (and Fargate cost, given ``pricing``:
+    the aws backend) of a sweep.
 
     ``bars_per_file`` holds each input file's bar count in ``spec.source_keys`` order; the
     children come from :func:`engine.sweep.plan.plan`, the call the submit makes. ``stats`` (the
@@ -164,7 +173,9 @@ def estimate_sweep(
     planned = plan(spec, bars_per_file, n_combinations=stats.valid, cost_s=cost_s)
     chunks = planned.chunks
     compute = planned.compute_seconds
-    usd = fargate_cost(compute, chunks.n_children, vcpu_hour, gb_hour) if backend == "aws" else None
+    usd = None
+    if pricing is not None:
+        usd = fargate_cost(compute, chunks.n_children, pricing.vcpu_hour, pricing.gb_hour)
     return SweepEstimate(
         stats.candidates,
         stats.valid,

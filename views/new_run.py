@@ -306,9 +306,11 @@ if not problems:
             estimate = submit_service.estimate_sweep(
                 sweep,
                 [bars[key] for key in sweep.source_keys],
-                backend=settings.backend,
-                vcpu_hour=settings.fargate_vcpu_hour,
-                gb_hour=settings.fargate_gb_hour,
+                pricing=submit_service.FargatePricing(
+                    settings.fargate_vcpu_hour, settings.fargate_gb_hour
+                )
+                if settings.backend == "aws"
+                else None,
                 stats=stored_sweep_stats(sweep) if row.stored else loaders.sweep_stats(sweep),
             )
     except ProjectError as exc:

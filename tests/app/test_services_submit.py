@@ -85,7 +85,7 @@ def test_estimate_counts_combinations_children_and_time(ctx: AppContext) -> None
     assert small.compute_seconds == pytest.approx(4 * 4000 * 1e-6)
     assert small.fargate_usd is None  # local backend
     big = sub.estimate_sweep(
-        spec, [1000, 3000], cost_s=0.1, backend="aws", vcpu_hour=0.04, gb_hour=0.004
+        spec, [1000, 3000], cost_s=0.1, pricing=sub.FargatePricing(vcpu_hour=0.04, gb_hour=0.004)
     )
     # 4 combinations x (1000 + 3000) bars x 0.1 s = 1600 s > 120 s per child -> 8 children of 1
     assert (big.n_children, big.chunk_size) == (8, 1)
