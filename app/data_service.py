@@ -312,20 +312,27 @@ def sweeps_using(ctx: AppContext, bucket: str, key: str, limit: int = 500) -> li
     return out
 
 
+@dataclass(frozen=True)
+class ReplaceConsent:
+    """The user agreed to replace a key's other bytes; ``expected_sha256`` (the bytes they
+    were asked about) limits that to the key still holding those bytes."""
+
+    expected_sha256: str | None = None
+
+
 def upload_file(
     ctx: AppContext,
     filename: str,
     data: bytes,
     prefix: str = "",
     *,
-    replace: bool = False,
-    expected_sha256: str | None = None,
+    replace: ReplaceConsent | None = None,
 ) -> str:
     """Validate, then write to the input bucket; return the key. Nothing is written if refused.
 
     A key that already holds different bytes is an :class:`UploadConflict` unless ``replace``
-    (the page asks first); with ``expected_sha256`` (the bytes the user was asked about) it is
-    also a conflict when the key changed since. The same bytes again are not rewritten.
+    (the page asks first); with its ``expected_sha256`` (the bytes the user was asked about) it
+    is also a conflict when the key changed since. The same bytes again are not rewritten.
     """
     key = upload_key(filename, prefix)
     validate_upload(posixpath.basename(key), data, ctx.settings.upload_max_mb)
@@ -336,11 +343,12 @@ def upload_file(
         current = ctx.store.get_bytes(bucket, key)
         if current == data:
             return key
-        if not replace:
+        if replace is None:
             raise UploadConflict(
                 f"{ctx.store.uri(bucket, key)} already exists with other contents; "
                 "confirm to replace it"
             )
+        expected_sha256 = replace.expected_sha256
         if expected_sha256 and hashlib.sha256(current).hexdigest() != expected_sha256:
             raise UploadConflict(
                 f"{ctx.store.uri(bucket, key)} changed since you were asked; "

@@ -37,8 +37,8 @@ def _replace(key: str, folder: str, expected_sha256: str) -> None:
         return
     try:
         data_service.upload_file(
-            ctx, upload.name, upload.getvalue(), folder, replace=True,
-            expected_sha256=expected_sha256,
+            ctx, upload.name, upload.getvalue(), folder,
+            replace=data_service.ReplaceConsent(expected_sha256),
         )  # fmt: skip
     except ProjectError as exc:
         _flash("error", f"Not uploaded: {exc}")

@@ -176,12 +176,13 @@ def test_upload_never_replaces_other_bytes_without_being_told(ctx: AppContext) -
     asked = ds.check_upload(ctx, "p.csv", new, "mine")
     assert asked.old_sha256 == hashlib.sha256(old).hexdigest()
     ctx.store.put_bytes(INPUT, "mine/p.csv", b"someone else's upload")  # meanwhile
+    consent = ds.ReplaceConsent(asked.old_sha256)
     with pytest.raises(ds.UploadConflict, match="changed since you were asked"):
-        ds.upload_file(ctx, "p.csv", new, "mine", replace=True, expected_sha256=asked.old_sha256)
+        ds.upload_file(ctx, "p.csv", new, "mine", replace=consent)
     assert ctx.store.get_bytes(INPUT, "mine/p.csv") == b"someone else's upload"
     ctx.store.put_bytes(INPUT, "mine/p.csv", old)
     sha = asked.old_sha256
-    assert ds.upload_file(ctx, "p.csv", new, "mine", replace=True, expected_sha256=sha) == (
+    assert ds.upload_file(ctx, "p.csv", new, "mine", replace=ds.ReplaceConsent(sha)) == (
         "mine/p.csv"
     )
     assert ctx.store.get_bytes(INPUT, "mine/p.csv") == new
