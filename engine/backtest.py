@@ -36,7 +36,14 @@ from typing import TYPE_CHECKING
 from engine.cli_args import build_parser, new_run_id, spec_from_args, stored_strategies_text
 from engine.errors import BacktestError, InfraError
 from engine.store.objects import StorageUnreachable, Store, open_store, validate_bucket
-from engine.store.runs import make_spec_record, run_prefix, write_error, write_run
+from engine.store.runs import (
+    InputFile,
+    RunFiles,
+    make_spec_record,
+    run_prefix,
+    write_error,
+    write_run,
+)
 
 if TYPE_CHECKING:
     import argparse
@@ -73,11 +80,11 @@ def execute(spec: RunSpec, store: Store, env: Mapping[str, str]) -> str:
     result = run_backtest(prices, strategy, params, options=options)
     recorded, source = pinned_run_spec(store, spec, strategy, run_id)
     record = make_spec_record(
-        recorded, params=params, data=data, input_info=info, prices=prices, env=env
+        recorded, params=params, input_file=InputFile(data, info), prices=prices, env=env
     )
     if source is not None:
         record["provenance"]["strategy"] = provenance(strategy, spec, store)
-    prefix = write_run(store, spec.result_bucket, run_id, record, result, strategy_source=source)
+    prefix = write_run(store, spec.result_bucket, run_id, RunFiles(record, result, source))
     for w in caught:  # after success only: a failure prints exactly one line
         _say(f"warning: {' '.join(str(w.message).split())}")
     return prefix

@@ -18,6 +18,7 @@ Definitions (DESIGN.md "Metrics"); the fused sweep kernel reproduces them:
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -247,14 +248,20 @@ def buy_hold_return(close: np.ndarray) -> float:
     return float(close[-1] / close[0] - 1.0)
 
 
-def compute_metrics(  # noqa: PLR0917 (a public API: DESIGN.md "Metrics")
-    equity: np.ndarray,
-    timestamps: ArrayLike,
-    trade_pnl: np.ndarray,
-    trade_return: np.ndarray,
-    position: np.ndarray,
-    close: np.ndarray,
-    cash: float,
+class MetricInputs(NamedTuple):
+    """What the metrics of one run are computed from (DESIGN.md "Metrics")."""
+
+    equity: np.ndarray  # equity at each bar's close (n values)
+    timestamps: ArrayLike  # the n bar times
+    trade_pnl: np.ndarray  # one per closed trade
+    trade_return: np.ndarray  # one per closed trade
+    position: np.ndarray  # close-of-bar position (n values)
+    close: np.ndarray  # close prices (n values)
+    cash: float  # starting cash
+
+
+def compute_metrics(
+    inputs: MetricInputs,
     periods_per_year: float | None = None,
     risk_free: float = 0.0,
 ) -> dict[str, float]:
@@ -264,19 +271,20 @@ def compute_metrics(  # noqa: PLR0917 (a public API: DESIGN.md "Metrics")
     RUIN_UNDEFINED are NaN (the others are computed from the curve as given; for the engine's
     curves, floored at 0 from the ruin on, total_return is -1 and max_drawdown 1).
 
-    >>> m = compute_metrics(np.array([100.0, 110.0]),
+    >>> m = compute_metrics(MetricInputs(np.array([100.0, 110.0]),
     ...     np.array(["2020-01-01", "2020-01-02"], dtype="datetime64[ns]"),
-    ...     np.array([10.0]), np.array([0.1]), np.array([1.0, 1.0]), np.array([5.0, 5.5]), 100.0,
+    ...     np.array([10.0]), np.array([0.1]), np.array([1.0, 1.0]), np.array([5.0, 5.5]), 100.0),
     ...     periods_per_year=252)
     >>> round(m["total_return"], 12), m["n_trades"], m["win_rate"], round(m["buy_hold_return"], 12)
     (0.1, 1.0, 1.0, 0.1)
-    >>> m = compute_metrics(np.array([100.0, 0.0]),
+    >>> m = compute_metrics(MetricInputs(np.array([100.0, 0.0]),
     ...     np.array(["2020-01-01", "2021-01-01"], dtype="datetime64[ns]"),
     ...     np.array([-100.0]), np.array([-1.0]), np.array([1.0, 0.0]), np.array([5.0, 9.0]),
-    ...     100.0)
+    ...     100.0))
     >>> m["ruined"], m["total_return"], m["max_drawdown"], m["sharpe"], m["cagr"]
     (1.0, -1.0, 1.0, nan, nan)
     """
+    equity, timestamps, trade_pnl, trade_return, position, close, cash = inputs
     eq = np.asarray(equity, dtype=np.float64)
     if eq.size == 0:
         raise DataError("cannot compute metrics of an empty equity curve (no bars)")

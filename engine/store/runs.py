@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -138,12 +138,18 @@ def _version(dist: str) -> str | None:
         return None
 
 
+class InputFile(NamedTuple):
+    """A run's input file as read: its exact bytes and its object info (None when unknown)."""
+
+    data: bytes
+    info: ObjectInfo | None
+
+
 def make_spec_record(
     spec: RunSpec,
     *,
     params: Mapping[str, Any],
-    data: bytes,
-    input_info: ObjectInfo | None,
+    input_file: InputFile,
     prices: pd.DataFrame,
     env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
@@ -152,6 +158,7 @@ def make_spec_record(
     ``RunSpec.from_dict`` of the record without its ``provenance`` key reproduces the run.
     """
     env = os.environ if env is None else env
+    data, input_info = input_file
     record = spec.to_dict()
     record["params"] = dict(params)
     index = prices.index
@@ -230,17 +237,19 @@ def clear_markers(store: Store, bucket: str, run_id: str) -> None:
     store.delete(bucket, prefix + ERROR)
 
 
-def write_run(
-    store: Store,
-    bucket: str,
-    run_id: str,
-    spec_record: Mapping[str, Any],
-    result: BacktestResult,
-    *,
-    strategy_source: bytes | None = None,
-) -> str:
+class RunFiles(NamedTuple):
+    """What :func:`write_run` writes: spec.json's record, the result, and a strategy file's
+    exact source (None for a built-in strategy)."""
+
+    spec_record: Mapping[str, Any]
+    result: BacktestResult
+    strategy_source: bytes | None = None
+
+
+def write_run(store: Store, bucket: str, run_id: str, files: RunFiles) -> str:
     """Write the run's files (``strategy.py`` too when given), ``_SUCCESS`` last; return the
     prefix ``runs/<id>/``."""
+    spec_record, result, strategy_source = files
     prefix = run_prefix(run_id)
     clear_markers(store, bucket, run_id)
     if strategy_source is not None:

@@ -36,7 +36,7 @@ import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -47,6 +47,8 @@ from engine.sim.strategies import get_strategy
 from engine.spec import RunSpec
 from engine.store.objects import Store, open_store
 from engine.store.runs import (
+    InputFile,
+    RunFiles,
     frame_to_parquet,
     make_spec_record,
     parquet_to_frame,
@@ -267,7 +269,7 @@ def robustness(
     n_trials = len(summary)
     dsr = psr = None
     if math.isfinite(sr):
-        dsr = rb.deflated_sharpe_ratio(sr, n_trials, len(r), skew, kurt, variance)
+        dsr = rb.deflated_sharpe_ratio(sr, n_trials, rb.SampleMoments(len(r), skew, kurt), variance)
         psr = rb.probabilistic_sharpe_ratio(sr, len(r), skew, kurt)
     same_file = (summary[SOURCE_KEY] == best[SOURCE_KEY]).to_numpy()
     rows = summary[same_file]
@@ -330,19 +332,22 @@ class _Prices:
         return self.frames[key]
 
 
+class TopRuns(NamedTuple):
+    """Which top runs :func:`run_top` writes: the ``top_n`` best rows, with ``env`` the
+    environment their spec.json provenance records."""
+
+    top_n: int
+    env: Mapping[str, str]
+
+
 def run_top(
-    store: Store,
-    bucket: str,
-    doc: SweepDoc,
-    summary: pd.DataFrame,
-    *,
-    top_n: int,
-    env: Mapping[str, str],
+    store: Store, bucket: str, doc: SweepDoc, summary: pd.DataFrame, top: TopRuns
 ) -> tuple[list[dict[str, Any]], np.ndarray | None]:
-    """Re-run the ``top_n`` best rows as runs/<id>-top<k>/; return (entries, best's equity).
+    """Re-run the ``top.top_n`` best rows as runs/<id>-top<k>/; return (entries, best's equity).
 
     Only rows that were not ruined are candidates; with none, (``[]``, None).
     """
+    top_n, env = top
     from engine.api import run_backtest
 
     spec = doc.spec
@@ -377,11 +382,15 @@ def run_top(
         strategy = get_strategy(spec.base.strategy)
         pinned, source = pinned_run_spec(store, run_spec, strategy, run_id)
         record = make_spec_record(
-            pinned, params=params, data=prices.raw[key], input_info=info, prices=frame, env=env
+            pinned,
+            params=params,
+            input_file=InputFile(prices.raw[key], info),
+            prices=frame,
+            env=env,
         )
         if source is not None:
             record["provenance"]["strategy"] = provenance(strategy, run_spec, store)
-        write_run(store, bucket, run_id, record, result, strategy_source=source)
+        write_run(store, bucket, run_id, RunFiles(record, result, source))
         entries.append(
             {
                 "run_id": run_id,
@@ -447,7 +456,7 @@ def collect(
     returns, absent = load_returns(store, bucket, sweep_id, state.done, counts)
     store.put_bytes(bucket, prefix + SUMMARY, frame_to_parquet(summary))
     n_top = doc.spec.top_n if top_n is None else int(top_n)
-    top, best_equity = run_top(store, bucket, doc, summary, top_n=n_top, env=env)
+    top, best_equity = run_top(store, bucket, doc, summary, TopRuns(n_top, env))
     report = robustness(summary, returns, doc, best_equity)
     report.update(
         n_combinations=doc.n_combinations,

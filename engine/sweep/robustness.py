@@ -118,20 +118,29 @@ def expected_max_sharpe(n_trials: int, sharpe_variance: float) -> float:
     return math.sqrt(sharpe_variance) * ((1 - EULER_GAMMA) * z1 + EULER_GAMMA * z2)
 
 
-def deflated_sharpe_ratio(  # noqa: PLR0917 - the paper's argument order
+class SampleMoments(NamedTuple):
+    """The best combination's per-period returns as the PSR needs them: their count, skewness
+    and (non-excess) kurtosis."""
+
+    n_obs: int
+    skew: float
+    kurtosis: float
+
+
+def deflated_sharpe_ratio(
     sharpe_best: float,
     n_trials: int,
-    n_obs: int,
-    skew: float,
-    kurtosis: float,
+    moments: SampleMoments,
     sharpe_variance: float,
 ) -> float:
     """DSR: the PSR of the best of ``n_trials`` against the expected maximum SR0 under no skill.
 
-    All Sharpe inputs per period (not annualised); ``sharpe_variance`` is the variance of the
-    trials' per-period Sharpe estimates; ``kurtosis`` non-excess. DSR = PSR(SR, SR0).
+    All Sharpe inputs per period (not annualised); ``moments`` are those of the best's returns
+    (``kurtosis`` non-excess); ``sharpe_variance`` is the variance of the trials' per-period
+    Sharpe estimates. DSR = PSR(SR, SR0).
     A DSR above 0.95 says the best combination is unlikely to be luck at the 5% level.
     """
+    n_obs, skew, kurtosis = moments
     sr0 = expected_max_sharpe(n_trials, sharpe_variance)
     return probabilistic_sharpe_ratio(sharpe_best, n_obs, skew, kurtosis, sr0)
 
@@ -473,6 +482,7 @@ __all__ = [
     "EULER_GAMMA",
     "PBOResult",
     "PlateauResult",
+    "SampleMoments",
     "SplitSpec",
     "aggregate_returns",
     "deflated_sharpe_ratio",

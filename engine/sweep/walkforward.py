@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from engine.errors import ParamError
-from engine.sim.metrics import annual_periods, compute_metrics, years_between
+from engine.sim.metrics import MetricInputs, annual_periods, compute_metrics, years_between
 from engine.sim.strategies import Strategy, get_strategy
 from engine.spec import SimOptions
 from engine.sweep.wf_windows import WalkForwardSpec, Window, parse_constraint, windows
@@ -105,13 +105,15 @@ def _segment_metrics(
     pnl = trades["pnl"].to_numpy(np.float64) if len(trades) else np.empty(0)
     ret = trades["return"].to_numpy(np.float64) if len(trades) else np.empty(0)
     return compute_metrics(
-        equity["equity"].to_numpy(np.float64),
-        equity.index.to_numpy(),
-        pnl,
-        ret,
-        equity["position"].to_numpy(np.float64),
-        close,
-        cash,
+        MetricInputs(
+            equity["equity"].to_numpy(np.float64),
+            equity.index.to_numpy(),
+            pnl,
+            ret,
+            equity["position"].to_numpy(np.float64),
+            close,
+            cash,
+        ),
         periods_per_year=ppy,
     )
 

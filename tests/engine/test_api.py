@@ -11,7 +11,7 @@ import pytest
 import engine
 from engine import BacktestResult, load_prices, run_backtest, run_sweep
 from engine.errors import DataError, ParamError
-from engine.sim.metrics import METRIC_NAMES, compute_metrics
+from engine.sim.metrics import METRIC_NAMES, MetricInputs, compute_metrics
 from engine.sim.strategies import STRATEGIES
 from engine.sim.synthetic import random_walk
 from engine.spec import SimOptions
@@ -175,13 +175,15 @@ def test_metrics_match_compute_metrics(prices: pd.DataFrame, opts: dict) -> None
         res = run_backtest(prices, strategy, params, **opts)
         _check_result(res, prices, opts.get("cash", 100_000.0))
         expected = compute_metrics(
-            res.equity["equity"].to_numpy(),
-            prices.index.to_numpy(),
-            res.trades["pnl"].to_numpy(),
-            res.trades["return"].to_numpy(),
-            res.equity["position"].to_numpy(),
-            prices["close"].to_numpy(),
-            opts.get("cash", 100_000.0),
+            MetricInputs(
+                res.equity["equity"].to_numpy(),
+                prices.index.to_numpy(),
+                res.trades["pnl"].to_numpy(),
+                res.trades["return"].to_numpy(),
+                res.equity["position"].to_numpy(),
+                prices["close"].to_numpy(),
+                opts.get("cash", 100_000.0),
+            ),
             opts.get("periods_per_year"),
             opts.get("risk_free", 0.0),
         )

@@ -11,7 +11,7 @@ import pytest
 
 import engine.sim.metrics as metrics_module
 from engine.errors import DataError
-from engine.sim.metrics import METRIC_NAMES, compute_metrics
+from engine.sim.metrics import METRIC_NAMES, MetricInputs, compute_metrics
 
 DAY = 86400.0
 T0 = np.datetime64("2020-01-01T00:00:00", "ns")
@@ -26,13 +26,15 @@ def run(equity, days, pnl=(), ret=(), position=None, close=None, cash=100.0, **k
     equity = np.array(equity, dtype=float)
     n = len(equity)
     return compute_metrics(
-        equity,
-        stamps(*days),
-        np.array(pnl, dtype=float),
-        np.array(ret, dtype=float),
-        np.zeros(n) if position is None else np.array(position, dtype=float),
-        np.full(n, 10.0) if close is None else np.array(close, dtype=float),
-        cash,
+        MetricInputs(
+            equity,
+            stamps(*days),
+            np.array(pnl, dtype=float),
+            np.array(ret, dtype=float),
+            np.zeros(n) if position is None else np.array(position, dtype=float),
+            np.full(n, 10.0) if close is None else np.array(close, dtype=float),
+            cash,
+        ),
         **kw,
     )
 
@@ -213,13 +215,15 @@ def test_not_ruined_curves_say_so(main):
 def test_short_exposure_and_datetime_index():
     idx = pd.DatetimeIndex(["2021-01-01", "2021-07-02 15:00", "2022-01-01"])
     m = compute_metrics(
-        np.array([100.0, 100.0, 100.0]),
-        idx,
-        np.array([]),
-        np.array([]),
-        np.array([-3.0, 0.0, 2.0]),
-        np.array([1.0, 2.0, 4.0]),
-        100.0,
+        MetricInputs(
+            np.array([100.0, 100.0, 100.0]),
+            idx,
+            np.array([]),
+            np.array([]),
+            np.array([-3.0, 0.0, 2.0]),
+            np.array([1.0, 2.0, 4.0]),
+            100.0,
+        )
     )
     assert m["exposure"] == pytest.approx(2 / 3)
     assert m["buy_hold_return"] == 3.0
@@ -230,7 +234,9 @@ def test_short_exposure_and_datetime_index():
 def test_empty_equity_is_a_clean_error():
     with pytest.raises(DataError, match="empty equity"):
         empty = np.array([])
-        compute_metrics(empty, np.array([], "datetime64[ns]"), empty, empty, empty, empty, 100.0)
+        compute_metrics(
+            MetricInputs(empty, np.array([], "datetime64[ns]"), empty, empty, empty, empty, 100.0)
+        )
 
 
 def test_docstring_examples():

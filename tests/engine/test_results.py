@@ -18,6 +18,8 @@ from engine.errors import NotFoundError, ParamError
 from engine.spec import RunSpec, SimOptions
 from engine.store.objects import LocalStore, ObjectInfo, Store
 from engine.store.runs import (
+    InputFile,
+    RunFiles,
     RunStatus,
     UnfinishedRunError,
     list_runs,
@@ -108,7 +110,7 @@ def _keys(store: Store, run_id: str) -> list[str]:
 
 
 def test_layout_and_success_written_last(store: RecordingStore) -> None:
-    prefix = write_run(store, BUCKET, "r1", {"strategy": "sma_cross"}, _result())
+    prefix = write_run(store, BUCKET, "r1", RunFiles({"strategy": "sma_cross"}, _result()))
     assert prefix == "runs/r1/"
     assert _keys(store, "r1") == [
         "runs/r1/_SUCCESS",
@@ -127,7 +129,7 @@ def test_layout_and_success_written_last(store: RecordingStore) -> None:
 
 
 def test_files_contents(store: RecordingStore, tmp_path: Path) -> None:
-    write_run(store, BUCKET, "r2", {"strategy": "sma_cross", "x": 1}, _result())
+    write_run(store, BUCKET, "r2", RunFiles({"strategy": "sma_cross", "x": 1}, _result()))
     metrics = json.loads(store.get_bytes(BUCKET, "runs/r2/metrics.json"))
     assert metrics == {
         "total_return": 0.2,
@@ -156,7 +158,7 @@ def test_rerun_clears_stale_error_and_failure_clears_success(store: RecordingSto
     assert run_status(store, BUCKET, "r3") == "failed"
     assert read_error(store, BUCKET, "r3")["error"] == "fast must be < slow"
 
-    write_run(store, BUCKET, "r3", {}, _result())
+    write_run(store, BUCKET, "r3", RunFiles({}, _result()))
     assert run_status(store, BUCKET, "r3") == "succeeded"
     assert "runs/r3/error.json" not in _keys(store, "r3")
 
@@ -170,7 +172,7 @@ def test_list_runs_reads_each_state_from_one_listing(tmp_path: Path) -> None:
     store = LocalStore(tmp_path / "root")
     assert list_runs(store, BUCKET) == []  # no result bucket yet
     store.create_bucket(BUCKET)
-    write_run(store, BUCKET, "done", {"run_id": "done"}, _result())
+    write_run(store, BUCKET, "done", RunFiles({"run_id": "done"}, _result()))
     write_error(store, BUCKET, "broke", ParamError("fast must be < slow"))
     store.put_bytes(BUCKET, "runs/halfway/spec.json", b"{}")  # started, no marker yet
     store.put_bytes(BUCKET, "runs/deep/a/b.json", b"{}")  # not a run file: ignored
@@ -203,7 +205,7 @@ def test_error_json_fields(store: RecordingStore) -> None:
 
 
 def test_read_run_roundtrip_and_unfinished(store: RecordingStore) -> None:
-    write_run(store, BUCKET, "r5", {"strategy": "sma_cross"}, _result())
+    write_run(store, BUCKET, "r5", RunFiles({"strategy": "sma_cross"}, _result()))
     spec, metrics, equity, trades = read_run(store, BUCKET, "r5")
     assert spec == {"strategy": "sma_cross"}
     assert metrics["sharpe"] is None
@@ -226,7 +228,7 @@ def test_read_run_roundtrip_and_unfinished(store: RecordingStore) -> None:
 @pytest.mark.parametrize("run_id", ["../x", "a/b", "..", "/etc/passwd", "a/../../b", ""])
 def test_bad_run_ids_write_nothing(store: RecordingStore, run_id: str) -> None:
     with pytest.raises(ParamError, match="invalid run id"):
-        write_run(store, BUCKET, run_id, {}, _result())
+        write_run(store, BUCKET, run_id, RunFiles({}, _result()))
     with pytest.raises(ParamError, match="invalid run id"):
         write_error(store, BUCKET, run_id, ParamError("x"))
     assert store.ops == []
@@ -253,8 +255,7 @@ def test_spec_record_provenance() -> None:
     record = make_spec_record(
         spec,
         params={"fast": 5, "slow": 50},
-        data=data,
-        input_info=info,
+        input_file=InputFile(data, info),
         prices=prices,
         env={"BACKTEST_IMAGE_DIGEST": "sha256:feed"},
     )

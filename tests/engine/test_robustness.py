@@ -12,6 +12,7 @@ import pytest
 
 from engine.errors import ParamError
 from engine.sweep.robustness import (
+    SampleMoments,
     SplitSpec,
     aggregate_returns,
     deflated_sharpe_ratio,
@@ -76,7 +77,7 @@ def test_dsr_own_worked_example():
         (1 - GAMMA) * Z.inv_cdf(1 - 1 / 20) + GAMMA * Z.inv_cdf(1 - 1 / (20 * math.e))
     )
     z = (0.1 - sr0) * math.sqrt(499) / math.sqrt(1 + 0.5 * 0.1 + (5 - 1) / 4 * 0.01)
-    got = deflated_sharpe_ratio(0.1, 20, 500, -0.5, 5.0, 0.001)
+    got = deflated_sharpe_ratio(0.1, 20, SampleMoments(500, -0.5, 5.0), 0.001)
     assert got == pytest.approx(Z.cdf(z), abs=1e-12)
 
 
@@ -88,13 +89,15 @@ def test_dsr_paper_numerical_example():
     sr = 2.5 / math.sqrt(250)
     v = 0.5 / 250
     assert expected_max_sharpe(100, v) == pytest.approx(0.1132, abs=1e-4)
-    assert deflated_sharpe_ratio(sr, 100, 1250, -3.0, 10.0, v) == pytest.approx(0.9004, abs=1e-4)
+    dsr = deflated_sharpe_ratio(sr, 100, SampleMoments(1250, -3.0, 10.0), v)
+    assert dsr == pytest.approx(0.9004, abs=1e-4)
 
 
 def test_dsr_falls_with_more_trials_and_equals_psr_for_one_trial():
-    one = deflated_sharpe_ratio(0.08, 1, 1000, 0.0, 3.0, 0.002)
+    one = deflated_sharpe_ratio(0.08, 1, SampleMoments(1000, 0.0, 3.0), 0.002)
     assert one == pytest.approx(probabilistic_sharpe_ratio(0.08, 1000, 0.0, 3.0, 0.0))
-    many = [deflated_sharpe_ratio(0.08, n, 1000, 0.0, 3.0, 0.002) for n in (2, 10, 100, 1000)]
+    moments = SampleMoments(1000, 0.0, 3.0)
+    many = [deflated_sharpe_ratio(0.08, n, moments, 0.002) for n in (2, 10, 100, 1000)]
     assert all(a > b for a, b in itertools.pairwise(many))
 
 

@@ -23,7 +23,7 @@ import pytest
 
 from engine import run_backtest, run_sweep
 from engine.backtest import main as engine_main
-from engine.sim.metrics import METRIC_NAMES, compute_metrics
+from engine.sim.metrics import METRIC_NAMES, MetricInputs, compute_metrics
 from engine.sim.metrics import returns as bar_returns
 from engine.sim.strategies import Bars, get_strategy
 from engine.sim.sweep_kernels import evaluate
@@ -66,13 +66,15 @@ def assert_ruined_metrics(m: dict, ruined_at: str) -> None:
 
 def pure_metrics(res, prices: pd.DataFrame, cash: float, **kw) -> dict[str, float]:
     return compute_metrics(
-        res.equity["equity"].to_numpy(),
-        prices.index.to_numpy(),
-        res.trades["pnl"].to_numpy(),
-        res.trades["return"].to_numpy(),
-        res.equity["position"].to_numpy(),
-        prices["close"].to_numpy(),
-        cash,
+        MetricInputs(
+            res.equity["equity"].to_numpy(),
+            prices.index.to_numpy(),
+            res.trades["pnl"].to_numpy(),
+            res.trades["return"].to_numpy(),
+            res.equity["position"].to_numpy(),
+            prices["close"].to_numpy(),
+            cash,
+        ),
         **kw,
     )
 
