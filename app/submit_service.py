@@ -87,21 +87,25 @@ def submit_runs(
     return [ctx.executor.submit_run(replace(spec, user=user or spec.user)) for spec in specs]
 
 
-def sweep_for_files(
-    ctx: AppContext,
-    files: Sequence[str],
-    strategy: str,
-    fixed: Mapping[str, Any],
-    space: Mapping[str, ParamSpace],
-    *,
-    options: SimOptions,
-    mode: str = "grid",
-    n: int | None = None,
-    seed: int = 0,
-    sweep_id: str | None = None,
-) -> SweepSpec:
-    """The validated SweepSpec (:func:`jobs.sweeps.build_sweep_spec`) over ``files`` of the
-    input bucket, results in the result bucket (the first file is the base)."""
+@dataclass(frozen=True)
+class SweepChoice:
+    """What the form chose for a sweep, whatever the files: ``strategy``, its ``fixed``
+    parameters and swept ``space``, the simulation ``options``, ``mode`` (grid or random,
+    ``n`` combinations drawn with ``seed``) and an optional ``sweep_id``."""
+
+    strategy: str
+    fixed: Mapping[str, Any]
+    space: Mapping[str, ParamSpace]
+    options: SimOptions
+    mode: str = "grid"
+    n: int | None = None
+    seed: int = 0
+    sweep_id: str | None = None
+
+
+def sweep_for_files(ctx: AppContext, files: Sequence[str], choice: SweepChoice) -> SweepSpec:
+    """The validated SweepSpec (:func:`jobs.sweeps.build_sweep_spec`) of ``choice`` over
+    ``files`` of the input bucket, results in the result bucket (the first file is the base)."""
     keys = _check_files(ctx, files)
     s = ctx.settings
     return sweeps.build_sweep_spec(
@@ -109,14 +113,14 @@ def sweep_for_files(
             s.input_bucket,
             keys,
             s.result_bucket,
-            strategy,
-            space,
-            fixed=fixed,
-            options=options,
-            mode=mode,
-            n=n,
-            seed=seed,
-            sweep_id=sweep_id,
+            choice.strategy,
+            choice.space,
+            fixed=choice.fixed,
+            options=choice.options,
+            mode=choice.mode,
+            n=choice.n,
+            seed=choice.seed,
+            sweep_id=choice.sweep_id,
         )
     )
 

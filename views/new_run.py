@@ -290,9 +290,8 @@ if not problems:
         elif not space:
             problems.append("a sweep needs at least one parameter given as a list or a range")
         else:
-            sweep = submit_service.sweep_for_files(
-                ctx, files, strategy_name, fixed, space, options=options, **sample
-            )
+            choice = submit_service.SweepChoice(strategy_name, fixed, space, options, **sample)
+            sweep = submit_service.sweep_for_files(ctx, files, choice)
             if row.stored:  # validated and counted with its rules in an engine subprocess
                 sweep = strategy_service.pinned_sweep(
                     ctx, row, sweep, holdout=wf_choice.holdout, walk_forward=wf_choice.walk_forward

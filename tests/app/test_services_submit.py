@@ -67,7 +67,8 @@ def test_nothing_is_submitted_when_anything_is_wrong(ctx: AppContext) -> None:
 
 def _sweep(ctx: AppContext, files=("a.csv", "b.csv"), **kw):
     space = {"fast": ParamSpace(values=(5, 10, 15)), "slow": ParamSpace(values=(10, 20))}
-    return sub.sweep_for_files(ctx, list(files), "sma_cross", {}, space, options=SimOptions(), **kw)
+    choice = sub.SweepChoice("sma_cross", {}, space, SimOptions(), **kw)
+    return sub.sweep_for_files(ctx, list(files), choice)
 
 
 def test_sweep_spec_uses_first_file_as_base_and_the_rest_as_extra(ctx: AppContext) -> None:

@@ -194,10 +194,12 @@ def _drive_dashboard(stack: Stack) -> None:
     spec = submit_service.sweep_for_files(
         ctx,
         [key],
-        "sma_cross",
-        {},
-        {"fast": ParamSpace.parse("5:10:5"), "slow": ParamSpace.parse("20:40:20")},
-        options=SimOptions(),
+        submit_service.SweepChoice(
+            "sma_cross",
+            {},
+            {"fast": ParamSpace.parse("5:10:5"), "slow": ParamSpace.parse("20:40:20")},
+            SimOptions(),
+        ),
     )
     sweep = submit_service.submit_sweep(ctx, spec)
     submit_service.read_back_runs(ctx, runs)
