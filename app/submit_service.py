@@ -70,20 +70,25 @@ def build_run_specs(
     ]
 
 
+@dataclass(frozen=True)
+class RunChoice:
+    """What the form chose for single runs, whatever the files: ``strategy``, its
+    ``params`` and the simulation ``options``."""
+
+    strategy: str
+    params: Mapping[str, Any]
+    options: SimOptions
+
+
 def submit_runs(
-    ctx: AppContext,
-    files: Sequence[str],
-    strategy: str,
-    params: Mapping[str, Any],
-    options: SimOptions,
-    *,
-    user: str | None = None,
+    ctx: AppContext, files: Sequence[str], choice: RunChoice, *, user: str | None = None
 ) -> list[JobRecord]:
-    """Validate, then submit one run per file; return the job records (run id in spec).
+    """Validate, then submit one run of ``choice`` per file; return the job records (run id
+    in spec).
 
     ``user`` (the signed-in user, when login is on) is recorded on each run and job.
     """
-    specs = build_run_specs(ctx, files, strategy, params, options)
+    specs = build_run_specs(ctx, files, choice.strategy, choice.params, choice.options)
     return [ctx.executor.submit_run(replace(spec, user=user or spec.user)) for spec in specs]
 
 

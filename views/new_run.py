@@ -321,7 +321,9 @@ if mode == "Single run":
     if not submit_button(form_checks.submit_label(mode, len(files))) or options is None:
         st.stop()
     with page_errors():
-        records = submit_service.submit_runs(ctx, files, strategy_name, params, options, user=user)
+        records = submit_service.submit_runs(
+            ctx, files, submit_service.RunChoice(strategy_name, params, options), user=user
+        )
         sent = submit_service.read_back_runs(ctx, records)
     loaders.invalidate()
     n_runs = form_checks.plural(len(records), "run")

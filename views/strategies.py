@@ -114,7 +114,7 @@ with page_errors(stop=False):
     )
     if try_cols[1].button("Try", key="sg_try", icon=":material/play_arrow:", disabled=not files):
         records = submit_service.submit_runs(
-            ctx, [str(sample)], name, {}, SimOptions(), user=signed_in
+            ctx, [str(sample)], submit_service.RunChoice(name, {}, SimOptions()), user=signed_in
         )
         loaders.invalidate()
         run_id = str((records[0].spec or {}).get("run_id", ""))

@@ -43,7 +43,9 @@ def ctx(tmp_path: Path) -> Iterator[AppContext]:
 
 def test_submit_runs_one_queued_job_per_file(ctx: AppContext) -> None:
     opts = SimOptions(commission=0.0, lot_size=100.0)
-    records = sub.submit_runs(ctx, ["a.csv", "b.csv", "a.csv"], "sma_cross", {"fast": "4"}, opts)
+    records = sub.submit_runs(
+        ctx, ["a.csv", "b.csv", "a.csv"], sub.RunChoice("sma_cross", {"fast": "4"}, opts)
+    )
     assert [r.spec["source_key"] for r in records] == ["a.csv", "b.csv"]  # duplicates dropped
     for r in records:
         got = ctx.executor.get(r.id).spec
@@ -55,13 +57,13 @@ def test_submit_runs_one_queued_job_per_file(ctx: AppContext) -> None:
 
 def test_nothing_is_submitted_when_anything_is_wrong(ctx: AppContext) -> None:
     with pytest.raises(ParamError, match="fast must be < slow"):
-        sub.submit_runs(ctx, ["a.csv"], "sma_cross", {"fast": 60}, SimOptions())
+        sub.submit_runs(ctx, ["a.csv"], sub.RunChoice("sma_cross", {"fast": 60}, SimOptions()))
     with pytest.raises(NotFoundError, match=r"missing\.csv"):
-        sub.submit_runs(ctx, ["a.csv", "missing.csv"], "sma_cross", {}, SimOptions())
+        sub.submit_runs(ctx, ["a.csv", "missing.csv"], sub.RunChoice("sma_cross", {}, SimOptions()))
     with pytest.raises(ParamError, match="at least one input file"):
-        sub.submit_runs(ctx, [], "sma_cross", {}, SimOptions())
+        sub.submit_runs(ctx, [], sub.RunChoice("sma_cross", {}, SimOptions()))
     with pytest.raises(ParamError, match="cash"):
-        sub.submit_runs(ctx, ["a.csv"], "sma_cross", {}, SimOptions(cash=-1.0))
+        sub.submit_runs(ctx, ["a.csv"], sub.RunChoice("sma_cross", {}, SimOptions(cash=-1.0)))
     assert ctx.executor.list() == []
 
 
@@ -134,7 +136,9 @@ def test_format_duration() -> None:
 
 def test_read_back_runs_returns_the_recorded_specs(ctx: AppContext) -> None:
     opts = SimOptions(commission=0.0005)
-    records = sub.submit_runs(ctx, ["a.csv", "b.csv"], "sma_cross", {"slow": 30}, opts)
+    records = sub.submit_runs(
+        ctx, ["a.csv", "b.csv"], sub.RunChoice("sma_cross", {"slow": 30}, opts)
+    )
     sent = sub.read_back_runs(ctx, records)
     assert [s["source_key"] for s in sent] == ["a.csv", "b.csv"]
     for spec in sent:

@@ -116,16 +116,22 @@ def test_run_params_are_checked_against_the_stored_schema_and_rules(ctx: AppCont
         svc.validate_params(ctx, NAME, {"window": 1})
     with pytest.raises(ParamError, match="rule 'window above 3' does not hold"):
         svc.validate_params(ctx, NAME, {"window": 3})
-    records = submit_service.submit_runs(ctx, ["a.csv"], NAME, {"window": 30}, SimOptions())
+    records = submit_service.submit_runs(
+        ctx, ["a.csv"], submit_service.RunChoice(NAME, {"window": 30}, SimOptions())
+    )
     recorded = ctx.executor.get(records[0].id).spec
     assert recorded["strategy"] == NAME and recorded["params"] == {"window": 30}
     # pinned to the bytes checked: the engine refuses the file if it is replaced meanwhile
     assert recorded["strategy_source"] == f"s3://{INPUT}/strategies/{NAME}.py"
     assert recorded["strategy_sha256"] == hashlib.sha256(GOOD.encode()).hexdigest()
-    (builtin,) = submit_service.submit_runs(ctx, ["a.csv"], "sma_cross", {}, SimOptions())
+    (builtin,) = submit_service.submit_runs(
+        ctx, ["a.csv"], submit_service.RunChoice("sma_cross", {}, SimOptions())
+    )
     assert ctx.executor.get(builtin.id).spec.get("strategy_source") is None  # nothing to pin
     with pytest.raises(ParamError, match="rule 'window above 3'"):
-        submit_service.submit_runs(ctx, ["a.csv"], NAME, {"window": 2}, SimOptions())
+        submit_service.submit_runs(
+            ctx, ["a.csv"], submit_service.RunChoice(NAME, {"window": 2}, SimOptions())
+        )
     assert len(ctx.executor.list()) == 2  # the refused one submitted nothing
 
 

@@ -189,7 +189,7 @@ def _drive_dashboard(stack: Stack) -> None:
     data_service.delete_file(ctx, s.input_bucket, gone)
 
     runs = submit_service.submit_runs(
-        ctx, [key], "sma_cross", {"fast": 5, "slow": 20}, SimOptions()
+        ctx, [key], submit_service.RunChoice("sma_cross", {"fast": 5, "slow": 20}, SimOptions())
     )
     spec = submit_service.sweep_for_files(
         ctx,
