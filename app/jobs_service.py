@@ -364,7 +364,7 @@ def terminate_job(ctx: AppContext, job_id: str) -> str:
     where = sweep_of(before)
     if where is not None and before.kind is JobKind.SWEEP:
         stopped = resume.terminate_sweep(
-            ctx.executor, ctx.store, *where, reason=reason, job_id=job_id
+            ctx.executor, ctx.store, where, reason=reason, job_id=job_id
         )
         return stopped.summary()[:1].upper() + stopped.summary()[1:]
     after = ctx.executor.terminate(job_id, reason=reason)

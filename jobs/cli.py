@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -192,9 +192,9 @@ def cmd_sweep(executor: Executor, ns: argparse.Namespace, settings: Settings) ->
     ``python -m jobs wait <last line>`` returns once the collect job has written the summary.
     """
     from jobs.factory import make_store
-    from jobs.sweeps import build_sweep_spec, submit_sweep_jobs
+    from jobs.sweeps import SweepRequest, build_sweep_spec, submit_sweep_jobs
 
-    spec = build_sweep_spec(
+    request = SweepRequest(
         ns.source_bucket,
         source_keys(ns),
         ns.result_bucket,
@@ -207,6 +207,7 @@ def cmd_sweep(executor: Executor, ns: argparse.Namespace, settings: Settings) ->
         holdout=not ns.no_holdout,
         walk_forward=walk_forward_from_args(ns),
     )
+    spec = build_sweep_spec(request)
     sub = submit_sweep_jobs(executor, make_store(settings), spec, n_children=ns.children)
     kind = f"array of {sub.plan.n_children}" if sub.plan.is_array else "one plain job"
     print(
@@ -233,60 +234,100 @@ def cmd_resume(executor: Executor, ns: argparse.Namespace, settings: Settings) -
     return 0
 
 
+def cmd_submit(executor: Executor, ns: argparse.Namespace, settings: Settings) -> int:
+    """Submit every run the arguments describe; print each, then the job ids."""
+    records = []
+    specs = specs_from_args(ns)  # all parsed and checked before the first submit
+    from jobs.factory import make_store
+
+    specs = checked_specs(make_store(settings), specs)  # a stored file: pinned to its sha256
+    for spec in specs:
+        record = executor.submit_run(spec, name=ns.name)
+        print(f"submitted {record.kind.value} {record.name} -> {record.result_prefix}")
+        records.append(record)
+    for record in records:
+        print(record.id)
+    return 0
+
+
+def cmd_ls(executor: Executor, ns: argparse.Namespace, settings: Settings) -> int:
+    """List jobs, one row (or JSON object) a line."""
+    records = executor.list(
+        ns.status,
+        name_prefix=ns.name_prefix,
+        since=parse_when(ns.since) if ns.since else None,
+        until=parse_when(ns.until) if ns.until else None,
+        limit=ns.limit,
+        parent_id=ns.children,
+    )
+    for record in records:
+        print(json.dumps(record.to_dict()) if ns.json else format_row(record))
+    return 0
+
+
+def cmd_show(executor: Executor, ns: argparse.Namespace, settings: Settings) -> int:
+    """Print one job's record as JSON."""
+    print(json.dumps(executor.get(ns.job_id).to_dict(), indent=2))
+    return 0
+
+
+def cmd_logs(executor: Executor, ns: argparse.Namespace, settings: Settings) -> int:
+    """Print a job's log (its tail), or follow it."""
+    if ns.follow:
+        for line in executor.follow(ns.job_id):
+            print(line, flush=True)
+    else:
+        sys.stdout.write(executor.logs(ns.job_id, tail=ns.tail))
+    return 0
+
+
+def cmd_cancel(executor: Executor, ns: argparse.Namespace, settings: Settings) -> int:
+    """Cancel a job; print its row."""
+    print(format_row(executor.cancel(ns.job_id)))
+    return 0
+
+
+def cmd_terminate(executor: Executor, ns: argparse.Namespace, settings: Settings) -> int:
+    """Terminate a job; print its row."""
+    print(format_row(executor.terminate(ns.job_id, ns.reason)))
+    return 0
+
+
+def cmd_retry(executor: Executor, ns: argparse.Namespace, settings: Settings) -> int:
+    """Submit a job again; print the new job's id."""
+    print(executor.retry(ns.job_id).id)
+    return 0
+
+
+def cmd_wait(executor: Executor, ns: argparse.Namespace, settings: Settings) -> int:
+    """Wait for a job; exit 1 unless it SUCCEEDED."""
+    record = executor.wait(ns.job_id, timeout=ns.timeout)
+    print(format_row(record))
+    if record.status is not JobStatus.SUCCEEDED:
+        still = "" if record.is_terminal else " (timed out waiting)"
+        print(f"job {record.id} is {record.status.value}{still}", file=sys.stderr)
+        return 1
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Executor, argparse.Namespace, Settings], int]] = {
+    "submit": cmd_submit,
+    "sweep": cmd_sweep,
+    "ls": cmd_ls,
+    "show": cmd_show,
+    "logs": cmd_logs,
+    "cancel": cmd_cancel,
+    "terminate": cmd_terminate,
+    "retry": cmd_retry,
+    "resume": cmd_resume,
+    "wait": cmd_wait,
+}
+
+
 def run_command(ns: argparse.Namespace, settings: Settings, executor: Executor) -> int:
     """Dispatch one parsed command that needs an executor."""
-    if ns.command == "submit":
-        records = []
-        specs = specs_from_args(ns)  # all parsed and checked before the first submit
-        from jobs.factory import make_store
-
-        specs = checked_specs(make_store(settings), specs)  # a stored file: pinned to its sha256
-        for spec in specs:
-            record = executor.submit_run(spec, name=ns.name)
-            print(f"submitted {record.kind.value} {record.name} -> {record.result_prefix}")
-            records.append(record)
-        for record in records:
-            print(record.id)
-    elif ns.command == "sweep":
-        return cmd_sweep(executor, ns, settings)
-    elif ns.command == "ls":
-        records = executor.list(
-            ns.status,
-            name_prefix=ns.name_prefix,
-            since=parse_when(ns.since) if ns.since else None,
-            until=parse_when(ns.until) if ns.until else None,
-            limit=ns.limit,
-            parent_id=ns.children,
-        )
-        for record in records:
-            print(json.dumps(record.to_dict()) if ns.json else format_row(record))
-    elif ns.command == "show":
-        print(json.dumps(executor.get(ns.job_id).to_dict(), indent=2))
-    elif ns.command == "logs":
-        if ns.follow:
-            for line in executor.follow(ns.job_id):
-                print(line, flush=True)
-        else:
-            sys.stdout.write(executor.logs(ns.job_id, tail=ns.tail))
-    elif ns.command in ("cancel", "terminate"):
-        if ns.command == "cancel":
-            record = executor.cancel(ns.job_id)
-        else:
-            record = executor.terminate(ns.job_id, ns.reason)
-        print(format_row(record))
-    elif ns.command == "retry":
-        record = executor.retry(ns.job_id)
-        print(record.id)
-    elif ns.command == "resume":
-        return cmd_resume(executor, ns, settings)
-    elif ns.command == "wait":
-        record = executor.wait(ns.job_id, timeout=ns.timeout)
-        print(format_row(record))
-        if record.status is not JobStatus.SUCCEEDED:
-            still = "" if record.is_terminal else " (timed out waiting)"
-            print(f"job {record.id} is {record.status.value}{still}", file=sys.stderr)
-            return 1
-    return 0
+    command = COMMANDS.get(ns.command)
+    return command(executor, ns, settings) if command is not None else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -306,18 +306,18 @@ def _unfinished_children(record: JobRecord) -> int:
 def terminate_sweep(
     executor: Executor,
     store: Store,
-    bucket: str,
-    sweep_id: str,
+    sweep: tuple[str, str],
     *,
     reason: str = "Terminated by user",
     job_id: str | None = None,
 ) -> Terminated:
-    """Stop the sweep's current children and its collect job.
+    """Stop the current children and the collect job of ``sweep`` (result bucket, sweep id).
 
     The array parent is terminated (queued children are cancelled with it) and so is every
     STARTING/RUNNING child, which on AWS Batch a parent's cancel does not stop. ``job_id``
     names the array when spec.json does not list it yet (a submit still under way).
     """
+    bucket, sweep_id = sweep
     state = read_state(store, bucket, sweep_id)
     array = _status(executor, state.array_id or job_id)
     collect = _status(executor, state.collect_id)

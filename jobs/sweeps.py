@@ -22,7 +22,7 @@ import secrets
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -81,62 +81,73 @@ def new_sweep_id(strategy: str) -> str:
     )
 
 
-def build_sweep_spec(
-    source_bucket: str,
-    source_keys: Sequence[str],
-    result_bucket: str,
-    strategy: str,
-    space: Mapping[str, ParamSpace | str | Sequence[Any]],
-    *,
-    fixed: Mapping[str, Any] | None = None,
-    options: SimOptions | None = None,
-    mode: str = "grid",
-    n: int | None = None,
-    seed: int = 0,
-    sweep_id: str | None = None,
-    user: str | None = None,
-    top_n: int | None = None,
-    target_child_seconds: float | None = None,
-    holdout: bool = True,
-    walk_forward: WalkForwardSpec | None = None,
-) -> SweepSpec:
+@dataclass(frozen=True)
+class SweepRequest:
+    """What describes a sweep before it is validated (:func:`build_sweep_spec`).
+
+    ``source_keys``: the first is the base run's file, the rest its ``extra_keys``; ``space``
+    maps each swept parameter to a ParamSpace or its text/list form. ``holdout`` (default on)
+    keeps the last 30% of bars out of sample; ``walk_forward`` makes it a walk-forward sweep.
+    """
+
+    source_bucket: str
+    source_keys: Sequence[str]
+    result_bucket: str
+    strategy: str
+    space: Mapping[str, ParamSpace | str | Sequence[Any]]
+    _: KW_ONLY
+    fixed: Mapping[str, Any] | None = None
+    options: SimOptions | None = None
+    mode: str = "grid"
+    n: int | None = None
+    seed: int = 0
+    sweep_id: str | None = None
+    user: str | None = None
+    top_n: int | None = None
+    target_child_seconds: float | None = None
+    holdout: bool = True
+    walk_forward: WalkForwardSpec | None = None
+
+
+def build_sweep_spec(request: SweepRequest) -> SweepSpec:
     """The validated SweepSpec of a sweep over ``source_keys`` (the first is the base run's
     file, the rest its ``extra_keys``): ParamError naming the first problem.
 
     ``holdout`` (default on) keeps the last 30% of bars out of sample (``split`` train_test
     0.7), so every new sweep has an out-of-sample figure; ``walk_forward`` makes it a
     walk-forward sweep (:mod:`engine.sweep.wf_jobs`)."""
-    keys = list(source_keys)
+    r = request
+    keys = list(r.source_keys)
     if not keys:
         raise ParamError("a sweep needs at least one input file")
     base = RunSpec(
-        source_bucket=source_bucket,
+        source_bucket=r.source_bucket,
         source_key=keys[0],
-        result_bucket=result_bucket,
-        strategy=strategy,
-        params=dict(fixed or {}),
-        options=options or SimOptions(),
-        user=user,
+        result_bucket=r.result_bucket,
+        strategy=r.strategy,
+        params=dict(r.fixed or {}),
+        options=r.options or SimOptions(),
+        user=r.user,
     )
     spec = SweepSpec(
-        sweep_id=sweep_id or new_sweep_id(strategy),
+        sweep_id=r.sweep_id or new_sweep_id(r.strategy),
         base=base,
-        space={str(k): ParamSpace.from_value(v, str(k)) for k, v in space.items()},
-        mode=mode,
-        n=n if mode == "random" else None,
-        seed=seed,
+        space={str(k): ParamSpace.from_value(v, str(k)) for k, v in r.space.items()},
+        mode=r.mode,
+        n=r.n if r.mode == "random" else None,
+        seed=r.seed,
         extra_keys=tuple(keys[1:]),
-        split=HOLDOUT if holdout else None,
-        walk_forward=walk_forward,
+        split=HOLDOUT if r.holdout else None,
+        walk_forward=r.walk_forward,
     )
     changes: dict[str, Any] = {}
-    if target_child_seconds is not None:
-        changes["target_child_seconds"] = target_child_seconds
-    if top_n is not None:
-        changes["top_n"] = top_n
+    if r.target_child_seconds is not None:
+        changes["target_child_seconds"] = r.target_child_seconds
+    if r.top_n is not None:
+        changes["top_n"] = r.top_n
     spec = replace(spec, **changes) if changes else spec
     # a stored strategy file is validated at submit, in an engine subprocess (stored_sweep)
-    return spec.validate() if strategy in STRATEGIES else spec
+    return spec.validate() if r.strategy in STRATEGIES else spec
 
 
 def count_and_warmup(spec: SweepSpec) -> tuple[int, int]:
@@ -266,7 +277,6 @@ def submit_sweep_jobs(
     *,
     n_children: int | None = None,
     cost_s: float | None = None,
-    retry_delays: Sequence[float] = COLLECT_RETRY_DELAYS,
 ) -> SweepSubmission:
     """Write spec.json, submit the children and the collect job; return both records."""
     user = spec.base.user or str(getattr(executor, "user", "") or default_user(""))
@@ -310,7 +320,7 @@ def submit_sweep_jobs(
     collect = submit_collect(
         executor,
         array,
-        retry_delays,
+        COLLECT_RETRY_DELAYS,
         command=collector,
         name=safe_job_name(f"collect-{spec.sweep_id}"),
         kind=JobKind.COLLECT,

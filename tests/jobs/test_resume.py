@@ -163,7 +163,7 @@ def test_terminate_sweep_stops_children_and_collect(local: Any) -> None:
     store = LocalStore(root)
     with LocalExecutor(settings, worker="none") as ex:
         sub = submit_sweep_jobs(ex, store, _spec("sw-stop"), n_children=4)
-        stopped = terminate_sweep(ex, store, RESULTS, "sw-stop", reason="stop (test)")
+        stopped = terminate_sweep(ex, store, (RESULTS, "sw-stop"), reason="stop (test)")
         assert stopped.children == 4
         assert ex.get(sub.array.id).status is JobStatus.FAILED
         assert ex.get(sub.collect.id).status is JobStatus.FAILED
@@ -295,7 +295,7 @@ def test_batch_terminate_sweep_stops_running_children_and_collect(batch: Any) ->
     sub = submit_sweep_jobs(ex, store, _spec("sw-kill"), n_children=4)
     fake = RunningOnBatch(ex.batch, sub.array.id, sub.collect.id)
     assert ex.get(sub.array.id).status is JobStatus.RUNNING
-    stopped = terminate_sweep(ex, store, RESULTS, "sw-kill", reason="stop (test)")
+    stopped = terminate_sweep(ex, store, (RESULTS, "sw-kill"), reason="stop (test)")
     assert fake.terminated[0] == sub.array.id  # queued children are cancelled with the parent
     assert sorted(fake.terminated[1:3]) == [f"{sub.array.id}:0", f"{sub.array.id}:2"]
     assert fake.terminated[3:] == [sub.collect.id]

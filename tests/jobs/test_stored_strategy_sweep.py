@@ -17,7 +17,7 @@ from engine.errors import StrategyError
 from engine.sim.synthetic import random_walk
 from engine.store.objects import LocalStore
 from engine.sweep.results import read_sweep
-from jobs.sweeps import build_sweep_spec, check_sweep, prepare
+from jobs.sweeps import SweepRequest, build_sweep_spec, check_sweep, prepare
 from tests._strategy_files import close_above_sma
 
 REPO = Path(__file__).resolve().parents[2]
@@ -115,7 +115,9 @@ def test_the_submit_never_imports_the_file_and_counts_with_its_rules(
     sha = hashlib.sha256(text.encode()).hexdigest()
     add(tmp_path, env, text)
     store = LocalStore(root)
-    spec = build_sweep_spec("input", ["prices.csv"], "results", NAME, {"window": "2:20:3"})
+    spec = build_sweep_spec(
+        SweepRequest("input", ["prices.csv"], "results", NAME, {"window": "2:20:3"})
+    )
     checked = check_sweep(store, spec)
     assert tuple(checked.stats) == (7, 6, 1)  # window=2 breaks "window above 3"
     assert checked.spec.base.strategy_sha256 == sha
@@ -157,7 +159,7 @@ def test_a_file_replaced_after_it_was_counted_is_refused_at_submit(
     add(tmp_path, env, GOOD)
     store = LocalStore(root)
     spec = build_sweep_spec(
-        "input", ["prices.csv"], "results", NAME, {"window": [5, 9]}, sweep_id="raced"
+        SweepRequest("input", ["prices.csv"], "results", NAME, {"window": [5, 9]}, sweep_id="raced")
     )
     counted = check_sweep(store, spec).spec  # what New run shows, pinned to that sha256
     add(tmp_path, env, EDITED, "--overwrite")

@@ -18,7 +18,7 @@ from engine.sim.synthetic import random_walk
 from engine.store.objects import LocalStore
 from engine.sweep.results import read_sweep
 from engine.userstrat import put_strategy
-from jobs.sweeps import build_sweep_spec, submit_sweep_jobs
+from jobs.sweeps import SweepRequest, build_sweep_spec, submit_sweep_jobs
 from tests._strategy_files import close_above_sma
 from tests.jobs.test_jobs_batch import aws_creds, moto_batch  # noqa: F401 - fixtures
 
@@ -52,7 +52,9 @@ def test_a_stored_strategy_sweep_on_batch_runs_its_pinned_copy(
     store = LocalStore(root)
     put_strategy(store, "input", GOOD, user="dana")
     spec = build_sweep_spec(
-        "input", ["prices.csv"], "results", NAME, {"window": [2, 5, 9, 30]}, sweep_id="b1"
+        SweepRequest(
+            "input", ["prices.csv"], "results", NAME, {"window": [2, 5, 9, 30]}, sweep_id="b1"
+        )
     )
     sub = submit_sweep_jobs(ex, store, spec, n_children=2)
     assert sub.n_combinations == 3  # window=2 breaks "window above 3"

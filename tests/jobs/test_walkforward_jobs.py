@@ -30,7 +30,7 @@ from engine.sweep.wf_windows import WalkForwardSpec
 from jobs.batch import BatchExecutor
 from jobs.factory import aws_clients
 from jobs.settings import Settings
-from jobs.sweeps import build_sweep_spec, submit_sweep_jobs
+from jobs.sweeps import SweepRequest, build_sweep_spec, submit_sweep_jobs
 from tests.jobs.test_jobs_batch import Calls, make_stack
 from tests.realaws import limit_container_overrides
 
@@ -175,8 +175,8 @@ def test_bad_walk_forward_input_is_one_line_and_submits_nothing(root, extra, nee
 
 def test_holdout_is_the_default_and_can_be_turned_off() -> None:
     args = ("input", ["prices.csv"], "results", "sma_cross", {"fast": "5:10:5"})
-    on = build_sweep_spec(*args)
-    off = build_sweep_spec(*args, holdout=False)
+    on = build_sweep_spec(SweepRequest(*args))
+    off = build_sweep_spec(SweepRequest(*args, holdout=False))
     assert on.split is not None and (on.split.kind, on.split.train_fraction) == ("train_test", 0.7)
     assert off.split is None
     assert "walk_forward" not in off.to_dict()  # a plain sweep's spec.json is unchanged
