@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import traceback
@@ -21,17 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import StrategyError
+from engine.userstrat import sandbox
 
 TIMEOUT_S = 20.0
 MEMORY_MB = 1024
 MAX_PARAMS = 200_000  # dicts per call (a sweep's candidates; the form counts at most 1e6)
 
 
-def _limit_memory() -> None:  # runs in the child before exec
-    import resource
-
-    limit = MEMORY_MB * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+PROBE = sandbox.Sandbox(
+    module="app.constraint_probe",
+    timeout_s=TIMEOUT_S,
+    memory_mb=MEMORY_MB,
+    what="checking CONSTRAINTS",
+    slow_hint="make them simple comparisons of parameters",
+)
 
 
 def evaluate(source: str, name: str, params: list[dict[str, Any]]) -> list[list[str]]:
@@ -42,31 +43,7 @@ def evaluate(source: str, name: str, params: list[dict[str, Any]]) -> list[list[
             f"{name}.py: {len(params):,} combinations to check; at most {MAX_PARAMS:,}: "
             "narrow the sweep"
         )
-    payload = json.dumps({"source": source, "name": name, "params": params})
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "app.constraint_probe"],
-            input=payload,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_S,
-            preexec_fn=_limit_memory if os.name == "posix" else None,
-            cwd=Path(__file__).resolve().parents[1],
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise StrategyError(
-            f"{name}.py: checking CONSTRAINTS took over {TIMEOUT_S:g} s; make them simple "
-            "comparisons of parameters"
-        ) from None
-    lines = done.stdout.strip().splitlines()
-    try:
-        answer = json.loads(lines[-1]) if lines else None
-    except ValueError:
-        answer = None
-    if not isinstance(answer, dict):
-        why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
-        raise StrategyError(f"{name}.py: CONSTRAINTS could not be checked ({why[:200]})")
+    answer = sandbox.ask(PROBE, name, {"source": source, "name": name, "params": params})
     if "error" in answer:
         raise StrategyError(str(answer["error"]))
     return [[str(n) for n in row] for row in answer["broken"]]

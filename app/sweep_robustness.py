@@ -120,6 +120,22 @@ class Recomputed:
     points_note: str
 
 
+def rank_correlation(x: pd.Series, y: pd.Series) -> float | None:
+    """Spearman's rank correlation: Pearson's on average ranks (pandas' own "spearman" needs
+    scipy, which the app does not install); None with fewer than 3 pairs or a constant side.
+
+    >>> rank_correlation(pd.Series([1.0, 2.0, 3.0, 4.0]), pd.Series([10.0, 30.0, 20.0, 40.0]))
+    0.8
+    """
+    pairs = pd.DataFrame({"x": x, "y": y}).dropna()
+    if len(pairs) < 3:
+        return None
+    rx, ry = pairs["x"].rank(), pairs["y"].rank()
+    if rx.nunique() < 2 or ry.nunique() < 2:
+        return None
+    return round(float(np.corrcoef(rx.to_numpy(), ry.to_numpy())[0, 1]), 12)
+
+
 def return_matrix(ctx: AppContext, view: Any) -> np.ndarray | None:
     """The children's per-period returns stacked in summary order (collect's order: the chunks
     in index order), or None when any is absent or their rows do not add up to the summary."""

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import ParamError, ProjectError, StrategyError
 from engine.sweep.spec import ExpansionStats, SweepSpec
+from engine.userstrat import sandbox
 
 TIMEOUT_S = 120.0  # counting a 1,000,000-candidate grid through Python constraints: seconds
 MEMORY_MB = 2048
@@ -38,46 +37,21 @@ class CheckedSweep:
     warmup: int
 
 
-def _limit_memory() -> None:  # runs in the child before exec
-    import resource
-
-    limit = MEMORY_MB * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+PROBE = sandbox.Sandbox(
+    module="jobs.stored_sweep",
+    timeout_s=TIMEOUT_S,
+    memory_mb=MEMORY_MB,
+    what="counting the sweep's combinations",
+    slow_hint="narrow the sweep or simplify CONSTRAINTS",
+)
 
 
 def check(spec: SweepSpec, source: str, sha256: str) -> CheckedSweep:
     """Validate and count ``spec`` with the strategy file ``source`` loaded in a subprocess;
     ParamError or StrategyError (one line) when the spec or the file is refused."""
     name = spec.base.strategy
-    payload = json.dumps({"spec": spec.to_dict(), "source": source, "sha256": sha256, "name": name})
-    from engine.userstrat.validate import _probe_env  # no credentials: it needs no storage
-
-    try:
-        with tempfile.TemporaryDirectory(prefix="stored-sweep-") as work:
-            done = subprocess.run(
-                [sys.executable, "-m", "jobs.stored_sweep"],
-                input=payload,
-                capture_output=True,
-                text=True,
-                timeout=TIMEOUT_S,
-                preexec_fn=_limit_memory if os.name == "posix" else None,
-                cwd=work,
-                env=_probe_env(),
-                check=False,
-            )
-    except subprocess.TimeoutExpired:
-        raise StrategyError(
-            f"{name}.py: counting the sweep's combinations took over {TIMEOUT_S:g} s; narrow "
-            "the sweep or simplify CONSTRAINTS"
-        ) from None
-    lines = done.stdout.strip().splitlines()
-    try:
-        answer = json.loads(lines[-1]) if lines else None
-    except ValueError:
-        answer = None
-    if not isinstance(answer, dict):
-        why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
-        raise StrategyError(f"{name}.py: the sweep could not be checked ({why[:200]})")
+    request = {"spec": spec.to_dict(), "source": source, "sha256": sha256, "name": name}
+    answer = sandbox.ask(PROBE, name, request)
     if "error" in answer:
         kind = StrategyError if answer.get("kind") == "strategy" else ParamError
         raise kind(str(answer["error"]))

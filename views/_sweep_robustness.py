@@ -57,8 +57,9 @@ def robustness_tab(view: ss.SweepView) -> None:
     )  # fmt: skip
     alt = f"Scatter: in-sample vs out-of-sample Sharpe; {len(extra.points):,} combinations"
     st.echarts_chart(option, key="sweep_is_oos", height=420, alt=alt)
-    corr = float(extra.points["is_sharpe"].corr(extra.points["oos_sharpe"], method="spearman"))
+    corr = rob.rank_correlation(extra.points["is_sharpe"], extra.points["oos_sharpe"])
+    said = "not defined" if corr is None else f"{corr:.2f}"
     st.caption(
         f"{extra.points_note}. Dashed: out of sample = in sample. Rank correlation "
-        f"{corr:.2f} (near 0 or below: ranking by in-sample Sharpe says little about the holdout)."
+        f"{said} (near 0 or below: ranking by in-sample Sharpe says little about the holdout)."
     )

@@ -14,17 +14,15 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from engine.errors import StrategyError
 from engine.sim import contract as ct
 from engine.sim.strategies import Param
 from engine.userstrat.loader import as_bytes, as_text, sha256_hex
+from engine.userstrat.sandbox import probe_env
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the folder holding the engine package
 MAX_SOURCE_BYTES = 1_000_000
-THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 @dataclass(frozen=True)
@@ -69,24 +67,6 @@ class StrategyInfo:
         )
 
 
-SECRET_WORDS = ("SECRET", "TOKEN", "PASSWORD", "CREDENTIAL", "KEY")
-
-
-def _probe_env() -> dict[str, str]:
-    """This process's environment without credentials (the probe needs no storage), one
-    thread per numeric library, and the engine importable."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "BACKTEST_")) and not any(w in k.upper() for w in SECRET_WORDS)
-    }
-    path = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = str(PROJECT_ROOT) + (os.pathsep + path if path else "")
-    for name in THREAD_VARS:
-        env[name] = "1"
-    return env
-
-
 def validate_source(
     source: str | bytes, filename: str, *, timeout_s: float = 20, memory_mb: int = 1024
 ) -> StrategyInfo:
@@ -114,7 +94,7 @@ def validate_source(
                 text=True,
                 timeout=timeout_s,
                 cwd=work,
-                env=_probe_env(),
+                env=probe_env(),
                 check=False,
             )
         except subprocess.TimeoutExpired:

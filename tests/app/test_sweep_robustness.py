@@ -129,3 +129,18 @@ def test_ruined_rows_never_reach_the_scatter(lab: Lab) -> None:
     summary.to_parquet(path)
     extra = rob.recompute(ctx_for(lab), ss.read_sweep(ctx_for(lab), "hold"))
     assert extra.points is not None and len(extra.points) == 88
+
+
+def test_rank_correlation_is_spearmans_without_scipy() -> None:
+    x = pd.Series([3.0, 1.0, 4.0, 1.5, 5.0, 9.0, 2.0])
+    y = pd.Series([2.0, 7.0, 1.0, 8.0, 2.5, 3.0, 6.0])
+    # no ties: rho = 1 - 6 * sum(d^2) / (n (n^2 - 1)), ranks by hand
+    rx, ry = [4, 1, 5, 2, 6, 7, 3], [2, 6, 1, 7, 3, 4, 5]
+    d2 = sum((a - b) ** 2 for a, b in zip(rx, ry, strict=True))
+    assert rob.rank_correlation(x, y) == pytest.approx(1 - 6 * d2 / (7 * (49 - 1)))
+    assert rob.rank_correlation(x, x * 10 + 1) == pytest.approx(1.0)
+    assert rob.rank_correlation(x, -x) == pytest.approx(-1.0)
+    assert rob.rank_correlation(x[:2], y[:2]) is None  # too few pairs
+    assert rob.rank_correlation(x, pd.Series([1.0] * 7)) is None  # a constant side
+    with_nan = pd.Series([np.nan, 1.0, 4.0, 1.5, 5.0, 9.0, 2.0])
+    assert rob.rank_correlation(with_nan, y) == pytest.approx(rob.rank_correlation(x[1:], y[1:]))
