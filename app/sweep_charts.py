@@ -72,8 +72,21 @@ def colour_map(metric: str, values: np.ndarray, dimension: int) -> dict[str, Any
         "type": "continuous", "dimension": dimension, "min": lo, "max": hi,
         "inRange": {"color": colours}, "calculable": True, "orient": "vertical",
         "right": 10, "top": "middle", "itemHeight": 300, "text": [f"{hi:.3g}", f"{lo:.3g}"],
-        "seriesIndex": 0,
+        "precision": _precision(lo, hi), "seriesIndex": 0,
     }  # fmt: skip
+
+
+def _precision(lo: float, hi: float) -> int:
+    """Decimals for the colour bar's handle labels (ECharts rounds them to 0 by default, so
+    a Sharpe range of -0.405..0.405 read "-0".."0"): three significant digits of the span.
+
+    >>> _precision(-0.405, 0.405), _precision(0.0, 250.0)
+    (3, 0)
+    """
+    span = abs(hi - lo)
+    if not np.isfinite(span) or span == 0:
+        return 3
+    return int(max(0, 2 - np.floor(np.log10(span))))
 
 
 def tooltip(cells: Cells) -> str:
