@@ -41,6 +41,7 @@ from engine.store.runs import to_json_bytes, utc_now
 from engine.sweep.plan import ChunkPlan, SweepPlan, plan
 from engine.sweep.results import SPEC_JSON, spec_record, sweep_prefix
 from engine.sweep.robustness import SplitSpec
+from engine.sweep.search_spec import SearchSpec
 from engine.sweep.spec import ParamSpace, SweepSpec, combinations, expansion_stats
 from engine.sweep.wf_windows import WalkForwardSpec
 from jobs.base import Executor, default_user
@@ -107,6 +108,7 @@ class SweepRequest:
     target_child_seconds: float | None = None
     holdout: bool = True
     walk_forward: WalkForwardSpec | None = None
+    search: SearchSpec | None = None  # mode="tpe": trials per round and objectives
 
 
 def build_sweep_spec(request: SweepRequest) -> SweepSpec:
@@ -134,11 +136,12 @@ def build_sweep_spec(request: SweepRequest) -> SweepSpec:
         base=base,
         space={str(k): ParamSpace.from_value(v, str(k)) for k, v in r.space.items()},
         mode=r.mode,
-        n=r.n if r.mode == "random" else None,
+        n=r.n if r.mode in ("random", "tpe") else None,
         seed=r.seed,
         extra_keys=tuple(keys[1:]),
         split=HOLDOUT if r.holdout else None,
         walk_forward=r.walk_forward,
+        search=r.search if r.mode == "tpe" else None,
     )
     changes: dict[str, Any] = {}
     if r.target_child_seconds is not None:

@@ -26,10 +26,11 @@ import pandas as pd
 from engine.errors import ParamError
 from engine.spec import RunSpec, check_run_id
 from engine.sweep.robustness import SplitSpec
+from engine.sweep.search_spec import SearchSpec
 from engine.sweep.wf_windows import WalkForwardSpec
 
 COMBO_ID = "combo_id"
-MODES = ("grid", "random")
+MODES = ("grid", "random", "tpe")  # tpe: engine/sweep/search_spec.py
 DEFAULT_MAX_COMBINATIONS = 1_000_000
 _PERMUTE_LIMIT = 2_000_000  # random mode: grids up to this size are permuted exactly
 
@@ -214,6 +215,7 @@ class SweepSpec:
     target_child_seconds: float = 120.0
     split: SplitSpec | None = None
     walk_forward: WalkForwardSpec | None = None  # a walk-forward sweep (engine/sweep/wf_*.py)
+    search: SearchSpec | None = None  # mode="tpe": rounds and objectives (search_spec.py)
 
     def __post_init__(self) -> None:
         # accept plain values ("5:50:5", [1, 2], {"kind": ...}) and store the typed forms
@@ -226,6 +228,8 @@ class SweepSpec:
             object.__setattr__(self, "split", SplitSpec.from_value(self.split))
         if self.walk_forward is not None and not isinstance(self.walk_forward, WalkForwardSpec):
             object.__setattr__(self, "walk_forward", WalkForwardSpec.from_value(self.walk_forward))
+        if self.search is not None and not isinstance(self.search, SearchSpec):
+            object.__setattr__(self, "search", SearchSpec.from_value(self.search))
 
     @property
     def source_keys(self) -> tuple[str, ...]:
@@ -242,6 +246,10 @@ class SweepSpec:
             out.pop("walk_forward")
         else:
             out["walk_forward"] = self.walk_forward.to_dict()
+        if self.search is None:  # absent, not null, like walk_forward
+            out.pop("search")
+        else:
+            out["search"] = self.search.to_dict()
         return out
 
     def to_json(self) -> str:
@@ -302,21 +310,27 @@ class SweepSpec:
         if len(set(keys)) != len(keys):
             raise ParamError(f"duplicate input file in the sweep: {', '.join(keys)}")
         if self.mode not in MODES:
-            raise ParamError(f"sweep mode must be grid or random, got {self.mode!r}")
+            raise ParamError(f"sweep mode must be grid, random or tpe, got {self.mode!r}")
         if self.mode == "random":
             _positive_int("n (random sample size)", self.n)
             _positive_int("seed", self.seed, allow_zero=True)
+        if self.mode == "tpe":
+            _positive_int("n (the search's budget of trials)", self.n)
+            _positive_int("seed", self.seed, allow_zero=True)
+        elif self.search is not None:
+            raise ParamError(f"search settings apply to mode tpe only, not {self.mode!r}")
         out = replace(
             self,
             base=replace(self.base, params=base_params),
             space=space,
             split=None if self.split is None else self.split.validate(),
             walk_forward=None if self.walk_forward is None else self.walk_forward.validate(),
+            search=(self.search or SearchSpec()).validate() if self.mode == "tpe" else None,
         )
-        candidates = out.n if out.mode == "random" else grid_size(out)
+        candidates = out.n if out.mode in ("random", "tpe") else grid_size(out)
         total = int(candidates or 0) * len(keys)
         if total > self.max_combinations:
-            what = "sample size n" if out.mode == "random" else "grid"
+            what = {"random": "sample size n", "tpe": "budget n"}.get(out.mode, "grid")
             raise ParamError(
                 f"too many combinations: {what} {candidates:,} x {len(keys)} file(s) = "
                 f"{total:,} backtests exceeds the ceiling of {self.max_combinations:,}; "

@@ -146,7 +146,7 @@ def test_float_range_on_a_float_param_and_range_on_a_choice_param():
     ("changes", "match"),
     [
         ({"sweep_id": "../x"}, "invalid run id"),
-        ({"mode": "latin"}, "grid or random"),
+        ({"mode": "latin"}, "grid, random or tpe"),
         ({"mode": "random"}, "n "),
         ({"mode": "random", "n": 0}, "n "),
         ({"max_combinations": 0}, "max_combinations"),
