@@ -84,6 +84,20 @@ class RoundLayout(NamedTuple):
         """Round ``r``'s array size (its chunks)."""
         return -(-len(self.trials(r)) // self.chunk_size)
 
+    def round_of(self, chunk: int) -> int:
+        """The round that global chunk ``chunk`` belongs to.
+
+        >>> RoundLayout(budget=100, round_size=32, chunk_size=16).round_of(5)
+        2
+        """
+        if (
+            isinstance(chunk, bool)
+            or not isinstance(chunk, int)
+            or not 0 <= chunk < self.n_children
+        ):
+            raise ParamError(f"chunk {chunk!r} is outside 0..{self.n_children - 1} of this search")
+        return chunk // (self.round_size // self.chunk_size)
+
     def _check(self, r: int) -> None:
         if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r < self.n_rounds:
             raise ParamError(f"round {r!r} is outside 0..{self.n_rounds - 1} of this search")
