@@ -317,6 +317,7 @@ class SweepSpec:
         if self.mode == "tpe":
             _positive_int("n (the search's budget of trials)", self.n)
             _positive_int("seed", self.seed, allow_zero=True)
+            _check_tpe(self, space)
         elif self.search is not None:
             raise ParamError(f"search settings apply to mode tpe only, not {self.mode!r}")
         out = replace(
@@ -338,6 +339,26 @@ class SweepSpec:
                 "max_combinations"
             )
         return out
+
+
+def _check_tpe(spec: SweepSpec, space: Mapping[str, ParamSpace]) -> None:
+    """What a TPE search cannot do (one line each, saying what to do instead)."""
+    if spec.walk_forward is not None:
+        raise ParamError(
+            "a TPE search cannot be walk-forward: run the walk-forward as a grid or random "
+            "sweep, or the search without walk-forward windows"
+        )
+    if spec.extra_keys:
+        raise ParamError(
+            f"a TPE search runs on one input file, got {1 + len(spec.extra_keys)}: search each "
+            "file on its own, or sweep several files in grid or random mode"
+        )
+    size = math.prod(sp.size() for sp in space.values())
+    if int(spec.n or 0) > size:
+        raise ParamError(
+            f"the budget of {spec.n:,} trials exceeds the {size:,} combinations of the space: "
+            "evaluate them all in grid mode, or lower n"
+        )
 
 
 def _space_from(raw: Any) -> dict[str, ParamSpace]:
@@ -443,6 +464,11 @@ def combinations(
     violate the strategy's constraints (e.g. fast >= slow) are skipped and do not get an id.
     """
     spec = spec.validate()
+    if spec.mode == "tpe":  # the trials are asked round by round (engine/sweep/search_rounds.py)
+        raise ParamError(
+            f"sweep {spec.sweep_id} is a TPE search: its trials come from its round files "
+            "(search/round-<r>.json), not from the space"
+        )
     valid = (values for ok, values in _expand(spec) if ok)
     for values in itertools.islice(valid, start, stop):
         yield _as_params(spec, values)
@@ -457,6 +483,8 @@ def expansion_stats(spec: SweepSpec) -> ExpansionStats:
     from engine.sim.strategies import get_strategy
 
     strategy = get_strategy(spec.base.strategy)
+    if spec.mode == "tpe":  # n trials, asked later; each is checked against the rules then
+        return ExpansionStats(int(spec.n or 0), int(spec.n or 0), 0)
     if spec.mode == "grid" and not strategy.constraints:
         n = grid_size(spec)
         return ExpansionStats(n, n, 0)
