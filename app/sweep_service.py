@@ -26,6 +26,7 @@ from app.chart_data import (
 )
 from app.context import AppContext
 from app.new_run_link import new_run_query
+from app.search_service import without_search_columns
 from engine.sweep import results as sweep_results
 
 NON_PARAM_COLUMNS = NOT_PARAMETERS
@@ -110,7 +111,8 @@ def param_columns(summary: pd.DataFrame, spec: Mapping[str, Any]) -> list[str]:
         str(c) for c in summary.columns if c not in METRIC_COLUMNS and c not in NON_PARAM_COLUMNS
     ]
     ordered = [c for c in named if c in summary.columns]
-    return ordered + [c for c in others if c not in ordered]
+    # a TPE search's summary also has collect's round/pareto columns: not parameters
+    return without_search_columns(ordered + [c for c in others if c not in ordered], spec)
 
 
 def read_sweep(ctx: AppContext, sweep_id: str) -> SweepView:

@@ -16,13 +16,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import loaders, sweep_charts
+from app import loaders, search_service, sweep_charts
 from app import sweep_service as ss
 from views import _pages as nav
 from views._guard import page_errors
 from views._pickers import pick_sweep, sync_from_url, write_url
 from views._sweep_heatmap import heatmap_tab
 from views._sweep_robustness import robustness_tab
+from views._sweep_search import search_tab
 
 st.title("Sweep results")
 TABS = ["Heatmap", "Parallel coordinates", "Top combinations", "Robustness"]
@@ -132,7 +133,18 @@ if view.summary.empty or not view.metrics:
 default_metric = ss.DEFAULT_METRIC if ss.DEFAULT_METRIC in view.metrics else view.metrics[0]
 metric = choose("Metric", view.metrics, "metric", default_metric)
 
-tab_map, tab_par, tab_top, tab_robust = st.tabs(TABS, key="tab", bind="query-params")
+search_settings = None  # a TPE search: a Search tab first (views/_sweep_search.py)
+with page_errors():
+    search_settings = search_service.search_settings(view.spec)
+if search_settings is not None:
+    tab_search, tab_map, tab_par, tab_top, tab_robust = st.tabs(
+        ["Search", *TABS], key="tab", bind="query-params"
+    )
+    if tab_search.open:
+        with tab_search:
+            search_tab(view, search_settings, choose)
+else:
+    tab_map, tab_par, tab_top, tab_robust = st.tabs(TABS, key="tab", bind="query-params")
 if tab_map.open:
     with tab_map:
         heatmap_tab(view, facts, metric, choose)
@@ -144,4 +156,6 @@ if tab_top.open:
         top_tab(view, metric)
 if tab_robust.open:
     with tab_robust:
+        if search_settings is not None and view.robustness is not None:
+            st.caption(search_service.counted_line(view.robustness, len(view.summary)))
         robustness_tab(view)
