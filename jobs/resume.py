@@ -8,6 +8,13 @@ rerun too) as a new array, or one plain job for one chunk, of
 ``python -m engine.sweep.resume_child s3://B/sweeps/ID/resume/<n>.json``, then submits a new
 collect job depending on it. When every chunk is there it submits only the collect job.
 
+A walk-forward sweep (spec.json has ``walk_forward``) also reruns its in-sample chunks without
+``walk_forward/is/<j>.parquet`` in the same array (``python -m engine.sweep.wf_jobs resume-child
+MANIFEST``, :mod:`engine.sweep.wf_resume`) and its collect is the walk-forward collect, so a
+resumed walk-forward sweep ends with its walk-forward results. Such a sweep counts as collected
+only with ``_SUCCESS`` and ``walk_forward/result.json`` (one collected by the plain collect can
+be resumed: that reruns what is missing and the walk-forward collect).
+
 Which jobs are the sweep's *current* ones: the latest resume manifest's ``jobs``, else
 spec.json's ``jobs`` (written by :func:`jobs.sweeps.submit_sweep_jobs`).
 """
@@ -15,13 +22,14 @@ spec.json's ``jobs`` (written by :func:`jobs.sweeps.submit_sweep_jobs`).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from engine.errors import BacktestError, NotFoundError
 from engine.store.objects import Store
 from engine.store.runs import to_json_bytes, utc_now
+from engine.sweep import wf_jobs
 from engine.sweep.plan import chunk_indices
 from engine.sweep.results import (
     chunk_state,
@@ -39,6 +47,7 @@ from jobs.model import JobKind, JobRecord, JobStatus, safe_job_name
 
 RESUME_MODULE = "engine.sweep.resume_child"
 COLLECT_MODULE = "engine.sweep.collect"
+WF_MODULE = "engine.sweep.wf_jobs"  # a walk-forward sweep's resume children and collect
 ACTIVE_CHILD_STATES = (JobStatus.STARTING, JobStatus.RUNNING)
 SUBMIT_WINDOW_S = 300  # a resume manifest still without its jobs after this was abandoned
 
@@ -61,11 +70,38 @@ class SweepState:
     collect_id: str | None
     resumes: int  # resume manifests written so far
     submitting: bool = False  # the latest resume's jobs are being submitted right now
+    walk_forward: WalkForwardChunks | None = None  # a walk-forward sweep's in-sample chunks
 
     @property
     def to_rerun(self) -> list[int]:
-        """Chunks without a chunk parquet: what a resume reruns."""
+        """Ordinary chunks without a chunk parquet: what a resume reruns of them."""
         return sorted(self.failed + self.missing)
+
+    @property
+    def wf_to_rerun(self) -> list[int]:
+        """In-sample chunks of a walk-forward sweep without their parquet ([] otherwise)."""
+        wf = self.walk_forward
+        return [] if wf is None else sorted(wf.failed + wf.missing)
+
+    @property
+    def n_to_rerun(self) -> int:
+        """Children a resume reruns: ordinary chunks plus in-sample chunks."""
+        return len(self.to_rerun) + len(self.wf_to_rerun)
+
+
+@dataclass(frozen=True)
+class WalkForwardChunks:
+    """A walk-forward sweep's in-sample chunks (the array's children after the ordinary ones):
+    ``n_windows`` units (file x window) x ``chunks_per_unit`` = ``n_children``; ``plan_error``
+    says why walk_forward/plan.json could not be read (then ``n_children`` is 0)."""
+
+    n_children: int
+    n_windows: int
+    chunks_per_unit: int
+    done: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    missing: list[int] = field(default_factory=list)
+    plan_error: str = ""
 
 
 def parse_prefix(result_prefix: str | None) -> tuple[str, str] | None:
@@ -88,6 +124,10 @@ def read_state(store: Store, bucket: str, sweep_id: str) -> SweepState:
         raise NotFoundError(f"no sweep {sweep_id!r} in bucket {bucket!r}") from None
     doc = doc_from_record(raw, store.uri(bucket, spec_key(sweep_id)))
     chunks = chunk_state(store, bucket, sweep_id, doc.n_children)
+    wf = None if doc.spec.walk_forward is None else _wf_chunks(store, bucket, sweep_id)
+    collected = is_collected(store, bucket, sweep_id)
+    if wf is not None and collected:  # the plain collect writes _SUCCESS but no WF results
+        collected = store.exists(bucket, wf_jobs.result_key(sweep_id))
     rows = sum(len(chunk_indices(i, doc.plan, doc.n_tasks)) for i in chunks.done)
     jobs: dict[str, Any] = dict(raw.get("jobs") or {})
     manifests = resume_keys(store, bucket, sweep_id)
@@ -108,11 +148,30 @@ def read_state(store: Store, bucket: str, sweep_id: str) -> SweepState:
         chunks.failed,
         chunks.missing,
         rows,
-        is_collected(store, bucket, sweep_id),
+        collected,
         jobs.get("array"),
         jobs.get("collect"),
         len(manifests),
         submitting,
+        wf,
+    )
+
+
+def _wf_chunks(store: Store, bucket: str, sweep_id: str) -> WalkForwardChunks:
+    """The in-sample chunks of a walk-forward sweep, as walk_forward/ says now."""
+    try:
+        plan = wf_jobs.read_plan(store, bucket, sweep_id)
+    except (BacktestError, ValueError) as exc:  # absent, not JSON, or damaged
+        where = store.uri(bucket, wf_jobs.wf_prefix(sweep_id) + wf_jobs.PLAN)
+        return WalkForwardChunks(0, 0, 0, plan_error=f"{where} is unreadable: {exc}")
+    state = wf_jobs.is_chunk_state(store, bucket, sweep_id, plan.n_children)
+    return WalkForwardChunks(
+        plan.n_children,
+        len(plan.units),
+        plan.chunks_per_unit,
+        state.done,
+        state.failed,
+        state.missing,
     )
 
 
@@ -176,20 +235,31 @@ class Resumed:
     array: JobRecord | None
     collect: JobRecord
     manifest_uri: str | None
+    wf_chunks: list[int] = field(default_factory=list)  # in-sample chunks (walk-forward)
+    walk_forward: bool = False
 
     def summary(self) -> str:
         """One line for the CLI and the page."""
+        collect = f"{'walk-forward ' if self.walk_forward else ''}collect job {self.collect.id}"
         if self.array is None:
-            return (
-                f"resumed sweep {self.sweep_id}: every chunk is present; "
-                f"collect job {self.collect.id}"
+            return f"resumed sweep {self.sweep_id}: every chunk is present; {collect}"
+        parts = []
+        if self.chunks or not self.walk_forward:
+            parts.append(f"{len(self.chunks)} missing chunk(s) ({_shown(self.chunks)})")
+        if self.wf_chunks:
+            parts.append(
+                f"{len(self.wf_chunks)} missing walk-forward in-sample chunk(s) "
+                f"({_shown(self.wf_chunks)})"
             )
-        shown = ", ".join(str(c) for c in self.chunks[:20])
-        more = f" and {len(self.chunks) - 20} more" if len(self.chunks) > 20 else ""
         return (
-            f"resumed sweep {self.sweep_id}: {len(self.chunks)} missing chunk(s) ({shown}{more}) "
-            f"as job {self.array.id}, then collect job {self.collect.id}"
+            f"resumed sweep {self.sweep_id}: {' and '.join(parts)} as job {self.array.id}, "
+            f"then {collect}"
         )
+
+
+def _shown(values: list[int], limit: int = 20) -> str:
+    more = f" and {len(values) - limit} more" if len(values) > limit else ""
+    return ", ".join(str(c) for c in values[:limit]) + more
 
 
 def _python(executor: Executor) -> str:
@@ -215,12 +285,14 @@ def resume_sweep(
     reason = why_not_resumable(executor, state)
     if reason:
         raise BacktestError(reason)
+    if state.walk_forward is not None and state.walk_forward.plan_error:
+        raise BacktestError(f"sweep {sweep_id} cannot be resumed: {state.walk_forward.plan_error}")
     who = user or str(getattr(executor, "user", "") or default_user(""))
     old_collect = _status(executor, state.collect_id)
     if old_collect is not None and not old_collect.is_terminal:  # it waits on a FAILED array
         executor.terminate(old_collect.id, reason=f"Replaced by resume {state.resumes + 1}")
     n = state.resumes + 1
-    chunks = state.to_rerun
+    chunks, wf_chunks = state.to_rerun, state.wf_to_rerun
     record: dict[str, Any] = {
         "sweep_id": sweep_id,
         "spec": state.spec_uri,
@@ -230,26 +302,34 @@ def resume_sweep(
         "user": who,
         "previous": {"array": state.array_id, "collect": state.collect_id},
     }
+    if state.walk_forward is not None:
+        record["wf_chunks"] = wf_chunks
     result_prefix = store.uri(bucket, sweep_prefix(sweep_id))
     tags = {"sweep-id": sweep_id, "user": who, "resume": str(n)}
     python = _python(executor)
     array: JobRecord | None = None
     manifest_key = manifest_uri = None
-    if chunks:
+    total = len(chunks) + len(wf_chunks)
+    if total:
         manifest_key, manifest_uri = _write_manifest(store, state, n, record)
         array = executor.submit_command(
-            [python, "-m", RESUME_MODULE, manifest_uri],
+            [*_module(python, state, RESUME_MODULE, "resume-child"), manifest_uri],
             name=safe_job_name(f"resume{n}-{sweep_id}"),
             kind=JobKind.SWEEP,
-            array_size=len(chunks) if len(chunks) > 1 else None,
-            spec={"sweep_id": sweep_id, "resume": n, "chunks": len(chunks)},
+            array_size=total if total > 1 else None,
+            spec={
+                "sweep_id": sweep_id,
+                "resume": n,
+                "chunks": len(chunks),
+                **({"wf_chunks": len(wf_chunks)} if state.walk_forward is not None else {}),
+            },
             result_prefix=result_prefix,
             tags=tags,
         )
         record["jobs"] = {"array": array.id, "collect": None, "backend": executor.backend}
         store.put_bytes(bucket, manifest_key, to_json_bytes(record))  # seen even if collect fails
     collect = executor.submit_command(
-        [python, "-m", COLLECT_MODULE, state.spec_uri],
+        [*_module(python, state, COLLECT_MODULE, "collect"), state.spec_uri],
         name=safe_job_name(f"collect-{sweep_id}"),
         kind=JobKind.COLLECT,
         depends_on=(array.id,) if array else (),
@@ -266,7 +346,17 @@ def resume_sweep(
         manifest_key, manifest_uri = _write_manifest(store, state, n, record)
     else:
         store.put_bytes(bucket, manifest_key, to_json_bytes(record))
-    return Resumed(sweep_id, chunks, array, collect, manifest_uri)
+    return Resumed(
+        sweep_id, chunks, array, collect, manifest_uri, wf_chunks, state.walk_forward is not None
+    )
+
+
+def _module(python: str, state: SweepState, plain: str, wf_role: str) -> list[str]:
+    """``python -m MODULE`` for a plain sweep, ``python -m engine.sweep.wf_jobs ROLE`` for a
+    walk-forward one."""
+    if state.walk_forward is None:
+        return [python, "-m", plain]
+    return [python, "-m", WF_MODULE, wf_role]
 
 
 @dataclass(frozen=True)

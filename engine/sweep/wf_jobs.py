@@ -2,6 +2,7 @@
 
     python -m engine.sweep.wf_jobs child   s3://BUCKET/sweeps/ID/spec.json   # one array child
     python -m engine.sweep.wf_jobs collect s3://BUCKET/sweeps/ID/spec.json   # depends on the array
+    python -m engine.sweep.wf_jobs resume-child s3://BUCKET/sweeps/ID/resume/N.json  # a resume
 
 A walk-forward sweep is an ordinary sweep (its ``n_children`` full-sample chunks, summary,
 robustness and top runs, so the sweep page reads it like any other) plus the in-sample work of
@@ -24,6 +25,12 @@ Layout under ``sweeps/<id>/walk_forward/`` (next to the ordinary sweep's files):
 The collect writes these, then runs the ordinary collect, which writes ``_SUCCESS`` last. A
 window whose in-sample chunks are not all present is not chosen from (the best of part of the
 space is not the best): it stays in cash and its note names the missing chunks.
+
+A resume (:mod:`jobs.resume`) of a walk-forward sweep writes a manifest
+``sweeps/<id>/resume/<n>.json`` with ``chunks`` (ordinary chunks without a parquet) and
+``wf_chunks`` (in-sample chunks without ``is/<j>.parquet``), submits one array of
+``len(chunks) + len(wf_chunks)`` ``resume-child`` children (child ``k`` reruns ``chunks[k]``,
+then ``wf_chunks[k - len(chunks)]``, exactly as the original child would) and this collect.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -53,7 +61,14 @@ from engine.store.runs import (
 )
 from engine.sweep import child as sweep_child
 from engine.sweep.plan import COST_PER_BAR_COMBINATION_S, MAX_CHILDREN
-from engine.sweep.results import SUCCESS, SweepDoc, load_doc, parse_uri, sweep_prefix
+from engine.sweep.results import (
+    SUCCESS,
+    ChunkState,
+    SweepDoc,
+    load_doc,
+    parse_uri,
+    sweep_prefix,
+)
 from engine.sweep.spec import SweepSpec, combinations
 from engine.sweep.walkforward import WalkForwardResult, choose, stitch
 from engine.sweep.wf_windows import WalkForwardSpec, Window, windows
@@ -84,6 +99,28 @@ def is_chunk_key(sweep_id: str, j: int) -> str:
 
 def is_error_key(sweep_id: str, j: int) -> str:
     return f"{wf_prefix(sweep_id)}is/{int(j)}.error.json"
+
+
+def result_key(sweep_id: str) -> str:
+    """``sweeps/<id>/walk_forward/result.json``: written by the walk-forward collect only."""
+    return wf_prefix(sweep_id) + RESULT
+
+
+_IS_RE = re.compile(r"^(\d+)\.(parquet|error\.json)$")
+
+
+def is_chunk_state(store: Store, bucket: str, sweep_id: str, n_children: int) -> ChunkState:
+    """Which of the ``n_children`` in-sample chunks exist (one listing of ``is/``): ``done``
+    (parquet present), ``failed`` (error.json only), ``missing`` (neither)."""
+    prefix = wf_prefix(sweep_id) + "is/"
+    done: set[int] = set()
+    errors: set[int] = set()
+    for info in store.list(bucket, prefix):
+        m = _IS_RE.match(info.key[len(prefix) :])
+        if m and int(m.group(1)) < n_children:
+            (done if m.group(2) == "parquet" else errors).add(int(m.group(1)))
+    missing = sorted(set(range(n_children)) - done - errors)
+    return ChunkState(sorted(done), sorted(errors - done), missing)
 
 
 # --- the plan ----------------------------------------------------------------------------------
@@ -204,7 +241,7 @@ def read_plan(store: Store, bucket: str, sweep_id: str) -> WfPlan:
     return WfPlan.from_dict(data)
 
 
-def _load_doc(store: Store, bucket: str, key: str, env: Mapping[str, str]) -> SweepDoc:
+def load_wf_doc(store: Store, bucket: str, key: str, env: Mapping[str, str]) -> SweepDoc:
     """spec.json as the ordinary child reads it: through ``child.load_sweep_doc`` (which first
     loads a strategy file's pinned copy) where it exists, else :func:`load_doc`."""
     loader = getattr(sweep_child, "load_sweep_doc", None)
@@ -243,9 +280,16 @@ def run_child(uri: str, env: Mapping[str, str]) -> int:
     """One array child of a walk-forward sweep (see the module docstring)."""
     bucket, key = parse_uri(uri)
     store = open_store(env)
-    doc = _load_doc(store, bucket, key, env)
+    doc = load_wf_doc(store, bucket, key, env)
     plan = read_plan(store, bucket, doc.spec.sweep_id)
     index = sweep_child.array_index(env, doc.n_children + plan.n_children)
+    return run_index(store, bucket, (doc, plan), index)
+
+
+def run_index(store: Store, bucket: str, sweep: tuple[SweepDoc, WfPlan], index: int) -> int:
+    """Array child ``index``: ordinary chunk ``index`` below ``n_children``, else in-sample
+    chunk ``index - n_children``; a failure on the input is recorded and exits 0."""
+    doc, plan = sweep
     if index < doc.n_children:
         try:
             result = sweep_child.evaluate_chunk(store, doc, index)
@@ -330,7 +374,7 @@ def collect(
 
     env = os.environ if env is None else env
     prefix = sweep_prefix(sweep_id)
-    doc = _load_doc(store, bucket, prefix + "spec.json", env)
+    doc = load_wf_doc(store, bucket, prefix + "spec.json", env)
     store.delete(bucket, prefix + SUCCESS)
     plan = read_plan(store, bucket, sweep_id)
     wf = doc.spec.walk_forward
@@ -385,21 +429,26 @@ def collect(
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
-    """``python -m engine.sweep.wf_jobs child|collect s3://BUCKET/sweeps/ID/spec.json``."""
+    """``python -m engine.sweep.wf_jobs child|collect s3://BUCKET/sweeps/ID/spec.json`` or
+    ``resume-child s3://BUCKET/sweeps/ID/resume/N.json``."""
     from engine.backtest import guarded
 
     environ = os.environ if env is None else env
     parser = argparse.ArgumentParser(prog="python -m engine.sweep.wf_jobs")
-    parser.add_argument("role", choices=("child", "collect"))
-    parser.add_argument("uri", help="s3://BUCKET/sweeps/ID/spec.json")
+    parser.add_argument("role", choices=("child", "collect", "resume-child"))
+    parser.add_argument("uri", help="s3://BUCKET/sweeps/ID/spec.json (resume-child: the manifest)")
     ns = parser.parse_args(argv)
 
     def body() -> int:
         if ns.role == "child":
             return run_child(ns.uri, environ)
+        if ns.role == "resume-child":
+            from engine.sweep.wf_resume import run_resume_child
+
+            return run_resume_child(ns.uri, environ)
         bucket, key = parse_uri(ns.uri)
         store = open_store(environ)
-        sweep_id = _load_doc(store, bucket, key, environ).spec.sweep_id
+        sweep_id = load_wf_doc(store, bucket, key, environ).spec.sweep_id
         report = collect(store, bucket, sweep_id, env=environ)
         for f in report["files"]:
             print(
