@@ -116,34 +116,58 @@ CHILDREN_SHOWN = 500  # rows of an array's children table (a 10,000-child list c
 
 @dataclass(frozen=True)
 class SweepProgress:
-    """A sweep's chunks as its files say, with its current jobs (None when unknown)."""
+    """A sweep's chunks as its files say, with its current jobs (None when unknown). For a
+    walk-forward sweep every count is of all the array's children: the full-sample chunks plus
+    the windows x in-sample chunks."""
 
     state: resume.SweepState
     array: JobRecord | None
     collect: JobRecord | None
-    running: int  # chunks whose child is STARTING or RUNNING now
-    failed: int  # chunks whose child failed, or that failed on their input
+    running: int  # children STARTING or RUNNING now
+    failed: int  # children that failed, or whose chunk failed on its input
     resumable: bool
     why_not: str  # why it cannot be resumed now ('' when it can)
 
     @property
     def n_chunks(self) -> int:
-        """Chunks in the sweep."""
-        return self.state.n_children
+        """Children of the sweep: its chunks (plus a walk-forward sweep's in-sample chunks)."""
+        wf = self.state.walk_forward
+        return self.state.n_children + (wf.n_children if wf is not None else 0)
+
+    @property
+    def n_done(self) -> int:
+        """Children whose results are written."""
+        wf = self.state.walk_forward
+        return len(self.state.done) + (len(wf.done) if wf is not None else 0)
+
+    @property
+    def fraction(self) -> float:
+        """Share of the children done (0 with none)."""
+        return min(1.0, self.n_done / self.n_chunks) if self.n_chunks else 0.0
 
     @property
     def waiting(self) -> int:
-        """Chunks neither done, running nor failed."""
-        done = len(self.state.done)
-        return max(0, self.n_chunks - done - self.running - self.failed)
+        """Children neither done, running nor failed."""
+        return max(0, self.n_chunks - self.n_done - self.running - self.failed)
 
     def text(self) -> str:
-        """'3/10 chunks done · 2 running · 1 failed · 5 waiting · 4,500 of 15,000 rows'."""
-        s = self.state
+        """'3/10 chunks done · 2 running · 1 failed · 5 waiting · 4,500 of 15,000 rows'; a
+        walk-forward sweep: '5/30 children done (full sample 2/3 chunks, walk-forward 3/27
+        in-sample chunks: 9 windows x 3) · ... · 4,500 of 15,000 full-sample rows'."""
+        s, wf = self.state, self.state.walk_forward
+        rest = (
+            f"{self.running:,} running · {self.failed:,} failed · {self.waiting:,} waiting · "
+            f"{s.rows_done:,} of {s.n_tasks:,}"
+        )
+        if wf is None:
+            return f"{len(s.done):,}/{s.n_children:,} chunks done · {rest} rows"
+        parts = (
+            f"full sample {len(s.done):,}/{s.n_children:,} chunks, walk-forward "
+            f"{len(wf.done):,}/{wf.n_children:,} in-sample chunks: {wf.n_windows:,} windows x "
+            f"{wf.chunks_per_unit:,}"
+        )
         return (
-            f"{len(s.done):,}/{s.n_children:,} chunks done · {self.running:,} running · "
-            f"{self.failed:,} failed · {self.waiting:,} waiting · "
-            f"{s.rows_done:,} of {s.n_tasks:,} rows"
+            f"{self.n_done:,}/{self.n_chunks:,} children done ({parts}) · {rest} full-sample rows"
         )
 
 
@@ -275,7 +299,8 @@ def sweep_progress(ctx: AppContext, record: JobRecord) -> SweepProgress | None:
         counts = array.status_counts if array.array_size else {array.status.value: 1}
         running = counts.get("STARTING", 0) + counts.get("RUNNING", 0)
         failed = counts.get("FAILED", 0)
-    failed += len(state.failed)
+    wf = state.walk_forward
+    failed += len(state.failed) + (len(wf.failed) if wf is not None else 0)
     why = resume.resume_blocker(state, array, collect) or ""
     return SweepProgress(state, array, collect, running, failed, not why, why)
 

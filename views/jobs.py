@@ -176,8 +176,7 @@ def show_sweep(d: jobs_service.JobDetail) -> None:
         return
     s = sweep.state
     st.markdown(f"**Sweep {s.sweep_id}**")
-    fraction = len(s.done) / s.n_children if s.n_children else 0.0
-    st.progress(min(1.0, fraction), text=sweep.text())
+    st.progress(sweep.fraction, text=sweep.text())
     if s.collected:
         st.caption("Collected: the summary holds every chunk written.")
     elif sweep.why_not and d.record.is_terminal:
@@ -185,9 +184,15 @@ def show_sweep(d: jobs_service.JobDetail) -> None:
     elif sweep.resumable and d.record.is_terminal:
         bucket = [] if s.bucket == ctx.settings.result_bucket else ["--bucket", s.bucket]
         command = cli_hints.terminal_line(["resume", s.sweep_id, *bucket])
+        what = (
+            f"{len(s.to_rerun):,} chunk(s)"
+            if s.walk_forward is None
+            else f"{len(s.to_rerun):,} full-sample and {len(s.wf_to_rerun):,} walk-forward "
+            "in-sample chunk(s)"
+        )
         st.caption(
-            f"{len(s.to_rerun):,} chunk(s) have no results. Resume reruns only those, then "
-            f"collects (from a terminal: {command})."
+            f"{what} have no results. Resume reruns only those, then collects "
+            f"(from a terminal: {command})."
         )
     if s.done and not s.collected:
         read = s.done[: jobs_service.PARTIAL_CHUNKS]
@@ -305,7 +310,7 @@ with actions:
     if detail.can_rerun:
         buttons[1].button("Rerun", key="jobs_rerun", on_click=_do, args=("rerun", job_id))
     if detail.sweep is not None and detail.sweep.resumable and record.is_terminal:
-        missing = len(detail.sweep.state.to_rerun)
+        missing = detail.sweep.state.n_to_rerun
         buttons[2].button(
             f"Resume {missing} chunk(s)" if missing else "Resume: collect",
             key="jobs_resume",
