@@ -1,5 +1,6 @@
 """`python -m jobs ...`: submit, sweep, ls, show, logs, cancel, terminate, retry, wait, config,
-worker, strategy. Errors are one line on stderr: exit 2 for bad input, 1 for infrastructure."""
+worker, strategy, search-step, search-status. Errors are one line on stderr: exit 2 for bad
+input, 1 for infrastructure."""
 
 from __future__ import annotations
 
@@ -18,6 +19,14 @@ from engine.spec import RunSpec
 from engine.sweep.spec import ParamSpace
 from jobs.base import Executor
 from jobs.model import JobRecord, JobStatus
+from jobs.search_cli import (
+    add_mode_options,
+    add_search_commands,
+    cmd_search_status,
+    cmd_search_step,
+    mode_fields,
+    print_submission,
+)
 from jobs.settings import Settings, env_var, settings_with_sources
 from jobs.strategy_cli import (
     add_strategy_parser,
@@ -88,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--top-n", type=int, help="best combinations re-run as runs (default 10)")
     add_walk_forward_options(p)  # --walk-forward, --anchored, --wf-*, --no-holdout (HF)
+    add_mode_options(p)  # --mode grid|random|tpe, --n, --seed, --round-size, --objective
     p = sub.add_parser("ls", help="list jobs, newest first")
     p.add_argument("--status", help="only this status (RUNNING, FAILED, ...)")
     p.add_argument("--name-prefix", help="only names starting with this")
@@ -112,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="rerun a failed sweep's missing chunks, then collect")
     p.add_argument("sweep_id", help="the sweep's id (its folder under sweeps/)")
     p.add_argument("--bucket", help="result bucket (default: the result_bucket setting)")
+    add_search_commands(sub)  # search-step URI --round R, search-status SWEEP_ID
     sub.add_parser("config", help="resolved settings and where each came from")
     add_strategy_parser(sub)
     p = sub.add_parser("worker", help="run the local worker in the foreground")
@@ -206,8 +217,14 @@ def cmd_sweep(executor: Executor, ns: argparse.Namespace, settings: Settings) ->
         target_child_seconds=ns.target_child_seconds,
         holdout=not ns.no_holdout,
         walk_forward=walk_forward_from_args(ns),
+        **mode_fields(ns),
     )
     spec = build_sweep_spec(request)
+    if spec.mode == "tpe":
+        from jobs.search_jobs import submit_search
+
+        print_submission(submit_search(executor, make_store(settings), spec))
+        return 0
     sub = submit_sweep_jobs(executor, make_store(settings), spec, n_children=ns.children)
     kind = f"array of {sub.plan.n_children}" if sub.plan.is_array else "one plain job"
     print(
@@ -321,6 +338,8 @@ COMMANDS: dict[str, Callable[[Executor, argparse.Namespace, Settings], int]] = {
     "retry": cmd_retry,
     "resume": cmd_resume,
     "wait": cmd_wait,
+    "search-step": cmd_search_step,
+    "search-status": cmd_search_status,
 }
 
 

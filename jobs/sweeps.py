@@ -281,7 +281,15 @@ def submit_sweep_jobs(
     n_children: int | None = None,
     cost_s: float | None = None,
 ) -> SweepSubmission:
-    """Write spec.json, submit the children and the collect job; return both records."""
+    """Write spec.json, submit the children and the collect job; return both records.
+
+    A TPE search (``mode="tpe"``) is submitted by :func:`jobs.search_jobs.submit_search`: round
+    0's array and step job come back as ``array`` and ``collect`` (its last step submits the
+    collect)."""
+    if spec.mode == "tpe":
+        from jobs.search_jobs import as_sweep_submission, submit_search
+
+        return as_sweep_submission(submit_search(executor, store, spec, cost_s=cost_s))
     user = spec.base.user or str(getattr(executor, "user", "") or default_user(""))
     from engine.userstrat.pin import pin_sweep_strategy
 

@@ -1,0 +1,605 @@
+"""A TPE search's jobs: the submit, the step job that advances a round, and its progress.
+
+Flow (one sweep id; the layout is :mod:`engine.sweep.search_rounds`):
+
+1. :func:`submit_search` validates, picks the chunk size (it divides the round size), writes
+   ``spec.json`` (``n_combinations`` = the budget) and ``search/search.json`` (the budget asked
+   and the space's size), asks round 0, writes ``search/round-0.json`` and submits round 0:
+   its array ``python -m engine.backtest --sweep URI --round 0`` and the step
+   ``python -m jobs search-step URI --round 0`` depending on it.
+2. :func:`run_step` (step ``r``): reads rounds ``0..r`` (``engine.sweep.search_results``), tells
+   optuna, asks round ``r + 1``, writes its file and submits its array and step ``r + 1``; the
+   last step submits the ordinary collect ``python -m engine.sweep.collect URI``.
+
+Every submission is recorded in ``search/jobs-<r>.json`` (a list: a round continued by hand adds
+one), so a rerun step is idempotent: a round file is written once and a round whose jobs are
+still queued, running or done is not submitted again. A step that finds its round incomplete
+fails in one line naming the command that continues the search; run by hand (no
+``AWS_BATCH_JOB_ID``), that command resubmits the round's array and step.
+
+A budget larger than the space's valid combinations (counted when the grid has at most
+:data:`jobs.search.COUNT_LIMIT` points) is cut to that count at submit, and both figures are kept
+in ``search/search.json`` and shown by :func:`search_progress`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from engine.errors import BacktestError, InfraError, NotFoundError, ParamError
+from engine.sim.strategies import STRATEGIES
+from engine.store.objects import Store
+from engine.store.runs import to_json_bytes, utc_now
+from engine.sweep.plan import ChunkPlan, plan
+from engine.sweep.results import (
+    is_collected,
+    load_doc,
+    parse_uri,
+    read_json,
+    spec_key,
+    spec_record,
+    sweep_prefix,
+)
+from engine.sweep.search_rounds import (
+    RoundLayout,
+    read_round,
+    round_chunk_size,
+    round_key,
+    write_round,
+)
+from engine.sweep.spec import SweepSpec
+from jobs.base import Executor, default_user
+from jobs.model import JobKind, JobRecord, JobStatus, safe_job_name
+from jobs.settings import env_var
+
+STEP_MODULE = "jobs"
+CHILD_MODULE = "engine.backtest"
+COLLECT_MODULE = "engine.sweep.collect"
+SEARCH_JSON = "search/search.json"
+_ROUND_RE = re.compile(r"search/round-(\d+)\.json$")
+# the settings a step job needs to submit the next round where this one was submitted
+STEP_SETTINGS = (
+    "backend",
+    "region",
+    "storage",
+    "input_bucket",
+    "result_bucket",
+    "job_queue",
+    "job_definition",
+    "sweep_job_definition",
+    "collect_job_definition",
+    "job_timeout",
+    "attempts",
+    "log_group",
+    "poll_ms",
+)
+ENDPOINTS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_BATCH")
+
+
+def search_key(sweep_id: str) -> str:
+    return sweep_prefix(sweep_id) + SEARCH_JSON
+
+
+def jobs_key(sweep_id: str, r: int) -> str:
+    """``sweeps/<id>/search/jobs-<r>.json``: round ``r``'s submissions."""
+    return f"{sweep_prefix(sweep_id)}search/jobs-{int(r)}.json"
+
+
+def continue_command(uri: str, r: int) -> str:
+    return f"python -m jobs search-step {uri} --round {r}"
+
+
+@dataclass(frozen=True)
+class SearchSubmission:
+    """What :func:`submit_search` submitted: the spec's address, the layout, round 0's jobs."""
+
+    sweep_id: str
+    spec_uri: str
+    layout: RoundLayout
+    budget_requested: int
+    valid_combinations: int | None  # None: the space is too large to count
+    array: JobRecord  # round 0's array (or plain job)
+    step: JobRecord  # round 0's step job
+
+    @property
+    def plan(self) -> ChunkPlan:
+        return ChunkPlan(self.layout.n_children, self.layout.chunk_size)
+
+
+def as_sweep_submission(sub: SearchSubmission) -> Any:
+    """The search as :class:`jobs.sweeps.SweepSubmission`: round 0's array, its step job as
+    ``collect`` (the job that continues the search), the budget as ``n_combinations``."""
+    from jobs.sweeps import SweepSubmission
+
+    return SweepSubmission(
+        sub.sweep_id, sub.spec_uri, sub.layout.budget, 1, sub.plan, sub.array, sub.step
+    )
+
+
+# --- submit ----------------------------------------------------------------------------------
+
+
+def check_search(spec: SweepSpec) -> SweepSpec:
+    """The validated TPE spec; ParamError for what a search does not support (one line)."""
+    if spec.mode != "tpe":
+        raise ParamError(f"sweep {spec.sweep_id} is a {spec.mode} sweep, not a TPE search")
+    if spec.base.strategy not in STRATEGIES:
+        raise ParamError(
+            f"a TPE search runs built-in strategies only; {spec.base.strategy!r} is a stored "
+            "file (its rules run only in the engine): use a grid or random sweep"
+        )
+    return spec.validate()
+
+
+def prepare_search(store: Store, spec: SweepSpec, cost_s: float | None = None) -> tuple[
+    SweepSpec, RoundLayout, dict[str, Any]
+]:  # fmt: skip
+    """(spec with its budget, the round layout, search.json's record) before anything is
+    written: every check of an ordinary sweep (ids, buckets, input bars for the warm-up)."""
+    from jobs.search import space_stats
+    from jobs.sweeps import MAX_SWEEP_ID, check_inputs
+
+    spec = check_search(spec)
+    if len(spec.sweep_id) > MAX_SWEEP_ID:
+        raise ParamError(f"sweep id is {len(spec.sweep_id)} characters; at most {MAX_SWEEP_ID}")
+    bucket = spec.base.result_bucket
+    if not store.bucket_exists(bucket):
+        raise NotFoundError(f"result bucket {bucket!r} does not exist")
+    if store.list(bucket, sweep_prefix(spec.sweep_id)):
+        raise ParamError(f"sweep {spec.sweep_id!r} already exists in {bucket!r}; pick a new id")
+    valid, warmup = space_stats(spec)
+    if valid == 0:
+        from engine.sweep.spec import expansion_stats
+
+        expansion_stats(replace(spec, mode="grid", n=None, search=None))  # names the rule
+        raise ParamError("the search space has no valid combination")
+    requested = int(spec.n or 0)
+    if valid is not None and valid < requested:
+        spec = replace(spec, n=valid)  # every valid combination, each once
+    bars = check_inputs(store, spec, warmup + 1)
+    search = spec.search
+    if search is None:  # pragma: no cover - check_search validated a tpe spec
+        raise ParamError("a TPE search needs its search settings")
+    budget = int(spec.n or 0)
+    per_round = min(search.round_size, budget)
+    timed = plan(spec, bars, n_combinations=per_round, cost_s=cost_s).chunks.chunk_size
+    layout = RoundLayout(budget, search.round_size, round_chunk_size(search.round_size, timed))
+    record = {
+        "budget_requested": requested,
+        "budget": budget,
+        "valid_combinations": valid,
+        "round_size": search.round_size,
+        "n_rounds": layout.n_rounds,
+        "objectives": list(search.objectives),
+        "directions": list(search.directions),
+        "seed": spec.seed,
+        "created_at": utc_now(),
+    }
+    return spec, layout, record
+
+
+def submit_search(
+    executor: Executor, store: Store, spec: SweepSpec, *, cost_s: float | None = None
+) -> SearchSubmission:
+    """Write spec.json and search.json, ask and write round 0, submit its array and step."""
+    from jobs.search import ask_round
+
+    user = spec.base.user or str(getattr(executor, "user", "") or default_user(""))
+    spec, layout, info = prepare_search(store, spec, cost_s)
+    asked = ask_round(spec, 0, layout.trials(0), [])
+    if asked.exhausted:
+        raise ParamError(
+            f"the search found only {len(asked.trials)} valid combinations for its first round "
+            f"of {asked.wanted}; widen the ranges or use a grid sweep"
+        )
+    bucket = spec.base.result_bucket
+    key = spec_key(spec.sweep_id)
+    chunks = ChunkPlan(layout.n_children, layout.chunk_size)
+    record = spec_record(spec, layout.budget, chunks, utc_now(), user)
+    store.put_bytes(bucket, key, to_json_bytes(record))
+    store.put_bytes(bucket, search_key(spec.sweep_id), to_json_bytes(info))
+    write_round(store, bucket, spec.sweep_id, 0, asked.trials)
+    uri = store.uri(bucket, key)
+    array, step = submit_round(executor, store, spec, layout, 0)
+    record["jobs"] = {
+        "array": array.id,
+        "collect": None,
+        "step": step.id,
+        "backend": executor.backend,
+    }
+    store.put_bytes(bucket, key, to_json_bytes(record))
+    return SearchSubmission(
+        spec.sweep_id,
+        uri,
+        layout,
+        int(info["budget_requested"]),
+        info["valid_combinations"],
+        array,
+        step,
+    )
+
+
+# --- the jobs of a round ---------------------------------------------------------------------
+
+
+def step_env(executor: Executor, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a step job needs to submit the next round like this one: the executor's
+    settings (``BACKTEST_*``; the local jobs folder and storage root) and any endpoint override."""
+    env_in = os.environ if environ is None else environ
+    settings = getattr(executor, "settings", None)
+    out: dict[str, str] = {}
+    if settings is not None:
+        for name in STEP_SETTINGS:
+            out[env_var(name)] = str(getattr(settings, name))
+        user = str(getattr(executor, "user", "") or settings.user)
+        if user:
+            out[env_var("user")] = user
+        if executor.backend == "local":
+            from jobs.local import jobs_dir_for
+
+            out[env_var("jobs_dir")] = str(jobs_dir_for(settings))
+            if settings.storage_root:
+                out[env_var("storage_root")] = str(settings.storage_root)
+    out.update({k: env_in[k] for k in ENDPOINTS if env_in.get(k)})
+    return out
+
+
+def _common(store: Store, spec: SweepSpec) -> dict[str, Any]:
+    bucket = spec.base.result_bucket
+    uri = store.uri(bucket, spec_key(spec.sweep_id))
+    return {
+        "spec": {**spec.to_dict(), "spec_uri": uri},
+        "result_prefix": store.uri(bucket, sweep_prefix(spec.sweep_id)),
+    }
+
+
+def _python(executor: Executor) -> str:
+    return sys.executable if executor.backend == "local" else "python"
+
+
+def _user(executor: Executor, spec: SweepSpec) -> str:
+    return spec.base.user or str(getattr(executor, "user", "") or default_user(""))
+
+
+def submit_round(
+    executor: Executor, store: Store, spec: SweepSpec, layout: RoundLayout, r: int
+) -> tuple[JobRecord, JobRecord]:
+    """Submit round ``r``'s array (a plain job for one chunk) and its step; record both."""
+    uri = store.uri(spec.base.result_bucket, spec_key(spec.sweep_id))
+    python, user = _python(executor), _user(executor, spec)
+    tags = {"sweep-id": spec.sweep_id, "search-round": str(r), "user": user}
+    size = layout.children(r)
+    array = executor.submit_command(
+        [python, "-m", CHILD_MODULE, "--sweep", uri, "--round", str(r)],
+        name=safe_job_name(f"round-{r}-{spec.sweep_id}"),
+        kind=JobKind.SWEEP,
+        array_size=size if size > 1 else None,
+        tags=tags,
+        **_common(store, spec),
+    )
+    try:
+        step = executor.submit_command(
+            [python, "-m", STEP_MODULE, "search-step", uri, "--round", str(r)],
+            name=safe_job_name(f"step-{r}-{spec.sweep_id}"),
+            kind=JobKind.COLLECT,
+            depends_on=(array.id,),
+            env=step_env(executor),
+            tags={**tags, "array-job": array.id},
+            **_common(store, spec),
+        )
+    except (BacktestError, InfraError) as exc:
+        _record(store, spec, r, {"array": array.id, "step": None})
+        raise InfraError(
+            f"round {r}'s step job could not be submitted ({exc}); when its array job "
+            f"{array.id} ends, continue with `{continue_command(uri, r)}`"
+        ) from None
+    _record(store, spec, r, {"array": array.id, "step": step.id})
+    return array, step
+
+
+def _record(store: Store, spec: SweepSpec, r: int, jobs: dict[str, Any]) -> None:
+    """Append one submission to ``search/jobs-<r>.json``."""
+    bucket, key = spec.base.result_bucket, jobs_key(spec.sweep_id, r)
+    entries = round_jobs(store, bucket, spec.sweep_id, r)
+    entries.append({**jobs, "submitted_at": utc_now()})
+    store.put_bytes(bucket, key, to_json_bytes({"round": r, "submissions": entries}))
+
+
+def round_jobs(store: Store, bucket: str, sweep_id: str, r: int) -> list[dict[str, Any]]:
+    """Round ``r``'s submissions, oldest first ([] before any)."""
+    key = jobs_key(sweep_id, r)
+    if not store.exists(bucket, key):
+        return []
+    data = read_json(store, bucket, key)
+    entries = data.get("submissions") if isinstance(data, dict) else None
+    return [e for e in entries or [] if isinstance(e, dict)]
+
+
+def _status(executor: Executor, job_id: Any) -> JobStatus | None:
+    if not job_id:
+        return None
+    try:
+        return executor.get(str(job_id)).status
+    except NotFoundError:
+        return None
+
+
+def live_submission(executor: Executor, entries: list[dict[str, Any]], role: str) -> str | None:
+    """The id of the latest ``role`` job ("array", "step", "collect") that has not FAILED."""
+    for entry in reversed(entries):
+        job_id = entry.get(role)
+        status = _status(executor, job_id)
+        if job_id and status is not None and status is not JobStatus.FAILED:
+            return str(job_id)
+    return None
+
+
+# --- the step --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What a step did, in one line (:attr:`message`)."""
+
+    message: str
+    array: JobRecord | None = None
+    step: JobRecord | None = None
+    collect: JobRecord | None = None
+
+
+@dataclass(frozen=True)
+class _Search:
+    """One step's handles: where it submits, where it reads, the search and its layout."""
+
+    executor: Executor
+    store: Store
+    spec: SweepSpec
+    layout: RoundLayout
+
+    @property
+    def bucket(self) -> str:
+        return self.spec.base.result_bucket
+
+    @property
+    def uri(self) -> str:
+        return self.store.uri(self.bucket, spec_key(self.spec.sweep_id))
+
+    def jobs(self, r: int) -> list[dict[str, Any]]:
+        return round_jobs(self.store, self.bucket, self.spec.sweep_id, r)
+
+
+def run_step(
+    executor: Executor, store: Store, uri: str, r: int, *, by_hand: bool = False
+) -> StepResult:
+    """Step ``r``: tell rounds ``0..r``, ask and submit round ``r + 1`` (or the collect)."""
+    from engine.sweep.search_results import RoundIncomplete, read_trials, search_layout
+
+    bucket, key = parse_uri(uri)
+    doc = load_doc(store, bucket, key)
+    ctx = _Search(executor, store, doc.spec, search_layout(doc))
+    ctx.layout.trials(r)  # ParamError for a round outside the search
+    read_round(store, bucket, doc.spec.sweep_id, r)  # NotFoundError: round r was never asked
+    try:
+        trials = read_trials(store, bucket, doc, r)
+    except (RoundIncomplete, ParamError) as exc:
+        if not by_hand:
+            kind = ParamError if isinstance(exc, ParamError) else InfraError
+            raise kind(f"{exc}; continue with `{continue_command(uri, r)}`") from None
+        return _resubmit(ctx, r, str(exc))
+    if r + 1 >= ctx.layout.n_rounds:
+        return _collect(ctx, r)
+    return _next_round(ctx, r, trials)
+
+
+def _resubmit(ctx: _Search, r: int, why: str) -> StepResult:
+    """Run by hand on an incomplete round: submit it again unless its jobs still run."""
+    entries = ctx.jobs(r)
+    for role in ("array", "step"):
+        running = live_submission(ctx.executor, entries, role)
+        status = _status(ctx.executor, running)
+        if running and status is not None and not status.is_terminal:
+            raise BacktestError(
+                f"round {r} of sweep {ctx.spec.sweep_id} is not complete and its {role} job "
+                f"{running} is {status.value}; wait for it (python -m jobs wait {running})"
+            )
+    array, step = submit_round(ctx.executor, ctx.store, ctx.spec, ctx.layout, r)
+    first = why.split(";", maxsplit=1)[0]
+    return StepResult(
+        f"round {r} was incomplete ({first}); submitted it again: array job {array.id}, "
+        f"step job {step.id}",
+        array,
+        step,
+    )
+
+
+def _next_round(ctx: _Search, r: int, trials: Any) -> StepResult:
+    from jobs.search import ask_round, told_trials
+
+    spec, layout, nxt = ctx.spec, ctx.layout, r + 1
+    live = live_submission(ctx.executor, ctx.jobs(nxt), "array")
+    if live is not None:
+        return StepResult(f"round {nxt} was submitted already (array job {live}); nothing to do")
+    if ctx.store.exists(ctx.bucket, round_key(spec.sweep_id, nxt)):
+        asked_trials = read_round(ctx.store, ctx.bucket, spec.sweep_id, nxt)  # asked once, kept
+    else:
+        asked = ask_round(spec, nxt, layout.trials(nxt), told_trials(spec, trials))
+        if asked.exhausted:
+            done = layout.trials(nxt).start
+            raise InfraError(
+                f"sweep {spec.sweep_id}: no unused valid combination is left for round {nxt} "
+                f"(found {len(asked.trials)} of {asked.wanted}); the search stops at {done} "
+                f"trials of its budget of {layout.budget}"
+            )
+        asked_trials = asked.trials
+    write_round(ctx.store, ctx.bucket, spec.sweep_id, nxt, asked_trials)
+    array, step = submit_round(ctx.executor, ctx.store, spec, layout, nxt)
+    return StepResult(
+        f"told {len(trials)} trials of rounds 0..{r}; asked round {nxt} "
+        f"(trials {asked_trials[0].number}..{asked_trials[-1].number}): array job {array.id}, "
+        f"step job {step.id}",
+        array,
+        step,
+    )
+
+
+def _collect(ctx: _Search, r: int) -> StepResult:
+    spec, store, bucket = ctx.spec, ctx.store, ctx.bucket
+    entries = ctx.jobs(r)
+    live = live_submission(ctx.executor, entries, "collect")
+    if live is not None or is_collected(store, bucket, spec.sweep_id):
+        return StepResult(f"the collect was submitted already ({live or 'collected'})")
+    collect = ctx.executor.submit_command(
+        [_python(ctx.executor), "-m", COLLECT_MODULE, ctx.uri],
+        name=safe_job_name(f"collect-{spec.sweep_id}"),
+        kind=JobKind.COLLECT,
+        tags={"sweep-id": spec.sweep_id, "user": _user(ctx.executor, spec)},
+        **_common(store, spec),
+    )
+    latest = entries[-1] if entries else {}
+    done = {"array": latest.get("array"), "step": latest.get("step"), "collect": collect.id}
+    _record(store, spec, r, done)
+    record = read_json(store, bucket, spec_key(spec.sweep_id))
+    if isinstance(record, dict):  # the Jobs page finds a sweep's collect in spec.json
+        record["jobs"] = {
+            **dict(record.get("jobs") or {}),
+            "array": latest.get("array"),
+            "collect": collect.id,
+            "backend": ctx.executor.backend,
+        }
+        store.put_bytes(bucket, spec_key(spec.sweep_id), to_json_bytes(record))
+    return StepResult(
+        f"all {r + 1} rounds told; submitted the collect job {collect.id}", collect=collect
+    )
+
+
+# --- progress --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchProgress:
+    """A TPE search as its files (and, given an executor, its jobs) say now."""
+
+    sweep_id: str
+    spec_uri: str
+    budget: int  # trials the search runs (spec.json's n)
+    budget_requested: int  # what was asked for (more than budget when the space is smaller)
+    valid_combinations: int | None
+    round_size: int
+    rounds_total: int
+    rounds_asked: int
+    trials_evaluated: int  # trials whose chunk is written
+    state: str  # "running", "stopped", "collecting", "done"
+    message: str  # one line
+    continue_command: str | None = None  # set when state is "stopped"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def search_progress(
+    store: Store, bucket: str, sweep_id: str, executor: Executor | None = None
+) -> SearchProgress:
+    """Rounds asked / total, trials evaluated / budget and the state, read now.
+
+    Without ``executor`` the state comes from the files only ("running" until every round is
+    written, then "collecting", then "done"); with it, a failed round or step job of the latest
+    round makes it "stopped", with the command that continues the search."""
+    from engine.sweep.plan import chunk_indices
+    from engine.sweep.results import chunk_state
+    from engine.sweep.search_results import search_layout
+
+    doc = load_doc(store, bucket, spec_key(sweep_id))
+    layout = search_layout(doc)
+    uri = store.uri(bucket, spec_key(sweep_id))
+    info = read_json(store, bucket, search_key(sweep_id)) if store.exists(
+        bucket, search_key(sweep_id)
+    ) else {}  # fmt: skip
+    info = info if isinstance(info, dict) else {}
+    prefix = sweep_prefix(sweep_id)
+    asked = sorted(
+        int(m.group(1))
+        for o in store.list(bucket, prefix + "search/")
+        if (m := _ROUND_RE.search(o.key)) is not None
+    )
+    chunks = chunk_state(store, bucket, sweep_id, doc.n_children)
+    evaluated = sum(len(chunk_indices(i, doc.plan, doc.n_tasks)) for i in chunks.done)
+    last = asked[-1] if asked else 0
+    state, message, command = _state(store, doc, layout, (last, evaluated), executor)
+    return SearchProgress(
+        sweep_id,
+        uri,
+        layout.budget,
+        int(info.get("budget_requested") or layout.budget),
+        info.get("valid_combinations"),
+        layout.round_size,
+        layout.n_rounds,
+        len(asked),
+        evaluated,
+        state,
+        message,
+        command,
+    )
+
+
+def _state(
+    store: Store,
+    doc: Any,
+    layout: RoundLayout,
+    where: tuple[int, int],
+    executor: Executor | None,
+) -> tuple[str, str, str | None]:
+    last, evaluated = where
+    sweep_id, bucket = doc.spec.sweep_id, doc.spec.base.result_bucket
+    uri = store.uri(bucket, spec_key(sweep_id))
+    if is_collected(store, bucket, sweep_id):
+        return "done", f"collected: {evaluated} trials in {layout.n_rounds} rounds", None
+    if executor is not None:
+        entries = round_jobs(store, bucket, sweep_id, last)
+        latest = entries[-1] if entries else {}
+        for role in ("collect", "step", "array"):
+            status = _status(executor, latest.get(role))
+            if status is JobStatus.FAILED:
+                command = continue_command(uri, last)
+                if role == "collect":
+                    command = f"python -m engine.sweep.collect {uri}"
+                return (
+                    "stopped",
+                    f"round {last}'s {role} job {latest.get(role)} FAILED; continue with "
+                    f"`{command}`",
+                    command,
+                )
+    if evaluated >= layout.budget:
+        return "collecting", f"all {layout.n_rounds} rounds evaluated; collecting", None
+    return (
+        "running",
+        f"round {last + 1} of {layout.n_rounds}: {evaluated} of {layout.budget} trials evaluated",
+        None,
+    )
+
+
+def progress_line(p: SearchProgress) -> str:
+    """One line for ``python -m jobs search-status``."""
+    budget = f"{p.budget}"
+    if p.budget_requested != p.budget:
+        budget += f" (asked {p.budget_requested}; the space has only {p.valid_combinations})"
+    return (
+        f"search {p.sweep_id}: {p.state} · rounds asked {p.rounds_asked}/{p.rounds_total} · "
+        f"trials evaluated {p.trials_evaluated}/{budget} · {p.message}"
+    )
+
+
+__all__ = [
+    "SearchProgress",
+    "SearchSubmission",
+    "StepResult",
+    "progress_line",
+    "run_step",
+    "search_progress",
+    "step_env",
+    "submit_search",
+]
