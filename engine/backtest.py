@@ -2,7 +2,7 @@
 
     python -m engine.backtest SOURCE_BUCKET SOURCE_KEY RESULT_BUCKET [options]
     python engine/backtest.py SOURCE_BUCKET SOURCE_KEY RESULT_BUCKET [options]
-    python -m engine.backtest --sweep s3://BUCKET/sweeps/ID/spec.json
+    python -m engine.backtest --sweep s3://BUCKET/sweeps/ID/spec.json [--round R]
 
 The reference system's ``backtest.py SRC KEY DST`` wrote a two-line text file; the same three
 arguments now run sma_cross(10, 50) and write DESIGN.md's result layout under
@@ -154,11 +154,12 @@ def run_single(ns: argparse.Namespace, env: Mapping[str, str]) -> int:
     return guarded(body, on_failure, env)
 
 
-def run_sweep(uri: str, env: Mapping[str, str]) -> int:
-    """``--sweep URI``: run this array child's chunk (engine.sweep.child.run_sweep_child)."""
+def run_sweep(uri: str, env: Mapping[str, str], round_: int | None = None) -> int:
+    """``--sweep URI [--round R]``: run this array child's chunk
+    (engine.sweep.child.run_sweep_child; R: a TPE search's round)."""
     from engine.sweep.child import run_sweep_child  # numba's import is only paid by sweeps
 
-    return guarded(lambda: int(run_sweep_child(uri, env)), env=env)
+    return guarded(lambda: int(run_sweep_child(uri, env, round_)), env=env)
 
 
 def _first_positional(args: list[str]) -> str | None:
@@ -194,7 +195,10 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         if ns.source_bucket is not None:
             _say("error: --sweep takes no SOURCE_BUCKET/SOURCE_KEY/RESULT_BUCKET")
             return 2
-        return run_sweep(ns.sweep, env)
+        return run_sweep(ns.sweep, env, ns.round)
+    if ns.round is not None:
+        _say("error: --round R goes with --sweep s3://BUCKET/sweeps/ID/spec.json (a TPE round)")
+        return 2
     return run_single(ns, env)
 
 

@@ -165,6 +165,13 @@ def build_parser(
         metavar="URI",
         help="run one sweep chunk: s3://BUCKET/sweeps/ID/spec.json (array child)",
     )
+    parser.add_argument(
+        "--round",
+        metavar="R",
+        type=int,
+        help="with --sweep of a TPE search: a child of round R's array "
+        "(chunk = the round's first chunk + AWS_BATCH_JOB_ARRAY_INDEX)",
+    )
     return parser
 
 

@@ -11,6 +11,10 @@ writes ``chunks/<i>.error.json``, prints the one-line error and exits 0, so the 
 still runs and names the chunk under ``failed_chunks``. Infrastructure and internal errors exit
 non-zero (retried by the executor); the collect job then fails with the array, and
 ``python -m engine.sweep.collect URI`` can be run by hand once the chunk is fixed.
+
+A TPE search's round child (``--sweep URI --round R``) is the same child on global chunk
+``first_chunk(R) + index`` with its trials from ``search/round-<R>.json``
+(:mod:`engine.sweep.search_child`).
 """
 
 from __future__ import annotations
@@ -46,14 +50,15 @@ INDEX_VAR = "AWS_BATCH_JOB_ARRAY_INDEX"
 SOURCE_KEY = "source_key"
 
 
-def array_index(env: Mapping[str, str], n_children: int) -> int:
-    """This child's chunk index from the environment; ParamError when missing or invalid."""
+def array_index(env: Mapping[str, str], n_children: int, what: str = "a sweep") -> int:
+    """This child's chunk index from the environment; ParamError when missing or invalid
+    (``what`` names the array in the message: "a sweep", "round 3")."""
     raw = env.get(INDEX_VAR)
     if raw is None or raw.strip() == "":
         if n_children == 1:
             return 0  # a one-chunk sweep runs as a plain job, which has no array index
         raise ParamError(
-            f"{INDEX_VAR} is not set; a sweep of {n_children} chunks runs as an array job "
+            f"{INDEX_VAR} is not set; {what} of {n_children} chunks runs as an array job "
             f"(set {INDEX_VAR}=0..{n_children - 1} to run one chunk by hand)"
         )
     try:
@@ -95,16 +100,25 @@ def chunk_frame(
 
 
 def evaluate_chunk(
-    store: Store, doc: SweepDoc, index: int, *, n_periods: int = RETURN_PERIODS
+    store: Store,
+    doc: SweepDoc,
+    index: int,
+    *,
+    n_periods: int = RETURN_PERIODS,
+    trials: list[dict[str, Any]] | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    """Chunk ``index``'s rows and its (rows x n_periods) float32 per-period return matrix."""
+    """Chunk ``index``'s rows and its (rows x n_periods) float32 per-period return matrix.
+
+    ``trials``: a TPE chunk's parameter dicts (:func:`engine.sweep.search_child.chunk_trials`,
+    one input file); otherwise the combinations come from the space."""
     spec = doc.spec
     strategy = get_strategy(spec.base.strategy)
     tasks = chunk_indices(index, doc.plan, doc.n_tasks)
     frames: list[pd.DataFrame] = []
     matrices: list[np.ndarray] = []
     for key, ids in tasks_by_file(tasks, doc.n_combinations, spec.source_keys):
-        combos = [strategy.validate(c) for c in combinations(spec, ids.start, ids.stop)]
+        raw = combinations(spec, ids.start, ids.stop) if trials is None else trials
+        combos = [strategy.validate(c) for c in raw]
         if len(combos) != len(ids):
             raise ParamError(
                 f"spec.json says {doc.n_combinations} combinations but the space yields fewer; "
@@ -172,18 +186,35 @@ def load_sweep_doc(
     return load_doc(store, bucket, key)
 
 
-def run_sweep_child(uri: str, env: Mapping[str, str]) -> int:
+def child_chunk(doc: SweepDoc, env: Mapping[str, str], round_: int | None) -> int:
+    """The global chunk this child evaluates: the array index, or with ``round_`` (a TPE
+    search's round) ``first_chunk(round_)`` + the index within the round's array."""
+    if round_ is None:
+        return array_index(env, doc.n_children)
+    from engine.sweep.search_child import round_children, round_chunk
+
+    n = round_children(doc, round_)
+    return round_chunk(doc, round_, array_index(env, n, f"round {round_}"))
+
+
+def run_sweep_child(uri: str, env: Mapping[str, str], round_: int | None = None) -> int:
     """Evaluate and write this child's chunk of the sweep at ``uri``; return the exit code.
 
-    Errors before the chunk is known (bad URI, unreadable spec, bad index) raise, and the engine
-    CLI turns them into one line and a non-zero exit.
+    ``round_``: the TPE round whose array this child belongs to (``--round R``). Errors before
+    the chunk is known (bad URI, unreadable spec, bad index or round, a round file not written)
+    raise, and the engine CLI turns them into one line and a non-zero exit.
     """
     bucket, key = parse_uri(uri)
     store = open_store(env)
     doc = load_sweep_doc(store, bucket, key, env)
-    index = array_index(env, doc.n_children)
+    index = child_chunk(doc, env, round_)
+    trials = None
+    if doc.spec.mode == "tpe":
+        from engine.sweep.search_child import chunk_trials
+
+        trials = chunk_trials(store, bucket, doc, index)
     try:
-        result = evaluate_chunk(store, doc, index)
+        result = evaluate_chunk(store, doc, index, trials=trials)
     except BacktestError as exc:
         where = record_failure(store, bucket, doc, index, exc)
         print(f"error: {exc}", file=sys.stderr)
