@@ -38,19 +38,23 @@ def new_run_query(
 
 def rerun_query(spec: Mapping[str, Any] | None) -> dict[str, str]:
     """The link that reopens New run prefilled from a run's spec.json or a sweep's SweepSpec:
-    its files, strategy, parameters, non-default options and (for a sweep) its space."""
+    its files, strategy, parameters, non-default options, (for a sweep) its space and, for a
+    strategy file, ``from_run``/``from_sweep`` (New run then offers that run's recorded copy)."""
     if not spec:
         return {}
     raw_base = spec.get("base")
     base: Mapping[str, Any] = raw_base if isinstance(raw_base, Mapping) else spec
     keys = [str(k) for k in (base.get("source_key"), *(spec.get("extra_keys") or [])) if k]
-    return new_run_query(
+    query = new_run_query(
         str(base.get("strategy") or ""),
         dict(base.get("params") or {}),
         files=keys,
         options=non_default_options(base),
         space=space_texts(spec.get("space")),
     )
+    from app.rerun_source import link_params  # a strategy file: where its recorded copy is
+
+    return {**query, **link_params(spec)}
 
 
 def query_value(value: Any) -> str:

@@ -281,13 +281,24 @@ class CheckedRun:
     sha256: str | None = None
 
 
-def checked_run(ctx: AppContext, name: str, params: Mapping[str, Any]) -> CheckedRun:
+def checked_run(
+    ctx: AppContext, name: str, params: Mapping[str, Any], pin: Any = None
+) -> CheckedRun:
     """Validate ``params`` and pin a stored strategy's run to the file read for the check:
     ``strategies/<NAME>.py`` of the input bucket and its sha256. The engine refuses other bytes,
     so a file replaced while the run waits in the queue fails in one line instead of running a
-    version nobody checked."""
+    version nobody checked.
+
+    ``pin`` (an :class:`app.rerun_source.PinnedSource`: an old run's recorded copy) runs that
+    copy instead: the parameters are checked against its schema and rules."""
     if name in STRATEGIES:
         return CheckedRun(STRATEGIES[name].validate(params))
+    if pin is not None:
+        from app.rerun_source import pinned_params
+
+        if pin.row.name != name:
+            raise ParamError(f"the pinned copy {pin.uri} is {pin.row.name!r}, not {name!r}")
+        return CheckedRun(pinned_params(ctx, pin, params), pin.uri, pin.sha256)
     from engine.userstrat import source_key
 
     row = get_row(ctx, name)
@@ -304,7 +315,7 @@ def checked_run(ctx: AppContext, name: str, params: Mapping[str, Any]) -> Checke
 
 def pinned_sweep(
     ctx: AppContext,
-    row: StrategyRow,
+    source: Any,
     sweep: SweepSpec,
     *,
     holdout: bool = True,
@@ -312,12 +323,18 @@ def pinned_sweep(
 ) -> SweepSpec:
     """A stored strategy's sweep (as :func:`jobs.sweeps.build_sweep_spec` left it: checked at
     submit, in an engine subprocess) with the form's holdout and walk-forward choice, its base
-    run pinned to ``strategies/<NAME>.py`` at the sha256 the page shows: the count shown and
-    the submit both use those bytes, and a file replaced in between is refused in one line."""
+    run pinned to the bytes the page shows: ``source`` is the stored file's row
+    (``strategies/<NAME>.py`` at its sha256) or an old run's recorded copy
+    (:class:`app.rerun_source.PinnedSource`). The count shown and the submit both use those
+    bytes, and a file replaced in between is refused in one line."""
     from engine.userstrat import source_key
 
-    uri = ctx.store.uri(ctx.settings.input_bucket, source_key(row.name))
-    base = replace(sweep.base, strategy_source=uri, strategy_sha256=row.sha256)
+    if isinstance(source, StrategyRow):
+        uri = ctx.store.uri(ctx.settings.input_bucket, source_key(source.name))
+        sha = source.sha256
+    else:
+        uri, sha = source.uri, source.sha256
+    base = replace(sweep.base, strategy_source=uri, strategy_sha256=sha)
     split = sweep.split if holdout else None
     return replace(sweep, base=base, split=split, walk_forward=walk_forward)
 

@@ -17,6 +17,7 @@ from engine.errors import NotFoundError, ParamError
 from engine.spec import RunSpec, SimOptions
 from engine.sweep.plan import plan
 from engine.sweep.results import read_record, spec_key
+from engine.sweep.search_spec import SearchSpec
 from engine.sweep.spec import ExpansionStats, ParamSpace, SweepSpec, expansion_stats
 from jobs import sweeps
 from jobs.model import JobRecord
@@ -41,17 +42,13 @@ def _check_files(ctx: AppContext, files: Sequence[str]) -> list[str]:
     return keys
 
 
-def build_run_specs(
-    ctx: AppContext,
-    files: Sequence[str],
-    strategy: str,
-    params: Mapping[str, Any],
-    options: SimOptions,
-) -> list[RunSpec]:
-    """One RunSpec per file; ParamError (the strategy's message) before anything is built."""
+def build_run_specs(ctx: AppContext, files: Sequence[str], choice: RunChoice) -> list[RunSpec]:
+    """One RunSpec per file; ParamError (the strategy's message) before anything is built.
+    ``choice.pin``: an old run's recorded copy to run (app.rerun_source.PinnedSource)."""
     from app.strategy_service import checked_run  # built-ins, or a stored file's schema + pin
 
-    checked = checked_run(ctx, strategy, params)
+    strategy, options = choice.strategy, choice.options
+    checked = checked_run(ctx, strategy, choice.params, choice.pin)
     options.validate()
     keys = _check_files(ctx, files)
     s = ctx.settings
@@ -78,6 +75,7 @@ class RunChoice:
     strategy: str
     params: Mapping[str, Any]
     options: SimOptions
+    pin: Any = None  # app.rerun_source.PinnedSource: run an old run's recorded copy
 
 
 def submit_runs(
@@ -88,7 +86,7 @@ def submit_runs(
 
     ``user`` (the signed-in user, when login is on) is recorded on each run and job.
     """
-    specs = build_run_specs(ctx, files, choice.strategy, choice.params, choice.options)
+    specs = build_run_specs(ctx, files, choice)
     return [ctx.executor.submit_run(replace(spec, user=user or spec.user)) for spec in specs]
 
 
@@ -106,6 +104,7 @@ class SweepChoice:
     n: int | None = None
     seed: int = 0
     sweep_id: str | None = None
+    search: SearchSpec | None = None  # mode "tpe": trials per round and objectives
 
 
 def sweep_for_files(ctx: AppContext, files: Sequence[str], choice: SweepChoice) -> SweepSpec:
@@ -126,6 +125,7 @@ def sweep_for_files(ctx: AppContext, files: Sequence[str], choice: SweepChoice) 
             n=choice.n,
             seed=choice.seed,
             sweep_id=choice.sweep_id,
+            search=choice.search,
         )
     )
 

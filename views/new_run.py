@@ -15,13 +15,14 @@ from typing import Any
 
 import streamlit as st
 
-from app import auth, form_checks, forms, loaders, strategy_service, submit_service
+from app import auth, form_checks, forms, loaders, rerun_source, strategy_service, submit_service
 from app.form_checks import AxisInput, format_number
 from app.forms import FieldSpec
 from engine.errors import ParamError, ProjectError
-from engine.sim.strategies import Param
+from engine.sim.strategies import STRATEGIES, Param
 from engine.sweep.spec import DEFAULT_MAX_COMBINATIONS, ParamSpace
 from views import _pages as nav
+from views import _search_form as search_form
 from views import _walk_forward_form as wff
 from views._guard import page_errors
 
@@ -50,10 +51,31 @@ def as_text(value: Any) -> Any:
 with page_errors():  # built-ins, then the input bucket's stored strategies (their sidecars)
     catalogue = {r.name: r for r in strategy_service.catalogue(ctx)}
 query = st.query_params.to_dict()
-prefill = forms.prefill_from_query(query, strategy_service.stored_schemas(list(catalogue.values())))
+
+
+@st.cache_data(show_spinner="Reading the recorded strategy copy...", max_entries=64)
+def copy_schema(source: str, origin: str) -> Any:
+    """A recorded copy's schema (validation subprocess), cached per source."""
+    return rerun_source.copy_row(source, origin)
+
+
+# A link from a run of a strategy file (from_run / from_sweep): its recorded copy, and the file now
+recorded = None
+origin = rerun_source.origin_of(query)
+link_strategy = str(query.get("strategy") or "")
+if origin is not None and link_strategy and link_strategy not in STRATEGIES:
+    current_row = catalogue.get(link_strategy)
+    with page_errors():
+        recorded = rerun_source.rerun_source(ctx, origin, link_strategy, current_row, copy_schema)
+schemas = strategy_service.stored_schemas(list(catalogue.values()))
+if recorded is not None and recorded.copy is not None:
+    catalogue.setdefault(recorded.name, recorded.copy.row)  # removed since: the copy still runs
+    schemas[recorded.name] = strategy_service.form_strategy(recorded.copy.row)
+prefill = forms.prefill_from_query(query, schemas)
 signature = json.dumps(query, sort_keys=True)
 if ss.get("nr_query") != signature:
     ss["nr_query"] = signature
+    ss["nr_source"] = "copy" if recorded is not None and recorded.copy is not None else "current"
     if prefill.files:
         ss["nr_files"] = prefill.files
     if prefill.strategy:
@@ -175,9 +197,31 @@ strategy_name = st.selectbox(
     format_func=lambda n: f"{n} (stored)" if catalogue[n].stored else n,
 )
 row = catalogue[strategy_name]
+pin: rerun_source.PinnedSource | None = None  # an old run's recorded copy, when chosen
+if recorded is not None and recorded.copy is None:
+    st.warning(f"{recorded.problem} {recorded.status()}", icon=":material/history:")
+elif recorded is not None and recorded.copy is not None and strategy_name == recorded.name:
+    choices = ["copy", "current"] if recorded.current_sha256 else ["copy"]
+    labels = {"copy": recorded.copy_label(), "current": recorded.current_label()}
+    if ss.get("nr_source") not in choices:
+        ss["nr_source"] = "copy"
+    source_choice = st.radio(
+        "Strategy source", choices, key="nr_source", format_func=labels.__getitem__,
+        help="A rerun runs the exact source the old run recorded unless you choose the file "
+        "as it is stored now",
+    )  # fmt: skip
+    st.caption(recorded.status())
+    if source_choice == "copy":
+        pin = recorded.copy
+        row = pin.row
 strategy = strategy_service.form_strategy(row)
 st.caption(strategy.description)
-if row.stored:
+if pin is not None:
+    st.caption(
+        f"Runs {pin.uri} · sha256 {pin.sha256[:12]} (the copy {pin.origin} ran); the new run "
+        "records it as its own strategy.py"
+    )
+elif row.stored:
     st.caption(
         f"Stored strategy strategies/{row.name}.py · sha256 {row.sha256[:12]} · added by "
         f"{row.added_by or '-'} at {row.added_at or '-'}"
@@ -226,21 +270,8 @@ with st.expander("Costs and simulation", icon=":material/tune:"):
                     st.caption(form_checks.describe_option(o.name, value))
 
 sample: dict[str, Any] = {}
-if mode == "Sweep":
-    cols = st.columns(3)
-    ss.setdefault("nr_sweep_kind", "grid")
-    sample["mode"] = cols[0].selectbox("Sweep", ["grid", "random"], key="nr_sweep_kind")
-    if sample["mode"] == "random":
-        ss.setdefault("nr_sweep_n", "100")
-        ss.setdefault("nr_sweep_seed", "0")
-        with cols[1]:
-            sample["n"] = checked(
-                form_checks.check_value, SAMPLE_N, st.text_input("n (samples)", key="nr_sweep_n")
-            )
-        with cols[2]:
-            sample["seed"] = checked(
-                form_checks.check_value, SAMPLE_SEED, st.text_input("seed", key="nr_sweep_seed")
-            )
+if mode == "Sweep":  # grid, random (n, seed) or a TPE search (views/_search_form.py)
+    sample = search_form.sweep_kind(checked, problems, files, row.stored)
 
 wf_choice = wff.walk_forward_options(problems) if mode == "Sweep" else wff.WalkForwardChoice()
 
@@ -294,23 +325,36 @@ if not problems:
             sweep = submit_service.sweep_for_files(ctx, files, choice)
             if row.stored:  # validated and counted with its rules in an engine subprocess
                 sweep = strategy_service.pinned_sweep(
-                    ctx, row, sweep, holdout=wf_choice.holdout, walk_forward=wf_choice.walk_forward
-                )
+                    ctx, pin or row, sweep, holdout=wf_choice.holdout,
+                    walk_forward=wf_choice.walk_forward,
+                )  # fmt: skip
             else:
                 sweep = wff.apply(sweep, wf_choice)  # holdout and walk-forward options (HF)
             bars = bars_by_file()
             warmup, corner = form_checks.sweep_warmup(strategy, fixed, space)
             what = f"the combination with {form_checks.params_text(corner)}"
             problems += form_checks.bar_problems(bars, warmup, what)
-            estimate = submit_service.estimate_sweep(
-                sweep,
-                [bars[key] for key in sweep.source_keys],
-                pricing=submit_service.FargatePricing(
-                    settings.fargate_vcpu_hour, settings.fargate_gb_hour
+            estimate = (
+                search_form.estimate(  # a TPE search: rounds x array size
+                    sweep,
+                    [bars[key] for key in sweep.source_keys],
+                    submit_service.FargatePricing(
+                        settings.fargate_vcpu_hour, settings.fargate_gb_hour
+                    )
+                    if settings.backend == "aws"
+                    else None,
                 )
-                if settings.backend == "aws"
-                else None,
-                stats=stored_sweep_stats(sweep) if row.stored else loaders.sweep_stats(sweep),
+                if sweep.mode == "tpe"
+                else submit_service.estimate_sweep(
+                    sweep,
+                    [bars[key] for key in sweep.source_keys],
+                    pricing=submit_service.FargatePricing(
+                        settings.fargate_vcpu_hour, settings.fargate_gb_hour
+                    )
+                    if settings.backend == "aws"
+                    else None,
+                    stats=stored_sweep_stats(sweep) if row.stored else loaders.sweep_stats(sweep),
+                )
             )
     except ProjectError as exc:
         problems.append(str(exc))
@@ -322,7 +366,7 @@ if mode == "Single run":
         st.stop()
     with page_errors():
         records = submit_service.submit_runs(
-            ctx, files, submit_service.RunChoice(strategy_name, params, options), user=user
+            ctx, files, submit_service.RunChoice(strategy_name, params, options, pin), user=user
         )
         sent = submit_service.read_back_runs(ctx, records)
     loaders.invalidate()
@@ -333,6 +377,11 @@ if mode == "Single run":
     for record, run_spec in zip(records, sent, strict=True):
         st.text(form_checks.describe_run(run_spec))
         st.caption("Options: " + "; ".join(form_checks.option_lines(run_spec.get("options") or {})))
+        if run_spec.get("strategy_source"):  # a strategy file: the exact bytes this run loads
+            st.caption(
+                f"Strategy source: {run_spec['strategy_source']} · sha256 "
+                f"{str(run_spec.get('strategy_sha256'))[:12]}"
+            )
         run_id = str(run_spec.get("run_id", ""))
         link_cols = st.columns(2)
         with link_cols[0]:
@@ -346,29 +395,33 @@ if mode == "Single run":
 if sweep is None or estimate is None:  # only reached with problems: the button is disabled
     submit_button("Submit sweep")
     st.stop()
-metric_cols = st.columns(4)
-metric_cols[0].metric(
-    "Combinations",
-    f"{estimate.n_backtests:,}",
-    help=f"{form_checks.plural(estimate.n_combinations, 'valid combination')} per file x "
-    f"{form_checks.plural(estimate.n_files, 'file')}; "
-    f"{estimate.n_dropped:,} of {estimate.n_candidates:,} candidates break a rule",
-)
-metric_cols[1].metric(
-    "Children", f"{estimate.n_children:,}", help=f"{estimate.chunk_size:,} per child"
-)
-metric_cols[2].metric(
-    "Compute time",
-    submit_service.format_duration(estimate.compute_seconds),
-    help="total over all children, at the measured cost per bar and combination",
-)
-if estimate.fargate_usd is not None:
-    metric_cols[3].metric(
-        "Fargate cost",
-        submit_service.format_usd(estimate.fargate_usd),
-        help=f"list prices ${settings.fargate_vcpu_hour}/vCPU-h, ${settings.fargate_gb_hour}/GB-h",
+if isinstance(estimate, search_form.SearchEstimate):  # rounds x array size, its own label
+    label = search_form.show_estimate(estimate, settings)
+else:
+    metric_cols = st.columns(4)
+    metric_cols[0].metric(
+        "Combinations",
+        f"{estimate.n_backtests:,}",
+        help=f"{form_checks.plural(estimate.n_combinations, 'valid combination')} per file x "
+        f"{form_checks.plural(estimate.n_files, 'file')}; "
+        f"{estimate.n_dropped:,} of {estimate.n_candidates:,} candidates break a rule",
     )
-label = form_checks.submit_label(mode, estimate.n_files, estimate.n_combinations)
+    metric_cols[1].metric(
+        "Children", f"{estimate.n_children:,}", help=f"{estimate.chunk_size:,} per child"
+    )
+    metric_cols[2].metric(
+        "Compute time",
+        submit_service.format_duration(estimate.compute_seconds),
+        help="total over all children, at the measured cost per bar and combination",
+    )
+    if estimate.fargate_usd is not None:
+        metric_cols[3].metric(
+            "Fargate cost",
+            submit_service.format_usd(estimate.fargate_usd),
+            help=f"list prices ${settings.fargate_vcpu_hour}/vCPU-h, "
+            f"${settings.fargate_gb_hour}/GB-h",
+        )
+    label = form_checks.submit_label(mode, estimate.n_files, estimate.n_combinations)
 if not submit_button(label):
     st.stop()
 try:
@@ -382,7 +435,14 @@ loaders.invalidate()
 st.success(f"Submitted sweep {sweep.sweep_id}.")
 for line in form_checks.describe_sweep(sent_sweep):
     st.text(line)
+search_form.show_sent(sent_sweep)  # a TPE search's settings, as recorded
 base_options = dict((sent_sweep.get("base") or {}).get("options") or {})
 st.caption("Options: " + "; ".join(form_checks.option_lines(base_options)))
+sent_base = sent_sweep.get("base") or {}
+if sent_base.get("strategy_source"):  # the one copy every child and the collect load
+    st.caption(
+        f"Strategy source: {sent_base['strategy_source']} · sha256 "
+        f"{str(sent_base.get('strategy_sha256'))[:12]}"
+    )
 st.page_link(nav.JOBS, label=f"Job {record.name}", query_params={"job": record.id})
 st.page_link(nav.SWEEP_RESULTS, label="Sweep results", query_params={"sweep": sweep.sweep_id})

@@ -9,15 +9,18 @@
   file once to ``sweeps/<id>/strategy.py`` and pins the base run to it; every child and the
   collect load that copy (:func:`strategy_for_spec`), so editing the file mid-sweep cannot mix
   versions. Its top-N reruns record the same copy.
+- A rerun of an old run (or sweep) from the dashboard or the CLI: :func:`recorded_copy` reads
+  the copy the run kept, checked against the sha256 its spec.json records; the new run's spec
+  names that copy as ``strategy_source``, so the first bullet loads it and records its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from engine.errors import StrategyError
+from engine.errors import NotFoundError, StrategyError
 from engine.sim.strategies import STRATEGIES, Strategy
 from engine.spec import RunSpec
 from engine.store.objects import Store
@@ -131,3 +134,70 @@ def strategy_for_sweep_record(
         )
     src_bucket, key = _split(source)
     return load_pinned(store, src_bucket, key, name=name, sha256=sha, env=env)
+
+
+@dataclass(frozen=True)
+class RecordedCopy:
+    """The exact strategy source an old run or sweep ran: its ``name``, where the copy is
+    (``uri``: ``runs/<id>/strategy.py`` or ``sweeps/<id>/strategy.py``), the ``sha256`` its
+    spec.json records and the ``source`` bytes (checked against it)."""
+
+    origin: str  # "run <id>" | "sweep <id>"
+    name: str
+    uri: str
+    sha256: str
+    source: bytes
+
+
+def recorded_copy(
+    store: Store, result_bucket: str, *, run_id: str | None = None, sweep_id: str | None = None
+) -> RecordedCopy | None:
+    """The copy a rerun of run ``run_id`` (or sweep ``sweep_id``) loads, read and checked
+    against the sha256 in its spec.json; None when it ran a built-in. No user code runs.
+
+    NotFoundError or StrategyError (one line naming the object and what to do) when the spec
+    or the copy is missing or the copy is not the bytes recorded."""
+    from engine.store.runs import SPEC
+    from engine.sweep.results import read_json
+
+    if (run_id is None) == (sweep_id is None):
+        raise ValueError("give run_id or sweep_id")
+    if run_id is not None:
+        origin, prefix = f"run {run_id}", run_prefix(run_id)
+    else:
+        from engine.sweep.results import sweep_prefix
+
+        origin, prefix = f"sweep {sweep_id}", sweep_prefix(str(sweep_id))
+    spec_where = store.uri(result_bucket, prefix + SPEC)
+    try:
+        record = read_json(store, result_bucket, prefix + SPEC)
+    except NotFoundError:
+        raise NotFoundError(
+            f"{origin} recorded no spec.json ({spec_where} is missing: it did not start or was "
+            "removed); rerun from the current strategy file instead"
+        ) from None
+    base = record.get("base") if isinstance(record, Mapping) and sweep_id is not None else record
+    if not isinstance(base, Mapping) or not isinstance(base.get("strategy"), str):
+        raise StrategyError(f"{spec_where} names no strategy; rerun from the current file")
+    name, sha = str(base["strategy"]), base.get("strategy_sha256")
+    if name in STRATEGIES:
+        return None
+    where = store.uri(result_bucket, prefix + STRATEGY)
+    if not isinstance(sha, str):
+        raise StrategyError(
+            f"{spec_where} records no strategy_sha256 for {name!r}, so {where} cannot be "
+            "checked; rerun from the current strategy file instead"
+        )
+    try:
+        data = store.get_bytes(result_bucket, prefix + STRATEGY)
+    except NotFoundError:
+        raise NotFoundError(
+            f"the recorded copy of {origin} is missing ({where}); rerun from the current "
+            f"strategy file strategies/{name}.py instead"
+        ) from None
+    if sha256_hex(data) != sha:
+        raise StrategyError(
+            f"{where} does not have the sha256 {sha[:12]} that {origin} recorded (it was "
+            "changed); rerun from the current strategy file instead"
+        )
+    return RecordedCopy(origin, name, where, sha, data)
