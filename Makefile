@@ -46,7 +46,7 @@ venv-dev: $(DEV_STAMP)
 lock: | $(UV)
 	$(UV) lock
 	$(EXPORT) --all-extras --no-default-groups > requirements.txt
-	$(EXPORT) --no-default-groups > engine/requirements.txt
+	$(EXPORT) --no-default-groups --extra jobs > engine/requirements.txt
 
 seed: venv
 	$(PY) -m app.seed
@@ -64,7 +64,7 @@ lint: venv-dev
 	$(UV) lock --check --offline
 	@diff -u requirements.txt <($(EXPORT) --all-extras --no-default-groups) \
 		|| { echo "requirements.txt does not match uv.lock: run make lock"; exit 1; }
-	@diff -u engine/requirements.txt <($(EXPORT) --no-default-groups) \
+	@diff -u engine/requirements.txt <($(EXPORT) --no-default-groups --extra jobs) \
 		|| { echo "engine/requirements.txt does not match uv.lock: run make lock"; exit 1; }
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -71,9 +71,11 @@ def test_remote_build_uploads_builds_streams_and_pins_the_digest(aws, capsys):
     assert put["Bucket"] == RESULTS and put["Key"].startswith("builds/engine-")
     names = zipfile.ZipFile(io.BytesIO(put["Body"])).namelist()
     assert "engine/Dockerfile" in names and "engine/backtest.py" in names
-    # what the root .dockerignore admits (engine/, the project's metadata), nothing else
+    # what the root .dockerignore admits (engine/, jobs/, the project's metadata), nothing else
     tops = {n.split("/", 1)[0] for n in names}
-    assert tops <= {"engine", "pyproject.toml"} and not [n for n in names if "__pycache__" in n]
+    assert "jobs/search_jobs.py" in names  # a TPE search's step job runs in this image
+    assert tops <= {"engine", "jobs", "pyproject.toml"}
+    assert not [n for n in names if "__pycache__" in n]
 
     (project,) = aws.sent("CreateProject")
     assert project["environment"]["privilegedMode"] is True
