@@ -228,15 +228,23 @@ class SearchEstimate:
     fargate_usd: float | None
 
     def rounds_text(self) -> str:
-        """'7 rounds x 4 children (last round 1) = 25 children of 8 trials'."""
+        """'7 rounds x 4 children (last round 1) = 25 children of 8 trials'.
+
+        >>> SearchEstimate(40, 3, 16, 8, 2, 1, 5, 1.0, None).rounds_text()
+        '3 rounds x 2 children (last round 1) = 5 children of 8 trials'
+        """
         last = "" if self.last_children == self.first_children else (
             f" (last round {self.last_children:,})"
         )  # fmt: skip
         return (
             f"{self.n_rounds:,} round{'s' if self.n_rounds != 1 else ''} x "
-            f"{self.first_children:,} children{last} = {self.n_children:,} children of "
-            f"{self.chunk_size:,} trials"
+            f"{_children(self.first_children)}{last} = {_children(self.n_children)} of "
+            f"{self.chunk_size:,} trial{'s' if self.chunk_size != 1 else ''}"
         )
+
+
+def _children(n: int) -> str:
+    return f"{n:,} {'child' if n == 1 else 'children'}"
 
 
 def search_layout(spec: SweepSpec, bars: Sequence[int]) -> RoundLayout:
