@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -226,6 +226,16 @@ class SearchEstimate:
     n_children: int  # over all rounds
     compute_seconds: float
     fargate_usd: float | None
+    budget_requested: int = 0  # what was typed; more than ``budget`` when the space is smaller
+
+    def budget_note(self) -> str:
+        """Why fewer trials than asked will run ('' when the budget stands)."""
+        if self.budget_requested <= self.budget:
+            return ""
+        return (
+            f"asked {self.budget_requested:,}; the space has only {self.budget:,} valid "
+            "combinations, so the search tries each once"
+        )
 
     def rounds_text(self) -> str:
         """'7 rounds x 4 children (last round 1) = 25 children of 8 trials'.
@@ -261,12 +271,21 @@ def search_layout(spec: SweepSpec, bars: Sequence[int]) -> RoundLayout:
 
 
 def estimate_search(
-    spec: SweepSpec, bars: Sequence[int], pricing: Any = None, cost_s: float | None = None
+    spec: SweepSpec,
+    bars: Sequence[int],
+    pricing: Any = None,
+    *,
+    valid: int | None = None,
+    cost_s: float | None = None,
 ) -> SearchEstimate:
     """Rounds, array sizes and compute time of a search (``pricing``: a FargatePricing on
-    the aws backend, else None)."""
+    the aws backend, else None). ``valid``: the space's valid combinations when counted (the
+    submit cuts a larger budget to it, jobs.search_jobs.prepare_search)."""
     from app.submit_service import fargate_cost
 
+    requested = int(spec.n or 0)
+    if valid is not None and 0 < valid < requested:
+        spec = replace(spec, n=valid)
     layout = search_layout(spec, bars)
     compute = plan(spec, bars, n_combinations=layout.budget, cost_s=cost_s).compute_seconds
     usd = None
@@ -282,6 +301,7 @@ def estimate_search(
         layout.n_children,
         compute,
         usd,
+        requested,
     )
 
 

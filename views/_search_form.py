@@ -11,6 +11,7 @@ walk-forward, a stored strategy file) is said beside the kind before submit.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import streamlit as st
@@ -130,15 +131,28 @@ def conflicts(files: Sequence[str], stored: bool) -> list[str]:
     return out
 
 
+@st.cache_data(show_spinner="Counting the search space's valid combinations...", max_entries=32)
+def _valid(spec_key: str, _sweep: Any) -> int | None:
+    """The space's valid combinations (None above jobs.search.COUNT_LIMIT grid points), cached
+    per content: the count the submit makes before it cuts a larger budget."""
+    from jobs.search import space_stats
+
+    return space_stats(_sweep)[0]
+
+
 def estimate(sweep: Any, bars: Sequence[int], pricing: Any) -> search.SearchEstimate:
     """The search's rounds, array sizes, time and cost (the layout the submit uses)."""
-    return search.estimate_search(sweep, bars, pricing)
+    key = replace(sweep, sweep_id="form", n=None, seed=0, search=None).to_json()
+    return search.estimate_search(sweep, bars, pricing, valid=_valid(key, sweep))
 
 
 def show_estimate(est: search.SearchEstimate, settings: Any) -> str:
     """The estimate's figures; returns the Submit button's label."""
     cols = st.columns(4)
-    cols[0].metric("Trials", f"{est.budget:,}", help="the budget: trials over all rounds")
+    note = est.budget_note()
+    cols[0].metric("Trials", f"{est.budget:,}", help=note or "the budget: trials over all rounds")
+    if note:
+        st.warning(f"Trials: {note}.", icon=":material/info:")
     cols[1].metric("Rounds", f"{est.n_rounds:,}", help=f"up to {est.round_size:,} trials each")
     cols[2].metric(
         "Compute time", submit_service.format_duration(est.compute_seconds),

@@ -124,3 +124,19 @@ def test_submitted_search_matches_the_estimate_and_is_read_back(app_root: Path) 
     shown = texts(at, ("text",))
     assert "TPE search (Optuna's TPE sampler, ask-and-tell), seed 9" in shown
     assert "objectives: Sharpe (higher), Max drawdown (lower)" in shown
+
+
+def test_budget_above_the_valid_combinations_says_what_will_run(app_root: Path) -> None:
+    _block_the_slot()
+    space = json.dumps({"fast": "5:30:1", "slow": "20:40:1"})  # 546 points, fast < slow fewer
+    valid = sum(1 for f in range(5, 31) for s in range(20, 41) if f < s)  # counted here
+    at = _search(app_test(PAGE, file=TREND, space=space), budget="540", round="100")
+    assert not at.exception, [e.value for e in at.exception]
+    cards = {m.label: m.value for m in at.metric}
+    assert cards["Trials"] == f"{valid}" and cards["Rounds"] == f"{-(-valid // 100)}"
+    assert f"asked 540; the space has only {valid} valid combinations" in texts(at, ("warning",))
+    assert _submit(at).label == f"Submit TPE search of {valid} trials ({-(-valid // 100)} rounds)"
+    _submit(at).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (sweep_dir,) = (app_root / RESULTS / "sweeps").iterdir()
+    assert json.loads((sweep_dir / "spec.json").read_bytes())["n"] == valid
