@@ -2,7 +2,9 @@
 
 - execution role: what ECS needs to start the container (pull this repository's image, write
   this log group); the inline equivalent of AmazonECSTaskExecutionRolePolicy, narrowed.
-- job role: what the engine needs at run time: exactly the input and the result bucket.
+- job role: what the engine needs at run time: exactly the input and the result bucket; and
+  what a TPE search's step job needs to submit its next round (SubmitJob to this queue with the
+  sweep/collect definitions, tag-on-create, DescribeJobs).
 """
 
 from __future__ import annotations
@@ -61,8 +63,51 @@ def execution_policy(cfg: StackConfig) -> dict[str, Any]:
     }
 
 
+STEP_KINDS = ("sweep", "collect")  # what a TPE search's step job submits: a round, a step, collect
+
+
+def search_step_statements(cfg: StackConfig) -> list[dict[str, Any]]:
+    """What a TPE search's step job (``python -m jobs search-step``, in the engine image with
+    this role) needs to submit the next round: SubmitJob to this queue with the sweep and collect
+    job definitions only (the queue, the definition and the new job are each authorized), the
+    tag-on-create TagResource for requests carrying this stack's ``backtest:queue`` tag, and
+    DescribeJobs (no resource-level permissions: "*") to see whether a round is already
+    submitted. No CancelJob, TerminateJob or ListJobs."""
+    from jobs.batch import TAG_PREFIX
+
+    queue = cfg.arn("batch", f"job-queue/{cfg.job_queue}")
+    ours = {"StringEquals": {f"aws:RequestTag/{TAG_PREFIX}queue": [cfg.job_queue, queue]}}
+    defs, revisions = [], []
+    for kind in STEP_KINDS:
+        base = cfg.arn("batch", f"job-definition/{cfg.job_definition(kind)}")
+        defs += [base, f"{base}:*"]
+        revisions.append(f"{base}:*")
+    jobs = cfg.arn("batch", "job/*")
+    return [
+        {
+            "Sid": "SubmitSearchRounds",
+            "Effect": "Allow",
+            "Action": "batch:SubmitJob",
+            "Resource": [queue, *defs, jobs],
+        },
+        {
+            "Sid": "TagSearchRoundsOnSubmit",
+            "Effect": "Allow",
+            "Action": "batch:TagResource",
+            "Resource": [jobs, *revisions],
+            "Condition": ours,
+        },
+        {
+            "Sid": "SeeSearchRounds",
+            "Effect": "Allow",
+            "Action": "batch:DescribeJobs",
+            "Resource": "*",
+        },
+    ]
+
+
 def job_policy(cfg: StackConfig) -> dict[str, Any]:
-    """Read both buckets, write results; nothing else."""
+    """Read both buckets, write results; submit a TPE search's next round (step statements)."""
     buckets = [cfg.bucket_arn(cfg.input_bucket), cfg.bucket_arn(cfg.result_bucket)]
     return {
         "Version": "2012-10-17",
@@ -85,6 +130,7 @@ def job_policy(cfg: StackConfig) -> dict[str, Any]:
                 "Action": ["s3:PutObject", "s3:DeleteObject"],
                 "Resource": f"{cfg.bucket_arn(cfg.result_bucket)}/*",
             },
+            *search_step_statements(cfg),
         ],
     }
 

@@ -89,15 +89,26 @@ def test_up_creates_everything_with_the_asserted_properties(aws, tmp_path):
 
     job_doc = c.iam.get_role_policy(RoleName="backtest-batch-job", PolicyName="backtest-batch-job")
     resources: set[str] = set()
+    batch: dict[str, set[str]] = {}  # a TPE search's step job submits its next round
     for st in job_doc["PolicyDocument"]["Statement"]:
         res = st["Resource"]
-        resources |= {res} if isinstance(res, str) else set(res)
-        assert all(
-            a.startswith("s3:")
-            for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
-        )
+        res = {res} if isinstance(res, str) else set(res)
+        actions = [st["Action"]] if isinstance(st["Action"], str) else st["Action"]
+        if all(a.startswith("batch:") for a in actions):
+            for a in actions:
+                batch.setdefault(a, set()).update(res)
+            continue
+        resources |= res
+        assert all(a.startswith("s3:") for a in actions)
     bucket_arns = {f"arn:aws:s3:::{INPUT}", f"arn:aws:s3:::{RESULTS}"}
     assert resources == bucket_arns | {f"{b}/*" for b in bucket_arns}
+    assert set(batch) == {"batch:SubmitJob", "batch:TagResource", "batch:DescribeJobs"}
+    arn, kinds = f"arn:aws:batch:{REGION}:{ACCOUNT}", ("sweep", "collect")
+    defs = {f"{arn}:job-definition/backtest-{k}{r}" for k in kinds for r in ("", ":*")}
+    assert batch["batch:SubmitJob"] == {f"{arn}:job-queue/backtest-queue", f"{arn}:job/*", *defs}
+    assert batch["batch:DescribeJobs"] == {"*"}  # no resource-level permissions
+    findings = parliament.analyze_policy_string(json.dumps(job_doc["PolicyDocument"])).findings
+    assert [(f.issue, f.detail) for f in findings] == []
     trust = c.iam.get_role(RoleName="backtest-batch-execution")["Role"]["AssumeRolePolicyDocument"]
     assert trust["Statement"][0]["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
 
