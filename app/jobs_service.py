@@ -127,6 +127,7 @@ class SweepProgress:
     failed: int  # children that failed, or whose chunk failed on its input
     resumable: bool
     why_not: str  # why it cannot be resumed now ('' when it can)
+    search: Any = None  # a TPE search: jobs.search_jobs.SearchProgress, read now
 
     @property
     def n_chunks(self) -> int:
@@ -190,6 +191,8 @@ class JobDetail:
         if not self.record.is_terminal:
             return True
         sweep = self.sweep
+        if sweep is not None and sweep.search is not None:  # later rounds have other jobs
+            return bool(sweep.search.state in ("running", "collecting"))
         if sweep is None or sweep.state.collected:
             return False
         jobs = (sweep.array, sweep.collect)
@@ -203,6 +206,8 @@ class JobDetail:
             for job in (self.sweep.array, self.sweep.collect):
                 key.append(job.status.value if job else "-")
             key += [str(self.sweep.state.collected), str(self.sweep.resumable)]
+            if self.sweep.search is not None:  # a round advanced, or the search stopped
+                key += [self.sweep.search.state, str(self.sweep.search.rounds_asked)]
         return tuple(key)
 
     @property
@@ -302,7 +307,43 @@ def sweep_progress(ctx: AppContext, record: JobRecord) -> SweepProgress | None:
     wf = state.walk_forward
     failed += len(state.failed) + (len(wf.failed) if wf is not None else 0)
     why = resume.resume_blocker(state, array, collect) or ""
-    return SweepProgress(state, array, collect, running, failed, not why, why)
+    search = search_rounds(ctx, state)
+    if search is not None:  # a search continues round by round, never by a chunk resume
+        why = search_blocker(search)
+    return SweepProgress(state, array, collect, running, failed, not why, why, search)
+
+
+def search_rounds(ctx: AppContext, state: resume.SweepState) -> Any:
+    """A TPE search's rounds and state now (jobs.search_jobs.search_progress with the
+    executor, so a failed round or step says so); None for other sweeps."""
+    from engine.sweep.results import read_record
+    from jobs.search_jobs import search_progress
+
+    try:
+        spec = read_record(ctx.store, state.bucket, state.sweep_id)
+        if not isinstance(spec, Mapping) or spec.get("mode") != "tpe":
+            return None
+        return search_progress(ctx.store, state.bucket, state.sweep_id, ctx.executor)
+    except BacktestError:
+        return None
+
+
+def search_blocker(search: Any) -> str:
+    """Why a search offers no Resume: it goes on by itself, or continues with its command."""
+    if search.state == "stopped":
+        return f"a TPE search is continued, not resumed: {search.message}"
+    return f"a TPE search goes on round by round by itself ({search.state})"
+
+
+def search_text(search: Any) -> str:
+    """'Search running · round 2 of 7 asked · 64/200 trials evaluated'."""
+    budget = f"{search.budget:,}"
+    if search.budget_requested != search.budget:
+        budget += f" (asked {search.budget_requested:,})"
+    return (
+        f"Search {search.state} · round {search.rounds_asked:,} of {search.rounds_total:,} "
+        f"asked · {search.trials_evaluated:,}/{budget} trials evaluated"
+    )
 
 
 def job_detail(ctx: AppContext, job_id: str) -> JobDetail:

@@ -176,6 +176,13 @@ def show_sweep(d: jobs_service.JobDetail) -> None:
         return
     s = sweep.state
     st.markdown(f"**Sweep {s.sweep_id}**")
+    if sweep.search is not None:  # a TPE search: its rounds, read now (every refresh)
+        p = sweep.search
+        share = min(1.0, p.trials_evaluated / p.budget) if p.budget else 0.0
+        st.progress(share, text=jobs_service.search_text(p))
+        (st.error if p.state == "stopped" else st.caption)(p.message)
+        if p.continue_command:
+            st.code(p.continue_command, language="bash")
     st.progress(sweep.fraction, text=sweep.text())
     if s.collected:
         st.caption("Collected: the summary holds every chunk written.")

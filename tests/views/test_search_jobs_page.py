@@ -1,0 +1,67 @@
+"""Jobs page of a TPE search (AppTest on the router, real local executor and engine): the
+selected round's job shows the search's rounds and state as they are now, never a Resume, and
+keeps showing the search's progress after that job ended while later rounds ran."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from app import submit_service
+from engine.spec import SimOptions
+from engine.sweep.search_spec import SearchSpec
+from engine.sweep.spec import ParamSpace
+from jobs.search_jobs import search_progress
+from tests._app_helpers import (
+    RESULTS,
+    TREND,
+    app_context,
+    app_root_fixture,  # noqa: F401 - the `app_root` fixture
+    app_test,
+    sleep_command,
+    texts,
+)
+
+PAGE = "views/jobs.py"
+WAIT_S = 300  # generous: seven engine/optuna processes on a loaded 2-core machine
+
+
+def _submit_search(budget: int = 6, round_size: int = 2) -> str:
+    ctx = app_context()
+    choice = submit_service.SweepChoice(
+        "sma_cross", {}, {"fast": ParamSpace.parse("5:20:1", "fast"),
+                          "slow": ParamSpace.parse("30:60:5", "slow")},
+        SimOptions(), mode="tpe", n=budget, seed=3, search=SearchSpec(round_size, ("sharpe",)),
+    )  # fmt: skip
+    spec = submit_service.sweep_for_files(ctx, [TREND], choice)
+    submit_service.submit_sweep(ctx, spec)
+    return spec.sweep_id
+
+
+def test_round_progress_is_the_search_now(app_root: Path) -> None:
+    ctx = app_context()
+    blocker = ctx.executor.submit_command(sleep_command(), name="blocker", kind="run")
+    sweep_id = _submit_search()
+    round0 = next(j for j in ctx.executor.list() if j.name.startswith("round-0-"))
+    at = app_test(PAGE, job=round0.id)
+    assert not at.exception, [e.value for e in at.exception]
+    shown = texts(at, ("caption", "markdown", "text", "error", "info"))
+    progress = " ".join(str(p.proto.text) for p in at.get("progress"))
+    assert "Search running · round 1 of 3 asked · 0/6 trials evaluated" in progress, progress
+    assert f"Sweep {sweep_id}" in shown
+    assert not [b for b in at.button if str(b.label).startswith("Resume")]
+
+    ctx.executor.terminate(blocker.id, reason="test: let the search run")
+    deadline = time.monotonic() + WAIT_S
+    state = search_progress(ctx.store, RESULTS, sweep_id, ctx.executor)
+    while state.state not in ("done", "stopped") and time.monotonic() < deadline:
+        time.sleep(1)
+        state = search_progress(ctx.store, RESULTS, sweep_id, ctx.executor)
+    assert state.state == "done", state.message
+    at.run()  # the same selection: round 0's job ended long ago, the search went on
+    assert not at.exception, [e.value for e in at.exception]
+    progress = " ".join(str(p.proto.text) for p in at.get("progress"))
+    assert "Search done · round 3 of 3 asked · 6/6 trials evaluated" in progress, progress
+    assert not [b for b in at.button if str(b.label).startswith("Resume")]
+    links = {p.proto.label: p.proto.query_string for p in at.get("page_link")}
+    assert links.get("Sweep results") == f"sweep={sweep_id}"
