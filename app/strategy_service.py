@@ -345,3 +345,45 @@ def stored_sweep_stats(ctx: AppContext, sweep: SweepSpec) -> ExpansionStats:
     from jobs.sweeps import check_sweep
 
     return check_sweep(ctx.store, sweep).stats
+
+
+# -- the Strategies page's code editor -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EditorState:
+    """The Strategies page's source buffer: ``text`` is what Validate and Save use, the text the
+    editor last reported (its events carry a fresh ``id`` each time). Text loaded from elsewhere
+    (an upload, "Edit a copy") opens a new editor instance (``revision``) with it as
+    ``initial``, so the editor never reports a stale value over it, and the browser keeps
+    the user's keystrokes: ``initial`` stays the same for the life of one instance."""
+
+    text: str = ""
+    initial: str = ""
+    revision: int = 0
+    seen: str = ""
+    filename: str = "strategy.py"
+
+    @property
+    def key(self) -> str:
+        """The editor widget's key (one per loaded text)."""
+        return f"sg_editor_{self.revision}"
+
+    def load(self, text: str, filename: str) -> EditorState:
+        """Show ``text`` (from an upload or a stored file) in a new editor instance."""
+        return EditorState(text, text, self.revision + 1, "", filename)
+
+    def apply(self, event: Any) -> EditorState:
+        """The state after the editor's ``event`` ({"id", "type", "text", ...}; the id is "" until
+        the user edits): a new event's text becomes the text; anything else changes nothing."""
+        if not isinstance(event, Mapping):
+            return self
+        ident, text = event.get("id"), event.get("text")
+        if not ident or ident == self.seen or not isinstance(text, str):
+            return self
+        return replace(self, text=text, seen=str(ident))
+
+    def describe(self) -> str:
+        """``name.py · sha256 <12 hex> · N bytes``: what Validate and Save would send."""
+        size = len(self.text.encode("utf-8"))
+        return f"{self.filename} · sha256 {sha256_text(self.text)[:SHA_SHORT]} · {size:,} bytes"

@@ -12,9 +12,10 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
+from code_editor import code_editor
 
 from app import auth, loaders, strategy_service, submit_service
-from app.strategy_service import SHA_SHORT, StrategyRow
+from app.strategy_service import SHA_SHORT, EditorState, StrategyRow
 from engine.errors import ProjectError
 from engine.spec import SimOptions
 from views import _pages as nav
@@ -23,6 +24,8 @@ from views._guard import page_errors
 st.title("Strategies")
 ctx = loaders.get_context()
 ss = st.session_state
+EDITOR = "sg_editor"  # the source buffer (strategy_service.EditorState)
+ss.setdefault(EDITOR, EditorState())
 signed_in = ss.get(auth.SESSION_USER)
 with page_errors():
     config = auth.auth_config()
@@ -154,8 +157,7 @@ if row.stored:
         st.button("Delete…", key="sg_delete", icon=":material/delete:", on_click=ask_delete,
                   disabled=blocked is not None, help=blocked)  # fmt: skip
     if st.button("Edit a copy below", key="sg_edit", icon=":material/edit:"):
-        ss["sg_source"] = row.source
-        ss["sg_filename"] = f"{row.name}.py"
+        ss[EDITOR] = ss[EDITOR].load(row.source, f"{row.name}.py")
         st.rerun()
 
 # -- add or replace -----------------------------------------------------------------------------
@@ -170,22 +172,29 @@ if upload is not None:
     if ss.get("sg_upload_seen") != marker:  # a new upload replaces the editor's text once
         ss["sg_upload_seen"] = marker
         try:
-            ss["sg_source"] = data.decode("utf-8")
+            ss[EDITOR] = ss[EDITOR].load(data.decode("utf-8"), upload.name)
         except UnicodeDecodeError:
             st.error(f"{upload.name}: not UTF-8 text; save the strategy file as UTF-8")
             st.stop()
-        ss["sg_filename"] = upload.name
-ss.setdefault("sg_source", "")
-source = st.text_area(
-    "Source (edit here; Validate and Save use exactly this text)",
-    key="sg_source",
-    height=360,
-    placeholder='NAME = "close_above_sma"\nDESCRIPTION = "..."\nPARAMS = {...}\n'
-    "def signal(bars, p): ...",
+st.markdown("**Source** (type or paste here; Validate and Save use exactly the text counted below)")
+editor: EditorState = ss[EDITOR]
+event = code_editor(
+    editor.initial,
+    lang="python",
+    height=[16, 30],  # lines: grows with the text, then scrolls
+    key=editor.key,
+    response_mode=["blur", "debounce"],  # the text reaches the page as you pause or leave
+    props={
+        "debounceChangePeriod": 500,
+        "placeholder": 'NAME = "close_above_sma"\nDESCRIPTION = "..."\nPARAMS = {...}\n'
+        "def signal(bars, p): ...",
+    },
+    options={"showLineNumbers": True, "tabSize": 4, "useSoftTabs": True},
 )
-filename = str(ss.get("sg_filename") or "strategy.py")
+ss[EDITOR] = editor = editor.apply(event)
+source, filename = editor.text, editor.filename
 sha = strategy_service.sha256_text(source)
-st.caption(f"{filename} · sha256 {sha[:SHA_SHORT]} · {len(source.encode()):,} bytes")
+st.caption(editor.describe(), help="the text the page holds: Validate and Save send these bytes")
 
 act = st.columns(2)
 if act[0].button("Validate", key="sg_validate", icon=":material/fact_check:"):
@@ -215,8 +224,8 @@ def store_it(expected: str | None) -> None:
     try:
         user = strategy_service.change_user(config, signed_in, ctx.settings.user)
         saved = strategy_service.save(
-            ctx, ss.get("sg_source", ""), user=user, replace_sha256=expected,
-            filename=str(ss.get("sg_filename") or "strategy.py"),
+            ctx, ss[EDITOR].text, user=user, replace_sha256=expected,
+            filename=ss[EDITOR].filename,
         )  # fmt: skip
     except ProjectError as exc:
         flash("error", f"Not saved: {exc}")

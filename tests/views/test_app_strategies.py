@@ -6,6 +6,7 @@ from the stored PARAMS with the rules checked before Submit."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -41,8 +42,16 @@ def sidecar(root: Path, name: str = NAME) -> dict[str, Any]:
     return data
 
 
+_EVENTS = itertools.count(1)
+
+
 def paste(at: Any, text: str) -> Any:
-    return at.text_area(key="sg_source").input(text).run()
+    """What the code editor reports when ``text`` is typed or pasted into it: a new event with
+    the text (AppTest cannot drive the component; tests/e2e/test_strategy_editor_e2e.py types
+    into the real one)."""
+    key = at.session_state["sg_editor"].key
+    at.session_state[key] = {"id": f"ev{next(_EVENTS)}", "type": "change", "text": text}
+    return at.run()
 
 
 def click(at: Any, key: str) -> Any:
