@@ -8,7 +8,10 @@ then combo_id), the top ``top_n`` combinations by Sharpe re-run as ordinary runs
 ``runs/<sweep_id>-top<k>/`` (k = 1 is the best), ``robustness.json`` and ``_SUCCESS``. Missing
 chunks (no file) and failed chunks (``chunks/<i>.error.json``) are named by index in
 robustness.json and on stderr; the summary stands with what exists. Only when no chunk exists
-at all does collect fail (``sweeps/<id>/error.json``, non-zero exit).
+at all does collect fail (``sweeps/<id>/error.json``, non-zero exit). A TPE search ranks by
+its first objective and adds the summary's ``round``/``pareto`` columns and robustness.json's
+``"search"`` block (:mod:`engine.sweep.search_collect`); the top runs live in
+:mod:`engine.sweep.top_runs`.
 
 Robustness (``engine.sweep.robustness``), among the rows of the best row's input file where a
 statistic needs one time axis:
@@ -36,7 +39,7 @@ import math
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -44,20 +47,15 @@ import pandas as pd
 from engine.errors import BacktestError, InfraError, ParamError
 from engine.sim.metrics import returns as bar_returns
 from engine.sim.strategies import get_strategy
-from engine.spec import RunSpec
 from engine.store.objects import Store, open_store
 from engine.store.runs import (
-    InputFile,
-    RunFiles,
     frame_to_parquet,
-    make_spec_record,
     parquet_to_frame,
     to_json_bytes,
     utc_now,
-    write_run,
 )
 from engine.sweep import robustness as rb
-from engine.sweep.child import SOURCE_KEY, load_file, load_sweep_doc
+from engine.sweep.child import SOURCE_KEY, load_sweep_doc
 from engine.sweep.results import (
     ERROR,
     ROBUSTNESS,
@@ -73,39 +71,23 @@ from engine.sweep.results import (
     returns_key,
     sweep_prefix,
 )
+from engine.sweep.search_collect import best_by, search_block, search_columns
 from engine.sweep.spec import COMBO_ID
-from engine.userstrat.pin import pinned_run_spec, provenance
+from engine.sweep.top_runs import (  # noqa: F401 - top_run_id is part of this module's API
+    METRIC,
+    RUINED,
+    TopRuns,
+    param_values,
+    ranked,
+    ruined_mask,
+    run_top,
+    top_run_id,
+)
 
-METRIC = "sharpe"
-RUINED = "ruined"
 PBO_SPLITS = 16
 PBO_MAX_COMBINATIONS = 250_000  # T x N float64 for CSCV stays under ~130 MB at 64 periods
 PBO_CELL_BUDGET = 200_000_000  # splits x combinations evaluated (all 12,870 up to ~15,000)
-
-
-def top_run_id(sweep_id: str, k: int) -> str:
-    """Run id of the k-th best combination (k = 1 is the best)."""
-    return f"{sweep_id}-top{k}"
-
-
-def ranked(summary: pd.DataFrame, metric: str = METRIC) -> np.ndarray:
-    """Row positions by ``metric``, best first, NaN last, ties in summary order; ruined rows
-    (``ruined`` true) are left out: a ruined combination is never a best."""
-    values = summary[metric].to_numpy(dtype=np.float64)
-    key = np.where(np.isnan(values), -np.inf, values)
-    order = np.argsort(-key, kind="stable")
-    return order[~ruined_mask(summary)[order]]
-
-
-def ruined_mask(summary: pd.DataFrame) -> np.ndarray:
-    """The summary's ``ruined`` column as a boolean array (all False when it has none)."""
-    if RUINED not in summary.columns:
-        return np.zeros(len(summary), dtype=bool)
-    return summary[RUINED].fillna(False).to_numpy(dtype=bool)
-
-
-def _params(row: pd.Series, names: Sequence[str]) -> dict[str, Any]:
-    return {n: (row[n].item() if hasattr(row[n], "item") else row[n]) for n in names}
+SEARCH_COLUMNS = ("round", "pareto")  # a TPE search's summary columns (search_collect.py)
 
 
 # --- reading the chunks ------------------------------------------------------------------------
@@ -217,7 +199,7 @@ def oos_block(
                 "fold": int(rec["fold"]),
                 "rank": int(rec["rank"]),
                 COMBO_ID: int(row[COMBO_ID]),
-                "params": _params(row, names),
+                "params": param_values(row, names),
                 "is_sharpe": rec["is_sharpe"],
                 "oos_sharpe": rec["oos_sharpe"],
             }
@@ -225,11 +207,11 @@ def oos_block(
     return out, None
 
 
-def _no_best(summary: pd.DataFrame, n_ruined: int) -> dict[str, Any]:
+def _no_best(summary: pd.DataFrame, n_ruined: int, metric: str = METRIC) -> dict[str, Any]:
     """robustness.json when no combination can be the best (every one was ruined)."""
     reason = f"all {len(summary):,} combinations were ruined (equity reached zero); no best"
     return {
-        "metric": METRIC,
+        "metric": metric,
         "n_trials": len(summary),
         "n_ruined": n_ruined,
         "best_skipped_reason": reason,
@@ -252,11 +234,13 @@ def robustness(
     doc: SweepDoc,
     best_equity: np.ndarray | None,
 ) -> dict[str, Any]:
-    """The robustness.json statistics (chunk problems and top runs are added by collect)."""
-    order = ranked(summary)
+    """The robustness.json statistics (chunk problems and top runs are added by collect); the
+    best is by Sharpe, or by a TPE search's first objective in its direction."""
+    metric, higher = best_by(doc.spec)
+    order = ranked(summary, metric, higher)
     n_ruined = int(ruined_mask(summary).sum())
     if order.size == 0 or best_equity is None:
-        return _no_best(summary, n_ruined)
+        return _no_best(summary, n_ruined, metric)
     best_pos = int(order[0])
     best = summary.iloc[best_pos]
     names = [p.name for p in get_strategy(doc.spec.base.strategy).params]
@@ -281,18 +265,18 @@ def robustness(
     ppy_periods = ppy * n_periods / max(len(r), 1)
     oos, oos_reason = oos_block(matrix, rows, doc, ppy_periods)
     return {
-        "metric": METRIC,
+        "metric": metric,
         "n_trials": n_trials,
         "n_ruined": n_ruined,
         "best_skipped_reason": None,
         "best": {
             COMBO_ID: int(best[COMBO_ID]),
             SOURCE_KEY: str(best[SOURCE_KEY]),
-            "params": _params(best, names),
+            "params": param_values(best, names),
             "metrics": {
                 c: best[c]
                 for c in summary.columns
-                if c not in (COMBO_ID, SOURCE_KEY) and c not in names
+                if c not in (COMBO_ID, SOURCE_KEY, *SEARCH_COLUMNS) and c not in names
             },
         },
         "deflated_sharpe": dsr,
@@ -312,97 +296,6 @@ def robustness(
         "oos": oos,
         "oos_skipped_reason": oos_reason,
     }
-
-
-# --- top runs ----------------------------------------------------------------------------------
-
-
-class _Prices:
-    """Input files loaded once each (the top runs often share a file)."""
-
-    def __init__(self, store: Store, bucket: str) -> None:
-        self.store, self.bucket = store, bucket
-        self.frames: dict[str, pd.DataFrame] = {}
-        self.raw: dict[str, bytes] = {}
-
-    def get(self, key: str) -> pd.DataFrame:
-        if key not in self.frames:
-            self.raw[key] = self.store.get_bytes(self.bucket, key)
-            self.frames[key] = load_file(self.store, self.bucket, key, 1)
-        return self.frames[key]
-
-
-class TopRuns(NamedTuple):
-    """Which top runs :func:`run_top` writes: the ``top_n`` best rows, with ``env`` the
-    environment their spec.json provenance records."""
-
-    top_n: int
-    env: Mapping[str, str]
-
-
-def run_top(
-    store: Store, bucket: str, doc: SweepDoc, summary: pd.DataFrame, top: TopRuns
-) -> tuple[list[dict[str, Any]], np.ndarray | None]:
-    """Re-run the ``top.top_n`` best rows as runs/<id>-top<k>/; return (entries, best's equity).
-
-    Only rows that were not ruined are candidates; with none, (``[]``, None).
-    """
-    top_n, env = top
-    from engine.api import run_backtest
-
-    spec = doc.spec
-    names = [p.name for p in get_strategy(spec.base.strategy).params]
-    prices = _Prices(store, spec.base.source_bucket)
-    entries: list[dict[str, Any]] = []
-    best_equity: np.ndarray | None = None
-    for k, pos in enumerate(ranked(summary)[: max(top_n, 1)], start=1):
-        row = summary.iloc[int(pos)]
-        key, params = str(row[SOURCE_KEY]), _params(row, names)
-        frame = prices.get(key)
-        result = run_backtest(frame, spec.base.strategy, params, options=spec.base.options)
-        if best_equity is None:
-            best_equity = result.equity["equity"].to_numpy(dtype=np.float64)
-        if k > top_n:
-            break
-        run_id = top_run_id(spec.sweep_id, k)
-        run_spec = RunSpec(
-            source_bucket=spec.base.source_bucket,
-            source_key=key,
-            result_bucket=bucket,
-            strategy=spec.base.strategy,
-            params=params,
-            options=spec.base.options,
-            run_id=run_id,
-            user=doc.user,
-            tags={"sweep": spec.sweep_id},
-            strategy_source=spec.base.strategy_source,  # a strategy file: the sweep's copy
-            strategy_sha256=spec.base.strategy_sha256,
-        )
-        info = store.head(spec.base.source_bucket, key)
-        strategy = get_strategy(spec.base.strategy)
-        pinned, source = pinned_run_spec(store, run_spec, strategy, run_id)
-        record = make_spec_record(
-            pinned,
-            params=params,
-            input_file=InputFile(prices.raw[key], info),
-            prices=frame,
-            env=env,
-        )
-        if source is not None:
-            record["provenance"]["strategy"] = provenance(strategy, run_spec, store)
-        write_run(store, bucket, run_id, RunFiles(record, result, source))
-        entries.append(
-            {
-                "run_id": run_id,
-                COMBO_ID: int(row[COMBO_ID]),
-                "params": params,
-                SOURCE_KEY: key,
-                METRIC: row[METRIC],
-            }
-        )
-    if best_equity is None:
-        return entries, None
-    return entries, np.asarray(best_equity, dtype=np.float64)
 
 
 # --- collect -----------------------------------------------------------------------------------
@@ -453,11 +346,14 @@ def collect(
     frames = [parquet_to_frame(store.get_bytes(bucket, chunk_key(sweep_id, i))) for i in state.done]
     counts = [len(f) for f in frames]
     summary = pd.concat(frames, ignore_index=True)  # chunk order = file-major combo order
+    summary = search_columns(summary, doc)  # a TPE search: round (and pareto)
     returns, absent = load_returns(store, bucket, sweep_id, state.done, counts)
     store.put_bytes(bucket, prefix + SUMMARY, frame_to_parquet(summary))
     n_top = doc.spec.top_n if top_n is None else int(top_n)
-    top, best_equity = run_top(store, bucket, doc, summary, TopRuns(n_top, env))
+    top, best_equity = run_top(store, bucket, doc, summary, TopRuns(n_top, env, *best_by(doc.spec)))
     report = robustness(summary, returns, doc, best_equity)
+    if doc.spec.search is not None:
+        report["search"] = search_block(summary, doc)
     report.update(
         n_combinations=doc.n_combinations,
         n_files=len(doc.spec.source_keys),
