@@ -317,7 +317,7 @@ class SweepSpec:
         if self.mode == "tpe":
             _positive_int("n (the search's budget of trials)", self.n)
             _positive_int("seed", self.seed, allow_zero=True)
-            _check_tpe(self, space)
+            _check_tpe(self)
         elif self.search is not None:
             raise ParamError(f"search settings apply to mode tpe only, not {self.mode!r}")
         out = replace(
@@ -341,8 +341,9 @@ class SweepSpec:
         return out
 
 
-def _check_tpe(spec: SweepSpec, space: Mapping[str, ParamSpace]) -> None:
-    """What a TPE search cannot do (one line each, saying what to do instead)."""
+def _check_tpe(spec: SweepSpec) -> None:
+    """What a TPE search cannot do (one line each, saying what to do instead). A budget above
+    the space's valid combinations is the submit's to cut (jobs/search_jobs.py)."""
     if spec.walk_forward is not None:
         raise ParamError(
             "a TPE search cannot be walk-forward: run the walk-forward as a grid or random "
@@ -352,12 +353,6 @@ def _check_tpe(spec: SweepSpec, space: Mapping[str, ParamSpace]) -> None:
         raise ParamError(
             f"a TPE search runs on one input file, got {1 + len(spec.extra_keys)}: search each "
             "file on its own, or sweep several files in grid or random mode"
-        )
-    size = math.prod(sp.size() for sp in space.values())
-    if int(spec.n or 0) > size:
-        raise ParamError(
-            f"the budget of {spec.n:,} trials exceeds the {size:,} combinations of the space: "
-            "evaluate them all in grid mode, or lower n"
         )
 
 
