@@ -66,11 +66,13 @@ def mode_fields(ns: argparse.Namespace) -> dict[str, Any]:
     if mode == "grid":
         used = [f for f, v in (("--n", ns.n), ("--seed", ns.seed)) if v is not None]
         if used:
-            raise ParamError(f"{', '.join(used)} apply to --mode random or tpe, not grid")
+            raise ParamError(
+                f"{' and '.join(used)} {_verb(used)} to --mode random or tpe, not grid"
+            )
     if mode != "tpe":
         used = [f for f, v in (("--round-size", ns.round_size), ("--objective", ns.objective)) if v]
         if used:
-            raise ParamError(f"{', '.join(used)} apply to --mode tpe only")
+            raise ParamError(f"{' and '.join(used)} {_verb(used)} to --mode tpe only")
         return {"mode": mode, "n": ns.n, "seed": ns.seed or 0}
     if ns.n is None:
         raise ParamError("--mode tpe needs --n N, the budget (total trials), e.g. --n 200")
@@ -85,6 +87,10 @@ def mode_fields(ns: argparse.Namespace) -> dict[str, Any]:
         value["objectives"] = ns.objective
     search = SearchSpec.from_value(value)
     return {"mode": "tpe", "n": ns.n, "seed": ns.seed or 0, "search": search}
+
+
+def _verb(flags: list[str]) -> str:
+    return "applies" if len(flags) == 1 else "apply"
 
 
 def add_search_commands(sub: Any) -> None:
