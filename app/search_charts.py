@@ -27,6 +27,7 @@ from app.search_service import (
     SearchSettings,
     objective_label,
 )
+from app.sweep_cells import round_significant
 
 MAX_POINTS = 5_000
 POINT_COLOUR = "#4c78a8"
@@ -34,7 +35,13 @@ BEST_COLOUR = "#111111"
 FRONT_COLOUR = "#d62728"
 BOUNDARY_COLOUR = "#999999"
 HEIGHT = 440
-GRID = {"left": 90, "right": 40, "top": 70, "bottom": 70}
+GRID = {
+    "left": 90,
+    "right": 40,
+    "top": 70,
+    "bottom": 70,
+    "outerBoundsMode": "none",
+}  # fixed margins
 
 
 @dataclass(frozen=True)
@@ -108,10 +115,14 @@ def _value_axis(name: str, values: np.ndarray, gap: int) -> dict[str, Any]:
 
 
 def _plain(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """The columns as the browser gets them: floats to 4 significant digits (what the hover
+    prints; a point moves by less than a pixel), text and flags as text."""
     out = frame[list(dict.fromkeys(columns))].copy()
     for c in out.columns:
         if not pd.api.types.is_numeric_dtype(out[c]) or pd.api.types.is_bool_dtype(out[c]):
             out[c] = out[c].astype(str)
+        elif pd.api.types.is_float_dtype(out[c]):
+            out[c] = round_significant(out[c].to_numpy(dtype=float))
     return out
 
 
@@ -149,7 +160,8 @@ def progress_chart(
         "legend": {"top": 30, "data": ["trial", "best so far"]},
         "tooltip": {"trigger": "item"},
         "xAxis": {"type": "value", "name": "trial", "nameLocation": "middle", "nameGap": 30,
-                  "min": -0.5, "max": max(settings.budget, len(trials)) - 0.5},
+                  "min": -0.5, "max": max(settings.budget, len(trials)) - 0.5,
+                  "axisLabel": {"showMinLabel": False, "showMaxLabel": False}},
         "yAxis": _value_axis(objective, usable[objective].to_numpy(dtype=float), 60),
         "dataset": [{"source": _plain(points, [TRIAL, ROUND, objective, *params])},
                     {"source": steps}],

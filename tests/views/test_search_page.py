@@ -63,13 +63,14 @@ def test_search_tab_of_a_two_objective_search(root: Path) -> None:
 
     option, (points, steps) = got["Search progress"]
     assert sorted(points["trial"]) == list(range(40))  # no trial ruined here: all drawn
-    np.testing.assert_allclose(points.sort_values("trial")["sharpe"], trials["sharpe"], rtol=1e-12)
+    got_sharpe = points.sort_values("trial")["sharpe"]
+    np.testing.assert_allclose(got_sharpe, trials["sharpe"], rtol=1e-3)  # 4 digits drawn
     # the running best: at every trial, the max Sharpe of trials 0..k (computed here)
     expected = trials["sharpe"].cummax().to_numpy()
     drawn = np.interp(np.arange(40), steps["trial"], steps["best_sharpe"])  # a step line
     for k in steps["trial"][:-1]:
-        assert drawn[int(k)] == pytest.approx(expected[int(k)])
-    assert steps["best_sharpe"].iloc[-1] == pytest.approx(trials["sharpe"].max())
+        assert drawn[int(k)] == pytest.approx(expected[int(k)], rel=1e-3)
+    assert steps["best_sharpe"].iloc[-1] == pytest.approx(trials["sharpe"].max(), rel=1e-3)
     marks = option["series"][1]["markLine"]["data"]
     assert [m["xAxis"] for m in marks] == [15.5, 31.5]  # between rounds 0|1 and 1|2
 
@@ -119,7 +120,8 @@ def test_single_objective_search_has_no_front_and_the_objective_is_lower_better(
     got = charts(at)
     assert "Pareto" not in got and "Pareto front" not in texts(at)
     _, (_, steps) = got["Search progress"]
-    assert steps["best_max_drawdown"].iloc[-1] == pytest.approx(trials["max_drawdown"].min())
+    best = trials["max_drawdown"].min()
+    assert steps["best_max_drawdown"].iloc[-1] == pytest.approx(best, rel=1e-3)
     assert "objective: Max drawdown (lower)" in texts(at)
 
 
