@@ -120,9 +120,11 @@ def test_help_names_every_search_flag() -> None:
 
 
 def test_a_search_from_the_cli_to_done(
-    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The CLI starts the detached local worker, which runs every round, step and collect."""
+    """The CLI starts the detached local worker, which runs every round, step and collect
+    (and exits two idle seconds after the collect)."""
+    monkeypatch.setenv("BACKTEST_WORKER_IDLE", "2")
     argv = [*SWEEP, "--mode", "tpe", "--n", "12", "--round-size", "6", "--seed", "5",
             "--objective", "sharpe,max_drawdown", "--sweep-id", "cli"]  # fmt: skip
     assert jobs_main(argv) == 0
