@@ -73,26 +73,32 @@ def prices(seed: int, edge: float = 0.0, edge_class: int = 7) -> pd.DataFrame:
     )  # fmt: skip
 
 
+def lucky_env(root: Path, config: Path, buckets: tuple[str, str]) -> dict[str, str]:
+    """The jobs CLI's environment on the local backend over ``root``, with the lucky-phase
+    strategy file stored in the input bucket (``python -m jobs strategy add``)."""
+    out = dict(os.environ)
+    out.update(
+        BACKTEST_STORAGE_ROOT=str(root),
+        BACKTEST_INPUT_BUCKET=buckets[0],
+        BACKTEST_RESULT_BUCKET=buckets[1],
+        BACKTEST_CONFIG=str(config),
+        BACKTEST_POLL_MS="50",
+        BACKTEST_WORKER_IDLE="2",
+        BACKTEST_CONCURRENCY="2",
+    )
+    path = config.parent / f"{NAME}.py"
+    path.write_text(STRATEGY, encoding="utf-8")
+    added = _cli("strategy", "add", str(path), env=out)
+    assert added.returncode == 0, added.stderr
+    return out
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     root = tmp_path / "store"
     (root / "input").mkdir(parents=True)
     (root / "results").mkdir()
-    out = dict(os.environ)
-    out.update(
-        BACKTEST_STORAGE_ROOT=str(root),
-        BACKTEST_INPUT_BUCKET="input",
-        BACKTEST_RESULT_BUCKET="results",
-        BACKTEST_CONFIG=str(tmp_path / "no-config.toml"),
-        BACKTEST_POLL_MS="50",
-        BACKTEST_WORKER_IDLE="2",
-        BACKTEST_CONCURRENCY="2",
-    )
-    path = tmp_path / "lucky_phase.py"
-    path.write_text(STRATEGY, encoding="utf-8")
-    added = _cli("strategy", "add", str(path), env=out)
-    assert added.returncode == 0, added.stderr
-    return out
+    return lucky_env(root, tmp_path / "no-config.toml", ("input", "results"))
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -102,12 +108,14 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def _sweep(env: dict[str, str], frame: pd.DataFrame, sweep_id: str) -> dict[str, Any]:
-    """Sweep every phase over ``frame`` on the local backend; robustness.json."""
+def lucky_sweep(env: dict[str, str], frame: pd.DataFrame, sweep_id: str) -> dict[str, Any]:
+    """Sweep every phase over ``frame`` (stored as ``<sweep_id>.csv``) on the local backend,
+    the default holdout kept; robustness.json as collect wrote it."""
     root = Path(env["BACKTEST_STORAGE_ROOT"])
-    frame.to_csv(root / "input" / f"{sweep_id}.csv")
+    source, results = env["BACKTEST_INPUT_BUCKET"], env["BACKTEST_RESULT_BUCKET"]
+    frame.to_csv(root / source / f"{sweep_id}.csv")
     out = _cli(
-        "sweep", "input", f"{sweep_id}.csv", "results", "--strategy", NAME,
+        "sweep", source, f"{sweep_id}.csv", results, "--strategy", NAME,
         "--range", f"phase=0:{CYCLE - 1}:1", "--commission", "0",
         "--children", "2", "--top-n", "1", "--sweep-id", sweep_id, env=env,
     )  # fmt: skip
@@ -115,7 +123,7 @@ def _sweep(env: dict[str, str], frame: pd.DataFrame, sweep_id: str) -> dict[str,
     waited = _cli("wait", out.stdout.strip().splitlines()[-1], "--timeout", "500", env=env)
     assert waited.returncode == 0, (waited.stdout, waited.stderr)
     store = LocalStore(root)
-    return dict(json.loads(store.get_bytes("results", f"sweeps/{sweep_id}/robustness.json")))
+    return dict(json.loads(store.get_bytes(results, f"sweeps/{sweep_id}/robustness.json")))
 
 
 def _verdict(report: dict[str, Any], statistic: str) -> str:
@@ -129,7 +137,7 @@ PBO = "Probability of backtest overfitting (PBO)"
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_a_lucky_phase_on_random_data_is_flagged(env: dict[str, str], seed: int) -> None:
-    report = _sweep(env, prices(seed), f"lucky{seed}")
+    report = lucky_sweep(env, prices(seed), f"lucky{seed}")
     assert report["n_trials"] == CYCLE and report["pbo_skipped_reason"] is None
     assert report["pbo"] > PBO_PASS, report["pbo_details"]
     assert report["deflated_sharpe"] < DSR_PASS
@@ -143,7 +151,7 @@ def test_a_lucky_phase_on_random_data_is_flagged(env: dict[str, str], seed: int)
 def test_a_real_edge_on_the_same_kind_of_data_is_not_flagged(env: dict[str, str]) -> None:
     # class 7 drifts up 0.6% a bar; the strategy earns bar t+1's return for phase t (it fills
     # at the next open), so phase 6 holds the edge
-    report = _sweep(env, prices(1, edge=0.006), "edge")
+    report = lucky_sweep(env, prices(1, edge=0.006), "edge")
     assert report["best"]["params"] == {"phase": 6}
     assert report["pbo"] < PBO_PASS
     assert report["deflated_sharpe"] > DSR_PASS
