@@ -74,10 +74,11 @@ def test_bad_search_values_are_one_line_each_and_disable_submit(app_root: Path) 
     assert _submit(at).disabled
     at.multiselect(key="nr_search_objectives").set_value(["Max drawdown (lower)"]).run()
     assert not at.exception and not _submit(at).disabled
-    # a budget above the space: the engine's own line, Submit stays disabled
+    # a budget above the space (442 points, all valid): what will run is said, not refused
     at.text_input(key="nr_search_budget").input("443").run()
-    assert "exceeds the 442 combinations of the space" in texts(at, ("error",))
-    assert _submit(at).disabled
+    assert "asked 443; the space has only 442 valid combinations" in texts(at, ("warning",))
+    assert {m.label: m.value for m in at.metric}["Trials"] == "442"
+    assert not _submit(at).disabled
 
 
 def test_several_files_and_walk_forward_are_refused_before_submit(app_root: Path) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from app import submit_service
 from engine.spec import SimOptions
 from engine.sweep.search_spec import SearchSpec
@@ -27,11 +29,13 @@ WAIT_S = 300  # generous: seven engine/optuna processes on a loaded 2-core machi
 
 
 def _submit_search(budget: int = 6, round_size: int = 2) -> str:
+    """A two-objective search of ``budget`` trials, submitted as New run submits it."""
     ctx = app_context()
     choice = submit_service.SweepChoice(
         "sma_cross", {}, {"fast": ParamSpace.parse("5:20:1", "fast"),
                           "slow": ParamSpace.parse("30:60:5", "slow")},
-        SimOptions(), mode="tpe", n=budget, seed=3, search=SearchSpec(round_size, ("sharpe",)),
+        SimOptions(), mode="tpe", n=budget, seed=3,
+        search=SearchSpec(round_size, ("sharpe", "max_drawdown")),
     )  # fmt: skip
     spec = submit_service.sweep_for_files(ctx, [TREND], choice)
     submit_service.submit_sweep(ctx, spec)
@@ -65,3 +69,19 @@ def test_round_progress_is_the_search_now(app_root: Path) -> None:
     assert not [b for b in at.button if str(b.label).startswith("Resume")]
     links = {p.proto.label: p.proto.query_string for p in at.get("page_link")}
     assert links.get("Sweep results") == f"sweep={sweep_id}"
+
+    # the collected search on its Search tab: the front collect marked, as defined
+    from engine.store.runs import parquet_to_frame
+    from tests._search_ui_helpers import brute_front
+    from tests.views.test_search_page import charts
+
+    summary = parquet_to_frame(ctx.store.get_bytes(RESULTS, f"sweeps/{sweep_id}/summary.parquet"))
+    want = set(summary["combo_id"][brute_front(summary, ("sharpe", "max_drawdown"))])
+    page = app_test("views/sweep_results.py", sweep=sweep_id)
+    assert not page.exception, [e.value for e in page.exception]
+    _, (others, front) = charts(page)["Pareto"]
+    assert set(front["trial"]) == want and len(front) + len(others) == 6 - summary.ruined.sum()
+    rounds = next(d.value for d in page.dataframe if "evaluated" in d.value.columns)
+    assert list(rounds["evaluated"]) == [2, 2, 2]
+    best = [summary[summary["round"] <= r]["sharpe"].max() for r in range(3)]
+    assert list(rounds["collect's best after round"]) == pytest.approx(best)
