@@ -78,3 +78,21 @@ def test_shape_and_direction_mismatches_are_refused() -> None:
         pareto_front(np.zeros((3, 1)), ["up"])
     with pytest.raises(ParamError, match="eligible has shape"):
         pareto_front(np.zeros((3, 1)), ["maximize"], np.ones(2, dtype=bool))
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "engine.sweep.pareto",
+        "engine.sweep.search_rounds",
+        "engine.sweep.search_results",
+        "engine.sweep.search_space",
+        "engine.sweep.search_spec",
+    ],
+)
+def test_docstring_examples(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0 and result.attempted >= 1
