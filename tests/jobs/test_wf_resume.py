@@ -16,8 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pandas as pd
 import pytest
+from moto import mock_aws
 
 from engine.errors import BacktestError
 from engine.sim.synthetic import random_walk
@@ -27,11 +29,14 @@ from engine.sweep import collect as plain_collect
 from engine.sweep import wf_jobs
 from engine.sweep.spec import SweepSpec
 from engine.sweep.wf_windows import WalkForwardSpec
+from jobs.batch import BatchExecutor
+from jobs.factory import aws_clients
 from jobs.local import LocalExecutor
 from jobs.model import JobStatus
 from jobs.resume import read_state, resume_sweep
 from jobs.settings import Settings, load_settings
 from jobs.sweeps import submit_sweep_jobs
+from tests.jobs.test_jobs_batch import Calls, make_stack
 
 RESULTS = "results"
 N_ORDINARY = 2  # full-sample chunks; 520 bars at 200:100 -> 4 windows, 1 chunk each
@@ -174,3 +179,62 @@ def test_resume_child_refuses_a_bad_manifest_in_one_line(local: Any, capsys: Any
         err = capsys.readouterr().err.strip()
         assert code == 2 and needle in err and len(err.splitlines()) == 1, err
     assert not store.list(RESULTS, "sweeps/wfm/walk_forward/is/")  # nothing was evaluated
+
+
+@pytest.fixture
+def batch(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[tuple[BatchExecutor, Calls, Path]]:
+    """A BatchExecutor on in-process moto (tests/jobs/test_resume.py's fixture) over a storage
+    root holding the same prices."""
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                        ("AWS_DEFAULT_REGION", "us-east-1")):  # fmt: skip
+        monkeypatch.setenv(name, value)
+    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_BATCH", "AWS_ENDPOINT_URL_LOGS"):
+        monkeypatch.delenv(var, raising=False)
+    root = tmp_path / "store"
+    (root / "input").mkdir(parents=True)
+    (root / RESULTS).mkdir()
+    random_walk(520, seed=5).to_csv(root / "input" / "prices.csv")
+    with mock_aws(config={"batch": {"use_docker": False}}):
+        client, logs = aws_clients(Settings(backend="aws", user="alice"), env={})
+        queue, definition = make_stack(client, boto3.client("iam", region_name="us-east-1"))
+        settings = Settings(backend="aws", user="alice", job_queue=queue, job_definition=definition)
+        calls = Calls(client, "SubmitJob")
+        yield BatchExecutor(settings, client, logs, poll=0.01), calls, root
+
+
+def test_batch_resume_of_a_walk_forward_sweep_runs_as_batch_would(
+    batch: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ex, calls, root = batch
+    store = LocalStore(root)
+    monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")  # every job ends FAILED at once
+    sub = submit_sweep_jobs(ex, store, _spec("wfb"), n_children=N_ORDINARY)
+    assert ex.get(sub.array.id).status is JobStatus.FAILED
+    monkeypatch.delenv("MOTO_SIMPLE_BATCH_FAIL_AFTER")
+    base = {**os.environ, "BACKTEST_STORAGE_ROOT": str(root)}
+    for index in (0, 2, 4):  # these children finished before the array failed
+        env = {**base, "AWS_BATCH_JOB_ARRAY_INDEX": str(index)}
+        assert wf_jobs.main(["child", sub.spec_uri], env=env) == 0
+
+    resumed = resume_sweep(ex, store, RESULTS, "wfb")
+    assert (resumed.chunks, resumed.wf_chunks) == ([1], [1, 3])
+    array_req, collect_req = calls.params["SubmitJob"][-2:]
+    assert array_req["arrayProperties"] == {"size": 3}
+    command = array_req["containerOverrides"]["command"]
+    assert command[:4] == ["python", "-m", "engine.sweep.wf_jobs", "resume-child"]
+    assert command[4] == "s3://results/sweeps/wfb/resume/1.json"
+    assert collect_req["containerOverrides"]["command"] == [
+        "python", "-m", "engine.sweep.wf_jobs", "collect", sub.spec_uri,
+    ]  # fmt: skip
+    assert collect_req["dependsOn"] == [{"jobId": resumed.array.id}]  # type: ignore[union-attr]
+    for k in range(3):  # child k of the new array, as Batch numbers it
+        env = {**base, "AWS_BATCH_JOB_ARRAY_INDEX": str(k)}
+        assert wf_jobs.main(command[3:], env=env) == 0
+    state = read_state(store, RESULTS, "wfb")
+    assert state.n_to_rerun == 0 and not state.collected
+    assert wf_jobs.main(collect_req["containerOverrides"]["command"][3:], env=base) == 0
+    assert read_state(store, RESULTS, "wfb").collected
+    windows, _, files = _results(store, "wfb")
+    assert windows["params"].notna().all() and files[0]["n_chosen"] == 4
