@@ -102,7 +102,8 @@ def search_fields(checked: Checker, problems: list[str], cols: Sequence[Any]) ->
         spec = checked(SearchSpec(round_size, tuple(choices[p] for p in picked)).validate)
     if spec is not None and budget is not None:
         st.caption(
-            f"{spec.n_rounds(budget):,} round(s) of up to {spec.round_size:,} trials "
+            f"{form_checks.plural(spec.n_rounds(budget), 'round')} of up to "
+            f"{form_checks.plural(spec.round_size, 'trial')} "
             f"({budget:,} in all); seed {seed if seed is not None else '?'}; optimising "
             + " and ".join(search.objective_label(o) for o in spec.objectives)
             + (": the result is a Pareto front." if len(spec.objectives) == 2 else ".")

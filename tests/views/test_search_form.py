@@ -48,7 +48,7 @@ def test_search_fields_show_what_will_be_submitted(app_root: Path) -> None:
     assert "Max drawdown (lower)" in objectives.options
     assert "Sharpe (higher)" in objectives.options
     captions = texts(at, ("caption",))
-    assert "4 round(s) of up to 32 trials (100 in all); seed 5; optimising Sharpe (higher)." in (
+    assert "4 rounds of up to 32 trials (100 in all); seed 5; optimising Sharpe (higher)." in (
         captions
     )
     cards = {m.label: m.value for m in at.metric}
