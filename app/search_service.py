@@ -210,6 +210,21 @@ def counted_line(robustness: Mapping[str, Any] | None, n_trials: int) -> str:
     )
 
 
+def progress_line(ctx: Any, view: Any) -> str:
+    """An unfinished search's rounds and state now, as the Jobs page says them
+    (jobs.search_jobs.search_progress with the executor); '' when it cannot be read."""
+    from app.jobs_service import search_text
+    from engine.errors import BacktestError
+    from jobs.search_jobs import search_progress
+
+    bucket = str((view.spec.get("base") or {}).get("result_bucket") or ctx.settings.result_bucket)
+    try:
+        p = search_progress(ctx.store, bucket, view.sweep_id, ctx.executor)
+    except BacktestError:
+        return ""
+    return f"{search_text(p)}: {p.message}"
+
+
 # -- New run: what a search will submit --------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import search_charts
+from app import loaders, search_charts
 from app import search_service as search
 from app import sweep_service as ss
 from views import _pages as nav
@@ -31,6 +31,8 @@ def search_tab(view: ss.SweepView, settings: search.SearchSettings, choose: Choo
         f"{len(trials):,} of {settings.budget:,} trials evaluated"
         + ("" if view.finished else " so far (the search is still running)")
     )
+    if not view.finished and (line := search.progress_line(loaders.get_context(), view)):
+        st.info(line, icon=":material/sync:")
     labels = {search.objective_label(o): o for o in settings.objectives}
     objective = labels[choose("Objective", list(labels), "objective", next(iter(labels)))]
     chart = search_charts.progress_chart(trials, settings, objective, params)

@@ -132,6 +132,8 @@ def test_unfinished_search_shows_rounds_so_far_and_no_front_yet(root: Path) -> N
     shown = texts(at)
     assert "24 of 40 trials evaluated so far" in shown
     assert "marked once the search is collected" in shown
+    state = " ".join(i.value for i in at.info)
+    assert "Search running" in state and "24/40 trials evaluated" in state, state
     rounds = next(d.value for d in at.dataframe if "evaluated" in d.value.columns)
     assert list(rounds["evaluated"]) == [16, 8, 0]  # rounds from the layout (no round column)
     _, (others, front) = charts(at)["Pareto"]
