@@ -353,13 +353,12 @@ def stored_sweep_stats(ctx: AppContext, sweep: SweepSpec) -> ExpansionStats:
 @dataclass(frozen=True)
 class EditorState:
     """The Strategies page's source buffer: ``text`` is what Validate and Save use, the text the
-    editor last reported (its events carry a fresh ``id`` each time). Text loaded from elsewhere
-    (an upload, "Edit a copy") opens a new editor instance (``revision``) with it as
-    ``initial``, so the editor never reports a stale value over it, and the browser keeps
-    the user's keystrokes: ``initial`` stays the same for the life of one instance."""
+    editor last reported (its events carry a fresh ``id`` each time). The editor is given
+    ``text`` on every run but takes it only when it is (re)mounted, so keystrokes typed while
+    the page reruns are kept; text loaded from elsewhere (an upload, "Edit a copy") therefore
+    opens a new editor instance (a new ``revision``, hence a new widget key)."""
 
     text: str = ""
-    initial: str = ""
     revision: int = 0
     seen: str = ""
     filename: str = "strategy.py"
@@ -371,7 +370,7 @@ class EditorState:
 
     def load(self, text: str, filename: str) -> EditorState:
         """Show ``text`` (from an upload or a stored file) in a new editor instance."""
-        return EditorState(text, text, self.revision + 1, "", filename)
+        return EditorState(text, self.revision + 1, "", filename)
 
     def apply(self, event: Any) -> EditorState:
         """The state after the editor's ``event`` ({"id", "type", "text", ...}; the id is "" until

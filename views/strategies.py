@@ -56,109 +56,120 @@ def provenance(row: StrategyRow) -> str:
     return f"sha256 {row.sha256} · added by {row.added_by or '-'} at {row.added_at or '-'}"
 
 
-show_flash()
-with page_errors():
-    rows = strategy_service.catalogue(ctx)
-st.dataframe(
-    pd.DataFrame(
-        [
-            {
-                "name": r.name,
-                "kind": r.kind,
-                "description": r.description,
-                "parameters": r.params_text(),
-                "rules": "; ".join(r.constraints),
-                "sha256": r.sha256[:SHA_SHORT],
-                "added by": r.added_by,
-                "added at": r.added_at,
-            }
-            for r in rows
-        ]
-    ),
-    hide_index=True,
-)
-
-# -- one strategy -------------------------------------------------------------------------------
-names = [r.name for r in rows]
-wanted = st.query_params.get("strategy")
-if wanted in names and ss.get("sg_url") != wanted:
-    ss["sg_url"] = wanted
-    ss["sg_selected"] = wanted
-if ss.get("sg_select_next") in names:
-    ss["sg_selected"] = ss.pop("sg_select_next")
-if ss.get("sg_selected") not in names:
-    ss["sg_selected"] = names[0]
-name = st.selectbox("Strategy", names, key="sg_selected")
-row = next(r for r in rows if r.name == name)
-st.subheader(name)
-st.write(row.description)
-if row.params:
-    st.dataframe(param_table(row), hide_index=True)
-else:
-    st.caption("No parameters.")
-if row.constraints:
-    st.caption("Rules: " + "; ".join(row.constraints))
-if row.stored:
-    st.caption(provenance(row))
-    st.code(row.source, language="python", line_numbers=True)
-else:
-    st.caption("Built-in: part of the engine image; it cannot be replaced or deleted.")
-    if row.source:
-        st.code(row.source, language="python", line_numbers=True)
-
-with page_errors(stop=False):
-    files = loaders.input_files()
-    try_cols = st.columns([3, 1])
-    sample = try_cols[0].selectbox(
-        "Try on a price file (one run with the default parameters)",
-        files,
-        key="sg_try_file",
-        placeholder="no price files in the input bucket" if not files else "pick a file",
+# Everything above the editor sits in one container, so the editor keeps its place in the
+# page whatever is shown above it (a flash, the selected strategy's buttons): a custom
+# component that moves is mounted afresh, and a fresh one would not get its text back.
+with st.container():
+    show_flash()
+    with page_errors():
+        rows = strategy_service.catalogue(ctx)
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "name": r.name,
+                    "kind": r.kind,
+                    "description": r.description,
+                    "parameters": r.params_text(),
+                    "rules": "; ".join(r.constraints),
+                    "sha256": r.sha256[:SHA_SHORT],
+                    "added by": r.added_by,
+                    "added at": r.added_at,
+                }
+                for r in rows
+            ]
+        ),
+        hide_index=True,
     )
-    if try_cols[1].button("Try", key="sg_try", icon=":material/play_arrow:", disabled=not files):
-        records = submit_service.submit_runs(
-            ctx, [str(sample)], submit_service.RunChoice(name, {}, SimOptions()), user=signed_in
-        )
-        loaders.invalidate()
-        run_id = str((records[0].spec or {}).get("run_id", ""))
-        st.success(f"Submitted {name} on {sample} as {ctx.executor.backend} job {records[0].name}.")
-        st.page_link(nav.JOBS, label=f"Job {records[0].name}", query_params={"job": records[0].id})
-        st.page_link(nav.RUN_RESULTS, label=f"Results of {run_id}", query_params={"run": run_id})
 
-
-def ask_delete() -> None:
-    ss["sg_confirm_delete"] = (row.name, row.sha256)
-
-
-def do_delete(target: str) -> None:
-    ss.pop("sg_confirm_delete", None)
-    try:
-        user = strategy_service.change_user(config, signed_in, ctx.settings.user)
-        strategy_service.delete(ctx, target, user=user)
-    except ProjectError as exc:
-        flash("error", f"Not deleted: {exc}")
-        return
-    ss.pop("sg_selected", None)
-    flash("success", f"Deleted strategies/{target}.py (by {user})")
-
-
-if row.stored:
-    pending = ss.get("sg_confirm_delete")
-    if pending and pending[0] == row.name:
-        st.warning(
-            f"Delete strategies/{row.name}.py (sha256 {row.sha256[:SHA_SHORT]}, added by "
-            f"{row.added_by or '-'})? Runs made with it keep their own copy."
-        )
-        cols = st.columns(2)
-        cols[0].button("Yes, delete", key="sg_delete_yes", type="primary",
-                       on_click=do_delete, args=(row.name,))  # fmt: skip
-        cols[1].button("Cancel", key="sg_delete_no", on_click=lambda: ss.pop("sg_confirm_delete"))
+    # -- one strategy ---------------------------------------------------------------------------
+    names = [r.name for r in rows]
+    wanted = st.query_params.get("strategy")
+    if wanted in names and ss.get("sg_url") != wanted:
+        ss["sg_url"] = wanted
+        ss["sg_selected"] = wanted
+    if ss.get("sg_select_next") in names:
+        ss["sg_selected"] = ss.pop("sg_select_next")
+    if ss.get("sg_selected") not in names:
+        ss["sg_selected"] = names[0]
+    name = st.selectbox("Strategy", names, key="sg_selected")
+    row = next(r for r in rows if r.name == name)
+    st.subheader(name)
+    st.write(row.description)
+    if row.params:
+        st.dataframe(param_table(row), hide_index=True)
     else:
-        st.button("Delete…", key="sg_delete", icon=":material/delete:", on_click=ask_delete,
-                  disabled=blocked is not None, help=blocked)  # fmt: skip
-    if st.button("Edit a copy below", key="sg_edit", icon=":material/edit:"):
-        ss[EDITOR] = ss[EDITOR].load(row.source, f"{row.name}.py")
-        st.rerun()
+        st.caption("No parameters.")
+    if row.constraints:
+        st.caption("Rules: " + "; ".join(row.constraints))
+    if row.stored:
+        st.caption(provenance(row))
+        st.code(row.source, language="python", line_numbers=True)
+    else:
+        st.caption("Built-in: part of the engine image; it cannot be replaced or deleted.")
+        if row.source:
+            st.code(row.source, language="python", line_numbers=True)
+
+    with page_errors(stop=False):
+        files = loaders.input_files()
+        try_cols = st.columns([3, 1])
+        sample = try_cols[0].selectbox(
+            "Try on a price file (one run with the default parameters)",
+            files,
+            key="sg_try_file",
+            placeholder="no price files in the input bucket" if not files else "pick a file",
+        )
+        if try_cols[1].button(
+            "Try", key="sg_try", icon=":material/play_arrow:", disabled=not files
+        ):
+            records = submit_service.submit_runs(
+                ctx, [str(sample)], submit_service.RunChoice(name, {}, SimOptions()), user=signed_in
+            )
+            loaders.invalidate()
+            run_id = str((records[0].spec or {}).get("run_id", ""))
+            st.success(
+                f"Submitted {name} on {sample} as {ctx.executor.backend} job {records[0].name}."
+            )
+            st.page_link(
+                nav.JOBS, label=f"Job {records[0].name}", query_params={"job": records[0].id}
+            )
+            st.page_link(
+                nav.RUN_RESULTS, label=f"Results of {run_id}", query_params={"run": run_id}
+            )
+
+    def ask_delete() -> None:
+        ss["sg_confirm_delete"] = (row.name, row.sha256)
+
+    def do_delete(target: str) -> None:
+        ss.pop("sg_confirm_delete", None)
+        try:
+            user = strategy_service.change_user(config, signed_in, ctx.settings.user)
+            strategy_service.delete(ctx, target, user=user)
+        except ProjectError as exc:
+            flash("error", f"Not deleted: {exc}")
+            return
+        ss.pop("sg_selected", None)
+        flash("success", f"Deleted strategies/{target}.py (by {user})")
+
+    if row.stored:
+        pending = ss.get("sg_confirm_delete")
+        if pending and pending[0] == row.name:
+            st.warning(
+                f"Delete strategies/{row.name}.py (sha256 {row.sha256[:SHA_SHORT]}, added by "
+                f"{row.added_by or '-'})? Runs made with it keep their own copy."
+            )
+            cols = st.columns(2)
+            cols[0].button("Yes, delete", key="sg_delete_yes", type="primary",
+                           on_click=do_delete, args=(row.name,))  # fmt: skip
+            cols[1].button(
+                "Cancel", key="sg_delete_no", on_click=lambda: ss.pop("sg_confirm_delete")
+            )
+        else:
+            st.button("Delete…", key="sg_delete", icon=":material/delete:", on_click=ask_delete,
+                      disabled=blocked is not None, help=blocked)  # fmt: skip
+        if st.button("Edit a copy below", key="sg_edit", icon=":material/edit:"):
+            ss[EDITOR] = ss[EDITOR].load(row.source, f"{row.name}.py")
+            st.rerun()
 
 # -- add or replace -----------------------------------------------------------------------------
 st.divider()
@@ -179,7 +190,7 @@ if upload is not None:
 st.markdown("**Source** (type or paste here; Validate and Save use exactly the text counted below)")
 editor: EditorState = ss[EDITOR]
 event = code_editor(
-    editor.initial,
+    editor.text,  # taken when the editor mounts (allow_reset off: typing is never reset)
     lang="python",
     height=[16, 30],  # lines: grows with the text, then scrolls
     key=editor.key,

@@ -46,7 +46,10 @@ def test_upload_validate_save_then_run_it_from_new_run(
 
     page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(upload))
     idle(page)
-    expect(page.get_by_label(re.compile(r"^Source"))).to_have_value(SOURCE, timeout=STEP_MS)
+    sha12 = hashlib.sha256(SOURCE.encode()).hexdigest()[:12]  # the uploaded text, in the editor
+    expect(main.get_by_text(f"{NAME}.py · sha256 {sha12}")).to_be_visible(timeout=STEP_MS)
+    editor = page.frame_locator('iframe[title*="code_editor"]').locator(".ace_editor")
+    expect(editor).to_contain_text(f'NAME = "{NAME}"', timeout=STEP_MS)
     main.get_by_role("button", name="Validate").click()
     expect(main.get_by_text(f"Valid: {NAME}")).to_be_visible(timeout=STEP_MS)
     shot(page, "40-strategy-validated")

@@ -32,12 +32,7 @@ def test_a_new_event_sets_the_text_and_nothing_else_does() -> None:
     assert empty.apply(None) == empty
     assert empty.apply({"id": "", "text": "x"}) == empty  # the value before any edit
     typed = empty.apply(event("a1", "print(1)\n"))
-    assert (typed.text, typed.seen, typed.initial, typed.key) == (
-        "print(1)\n",
-        "a1",
-        "",
-        "sg_editor_0",
-    )
+    assert (typed.text, typed.seen, typed.key) == ("print(1)\n", "a1", "sg_editor_0")
     assert typed.apply(event("a1", "older")) == typed  # the same event seen again
     assert typed.apply({"id": "a2", "text": None}) == typed
     assert typed.apply(event("a2", "")).text == ""  # clearing the editor is a change too
@@ -46,7 +41,7 @@ def test_a_new_event_sets_the_text_and_nothing_else_does() -> None:
 def test_loading_text_opens_a_new_editor_instance_with_it() -> None:
     typed = EditorState().apply(event("a1", "mine"))
     loaded = typed.load(GOOD, f"{NAME}.py")
-    assert (loaded.text, loaded.initial, loaded.filename) == (GOOD, GOOD, f"{NAME}.py")
+    assert (loaded.text, loaded.filename) == (GOOD, f"{NAME}.py")
     assert loaded.key == "sg_editor_1" != typed.key and loaded.seen == ""
     sha = hashlib.sha256(GOOD.encode()).hexdigest()[:12]
     assert loaded.describe() == f"{NAME}.py · sha256 {sha} · {len(GOOD.encode()):,} bytes"
@@ -60,7 +55,7 @@ def test_edit_a_copy_loads_the_stored_source_and_save_uses_the_edited_text(
     at = app_test(PAGE, strategy=NAME)
     at.button(key="sg_edit").click().run()
     state = at.session_state["sg_editor"]
-    assert (state.text, state.initial, state.filename) == (GOOD, GOOD, f"{NAME}.py")
+    assert (state.text, state.filename) == (GOOD, f"{NAME}.py")
     sha = hashlib.sha256(GOOD.encode()).hexdigest()
     assert f"{NAME}.py · sha256 {sha[:12]}" in texts(at, ("caption",))
     # the editor reports an edit; Save stores exactly that text, after asking to replace
