@@ -141,7 +141,7 @@ if search_settings is not None:
         ["Search", *TABS], key="tab", bind="query-params"
     )
     if tab_search.open:
-        with tab_search:
+        with tab_search, page_errors(stop=False):  # e.g. a summary without its objective
             search_tab(view, search_settings, choose)
 else:
     tab_map, tab_par, tab_top, tab_robust = st.tabs(TABS, key="tab", bind="query-params")

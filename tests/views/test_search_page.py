@@ -178,3 +178,22 @@ def test_every_page_renders_with_a_search_in_the_store(page: str, root: Path) ->
     at = app_test(page, sweep="tpe2")
     assert not at.exception, [e.value for e in at.exception]
     assert at.title
+
+
+def test_summary_without_its_objective_is_one_line(root: Path) -> None:
+    write_search(root, "tpe-cal", objectives=TWO)
+    from engine.store.objects import LocalStore
+
+    store = LocalStore(root)
+    key = "sweeps/tpe-cal/spec.json"
+    spec = json.loads(store.get_bytes("backtest-results", key))
+    spec["search"]["objectives"] = ["calmar", "max_drawdown"]  # then calmar is dropped below
+    store.put_bytes("backtest-results", key, json.dumps(spec).encode())
+    summary_key = "sweeps/tpe-cal/summary.parquet"
+    from engine.store.runs import frame_to_parquet, parquet_to_frame
+
+    frame = parquet_to_frame(store.get_bytes("backtest-results", summary_key))
+    store.put_bytes("backtest-results", summary_key, frame_to_parquet(frame.drop(columns="calmar")))
+    at = app_test(PAGE, sweep="tpe-cal", tab="Search")
+    assert not at.exception, [e.value for e in at.exception]
+    assert "the search's summary has no column 'calmar' (its objective)" in texts(at)
