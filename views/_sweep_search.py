@@ -34,7 +34,9 @@ def search_tab(view: ss.SweepView, settings: search.SearchSettings, choose: Choo
     if not view.finished and (line := search.progress_line(loaders.get_context(), view)):
         st.info(line, icon=":material/sync:")
     labels = {search.objective_label(o): o for o in settings.objectives}
-    objective = labels[choose("Objective", list(labels), "objective", next(iter(labels)))]
+    objective = settings.objectives[0]
+    if len(labels) > 1:  # two objectives: which one to draw by trial (in the URL)
+        objective = labels[choose("Objective", list(labels), "objective", next(iter(labels)))]
     chart = search_charts.progress_chart(trials, settings, objective, params)
     event = st.echarts_chart(chart.option, key=f"search_progress_{objective}", on_select="rerun",
                              height=search_charts.HEIGHT, alt=chart.alt)  # fmt: skip

@@ -97,6 +97,13 @@ def test_search_tab_of_a_two_objective_search(root: Path) -> None:
         assert rounds["best sharpe so far"].iloc[r] == pytest.approx(upto)
         assert rounds["collect's best after round"].iloc[r] == pytest.approx(upto)
 
+    next(s for s in at.selectbox if s.label == "Objective").set_value("Max drawdown (lower)").run()
+    assert at.query_params["objective"] == "Max drawdown (lower)"
+    _, (_, steps) = charts(at)["Search progress"]
+    assert steps["best_max_drawdown"].iloc[-1] == pytest.approx(
+        trials["max_drawdown"].min(), rel=1e-3
+    )
+
 
 def test_front_pick_changes_the_link(root: Path) -> None:
     trials = write_search(root, "tpe2", objectives=TWO)
@@ -119,6 +126,7 @@ def test_single_objective_search_has_no_front_and_the_objective_is_lower_better(
     assert not at.exception
     got = charts(at)
     assert "Pareto" not in got and "Pareto front" not in texts(at)
+    assert not [s for s in at.selectbox if s.label == "Objective"]  # one objective: no choice
     _, (_, steps) = got["Search progress"]
     best = trials["max_drawdown"].min()
     assert steps["best_max_drawdown"].iloc[-1] == pytest.approx(best, rel=1e-3)
