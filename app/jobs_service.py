@@ -14,6 +14,7 @@ import pandas as pd
 
 from app.context import AppContext
 from app.new_run_link import rerun_query
+from app.search_service import search_query
 from engine.errors import BacktestError, NotFoundError
 from engine.sweep.results import read_chunk
 from jobs import resume
@@ -364,7 +365,10 @@ def job_detail(ctx: AppContext, job_id: str) -> JobDetail:
         fraction,
         children,
         link,
-        rerun_query(record.spec) if record.parent_id is None else {},
+        # a TPE search's job also carries its settings (app.search_service.search_query)
+        {**rerun_query(record.spec), **search_query(record.spec)}
+        if record.parent_id is None
+        else {},
         _fields(record),
         sweep,
     )

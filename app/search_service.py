@@ -10,6 +10,7 @@ collect has computed it (the page says so instead of computing a second, differe
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -223,6 +224,37 @@ def progress_line(ctx: Any, view: Any) -> str:
     except BacktestError:
         return ""
     return f"{search_text(p)}: {p.message}"
+
+
+# -- links that reopen New run with a search's settings ----------------------------------------
+
+SEARCH_QUERY = "search"  # New run's URL parameter: {"n", "seed", "round_size", "objectives"}
+
+
+def search_query(spec: Mapping[str, Any] | None) -> dict[str, str]:
+    """``{"search": JSON}`` carrying a TPE spec's budget, seed, round size and objectives for
+    New run (views/_search_form.py reads it); {} for other sweeps and damaged settings."""
+    try:
+        settings = search_settings(spec or {})
+    except ParamError:
+        return {}
+    if settings is None:
+        return {}
+    value = {"n": settings.budget, "seed": settings.seed, "round_size": settings.round_size,
+             "objectives": list(settings.objectives)}  # fmt: skip
+    return {SEARCH_QUERY: json.dumps(value)}
+
+
+def parse_search_query(text: str) -> dict[str, Any]:
+    """The settings of a ``search=`` link as New run's fields (text, as typed) and objective
+    labels; ParamError (one line) for a damaged one."""
+    try:
+        value = json.loads(text)
+        fields = {"budget": value["n"], "seed": value["seed"], "round": value["round_size"]}
+        labels = [objective_label(str(o)) for o in value["objectives"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ParamError(f"the link's search settings are damaged ({exc}); enter them") from None
+    return {**{k: str(v) for k, v in fields.items()}, "objectives": labels}
 
 
 # -- New run: what a search will submit --------------------------------------------------------

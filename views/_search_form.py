@@ -10,6 +10,7 @@ walk-forward, a stored strategy file) is said beside the kind before submit.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -18,6 +19,7 @@ import streamlit as st
 
 from app import form_checks, submit_service
 from app import search_service as search
+from engine.errors import ParamError
 from engine.sim.strategies import Param
 from engine.sweep.search_spec import DEFAULT_ROUND_SIZE, MAX_ROUND_SIZE, SearchSpec
 from engine.sweep.spec import DEFAULT_MAX_COMBINATIONS
@@ -40,6 +42,7 @@ def sweep_kind(checked: Checker, problems: list[str], files: Sequence[str], stor
     """The kind selectbox and its fields; returns the SweepChoice keywords (mode, n, seed,
     search). ``checked(check, *args)`` shows a ParamError under the field and disables Submit."""
     ss = st.session_state
+    apply_link()
     cols = st.columns(3)
     ss.setdefault("nr_sweep_kind", "grid")
     mode = cols[0].selectbox("Sweep", list(KINDS), key="nr_sweep_kind", format_func=_kind_label)
@@ -59,6 +62,29 @@ def sweep_kind(checked: Checker, problems: list[str], files: Sequence[str], stor
             problems.append(line)
             st.error(line, icon=":material/error:")
     return sample
+
+
+def apply_link() -> None:
+    """A link's ``search=`` settings (app.search_service.search_query) fill the fields, once
+    per distinct link (as New run applies the rest of a link); a damaged one is a warning line
+    for as long as the link carries it (the fields keep what they hold)."""
+    ss = st.session_state
+    text = st.query_params.get(search.SEARCH_QUERY)
+    if not text:
+        return
+    try:
+        values = search.parse_search_query(text)
+    except ParamError as exc:
+        st.warning(f"Link: {exc}")
+        return
+    signature = json.dumps(st.query_params.to_dict(), sort_keys=True)
+    if ss.get("nr_search_link") == signature:
+        return
+    ss["nr_search_link"] = signature
+    ss["nr_sweep_kind"] = TPE
+    ss["nr_search_objectives"] = values.pop("objectives")
+    for name, value in values.items():
+        ss[f"nr_search_{name}"] = value
 
 
 def search_fields(checked: Checker, problems: list[str], cols: Sequence[Any]) -> dict:

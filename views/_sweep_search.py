@@ -15,6 +15,7 @@ import streamlit as st
 from app import loaders, search_charts
 from app import search_service as search
 from app import sweep_service as ss
+from app.new_run_link import rerun_query
 from views import _pages as nav
 
 Chooser = Callable[..., Any]
@@ -25,6 +26,9 @@ def search_tab(view: ss.SweepView, settings: search.SearchSettings, choose: Choo
     st.markdown("**Search settings** (what to enter on New run to run it again)")
     for line in settings.lines():
         st.text(line)
+    again = {**rerun_query(view.spec), **search.search_query(view.spec)}
+    st.page_link(nav.NEW_RUN, label="Run this search again (New run, prefilled)",
+                 icon=":material/replay:", query_params=again)  # fmt: skip
     params = list(view.params)
     trials = search.trials_frame(view.summary, settings, params)
     st.caption(

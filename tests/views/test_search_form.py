@@ -141,3 +141,39 @@ def test_budget_above_the_valid_combinations_says_what_will_run(app_root: Path) 
     assert not at.exception, [e.value for e in at.exception]
     (sweep_dir,) = (app_root / RESULTS / "sweeps").iterdir()
     assert json.loads((sweep_dir / "spec.json").read_bytes())["n"] == valid
+
+
+def test_run_this_search_again_opens_new_run_with_its_settings(app_root: Path) -> None:
+    from urllib.parse import parse_qsl
+
+    from tests._search_ui_helpers import SEARCH_FILE, write_search
+
+    write_search(app_root, "tpe-again", objectives=("sharpe", "max_drawdown"), budget=40,
+                 round_size=16, seed=7)  # fmt: skip
+    page = app_test("views/sweep_results.py", sweep="tpe-again", tab="Search")
+    link = next(p.proto for p in page.get("page_link") if p.proto.label.startswith("Run this"))
+    at = app_test(PAGE, **dict(parse_qsl(link.query_string)))
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.radio(key="nr_mode").value == "Sweep"
+    assert at.multiselect(key="nr_files").value == [SEARCH_FILE]
+    assert at.selectbox(key="nr_sweep_kind").value == "tpe"
+    assert at.text_input(key="nr_search_budget").value == "40"
+    assert at.text_input(key="nr_search_round").value == "16"
+    assert at.text_input(key="nr_search_seed").value == "7"
+    assert at.multiselect(key="nr_search_objectives").value == [
+        "Sharpe (higher)", "Max drawdown (lower)"
+    ]  # fmt: skip
+    assert _submit(at).label == "Submit TPE search of 40 trials (3 rounds)"
+    assert not _submit(at).disabled, texts(at, ("error",))
+    # a later edit is kept: the link is applied once
+    at.text_input(key="nr_search_seed").input("8").run()
+    assert at.text_input(key="nr_search_seed").value == "8"
+    assert "seed 8" in texts(at, ("caption",))
+
+
+def test_damaged_search_link_is_one_line(app_root: Path) -> None:
+    at = app_test(PAGE, file=TREND, space=SPACE, search='{"n": 5}')
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Link: the link's search settings are damaged" in texts(at, ("warning",))
+    assert at.selectbox(key="nr_sweep_kind").value == "grid"  # nothing applied
+    assert not _submit(at).disabled  # the grid sweep the link describes can be submitted

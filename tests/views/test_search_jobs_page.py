@@ -4,12 +4,13 @@ keeps showing the search's progress after that job ended while later rounds ran.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import pytest
 
-from app import submit_service
+from app import jobs_service, submit_service
 from engine.spec import SimOptions
 from engine.sweep.search_spec import SearchSpec
 from engine.sweep.spec import ParamSpace
@@ -54,6 +55,12 @@ def test_round_progress_is_the_search_now(app_root: Path) -> None:
     assert "Search running · round 1 of 3 asked · 0/6 trials evaluated" in progress, progress
     assert f"Sweep {sweep_id}" in shown
     assert not [b for b in at.button if str(b.label).startswith("Resume")]
+    # "Rerun with changes" reopens New run with the search's settings too
+    query = jobs_service.job_detail(ctx, round0.id).rerun_query
+    assert json.loads(query["search"]) == {
+        "n": 6, "seed": 3, "round_size": 2, "objectives": ["sharpe", "max_drawdown"]
+    }  # fmt: skip
+    assert query["strategy"] == "sma_cross" and query["file"] == TREND
 
     ctx.executor.terminate(blocker.id, reason="test: let the search run")
     deadline = time.monotonic() + WAIT_S
