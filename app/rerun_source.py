@@ -19,7 +19,7 @@ from typing import Any
 
 from app.context import AppContext
 from app.strategy_service import SHA_SHORT, StrategyRow, form_strategy, stored_row, validate
-from engine.errors import NotFoundError, ParamError, ProjectError
+from engine.errors import ParamError, ProjectError
 from engine.sim.strategies import STRATEGIES
 
 FROM_RUN = "from_run"
@@ -153,20 +153,9 @@ def rerun_source(
 
 def check_pin(ctx: AppContext, pin: PinnedSource) -> None:
     """The copy still holds the bytes shown (sha256), else one line; called at submit."""
-    from engine.sweep.results import parse_uri
-    from engine.userstrat.loader import sha256_hex
+    from engine.userstrat.pin import read_copy
 
-    try:
-        data = ctx.store.get_bytes(*parse_uri(pin.uri))
-    except NotFoundError:
-        raise NotFoundError(
-            f"the recorded copy of {pin.origin} is gone ({pin.uri}); choose the current file"
-        ) from None
-    if sha256_hex(data) != pin.sha256:
-        raise ParamError(
-            f"{pin.uri} changed since the form was built (sha256 {pin.sha256[:SHA_SHORT]}); "
-            "reload the page"
-        )
+    read_copy(ctx.store, pin.uri, pin.sha256, fix="choose the current file, or reload the page")
 
 
 def pinned_params(ctx: AppContext, pin: PinnedSource, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -30,7 +30,6 @@ from jobs.search_cli import (
 from jobs.settings import Settings, env_var, settings_with_sources
 from jobs.strategy_cli import (
     add_strategy_parser,
-    checked_specs,
     lazy_strategy_help,
     run_strategy_command,
 )
@@ -256,8 +255,10 @@ def cmd_submit(executor: Executor, ns: argparse.Namespace, settings: Settings) -
     records = []
     specs = specs_from_args(ns)  # all parsed and checked before the first submit
     from jobs.factory import make_store
+    from jobs.rerun_copy import checked_submit_specs
 
-    specs = checked_specs(make_store(settings), specs)  # a stored file: pinned to its sha256
+    # a stored file: pinned to its sha256; --strategy-source (a rerun): checked against that copy
+    specs = checked_submit_specs(make_store(settings), specs)
     for spec in specs:
         record = executor.submit_run(spec, name=ns.name)
         print(f"submitted {record.kind.value} {record.name} -> {record.result_prefix}")

@@ -201,3 +201,18 @@ def recorded_copy(
             "changed); rerun from the current strategy file instead"
         )
     return RecordedCopy(origin, name, where, sha, data)
+
+
+def read_copy(store: Store, uri: str, sha256: str, *, fix: str) -> bytes:
+    """The bytes of the pinned copy at ``uri``, refused in one line (ending with ``fix``) when
+    it is missing or does not have ``sha256``. Reads only: no user code runs."""
+    try:
+        data = store.get_bytes(*_split(uri))
+    except NotFoundError:
+        raise NotFoundError(f"the strategy copy {uri} is missing; {fix}") from None
+    if sha256_hex(data) != sha256:
+        raise StrategyError(
+            f"{uri} does not have the sha256 {sha256[:12]} it was pinned to (now "
+            f"{sha256_hex(data)[:12]}); {fix}"
+        )
+    return data

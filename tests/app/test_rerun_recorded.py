@@ -173,7 +173,7 @@ def test_a_pinned_copy_removed_before_submit_is_refused_in_one_line(ctx, old_run
     assert found is not None and found.copy is not None
     ctx.store.delete(RESULTS, f"runs/{old_run['run_id']}/strategy.py")
     choice = submit_service.RunChoice(NAME, {"window": 60}, SimOptions(), found.copy)
-    with pytest.raises(NotFoundError, match=r"is gone .*choose the current file"):
+    with pytest.raises(NotFoundError, match=r"is missing; choose the current file"):
         submit_service.submit_runs(ctx, ["a.csv"], choice)
     assert ctx.executor.list() and len(ctx.executor.list()) == 1  # only the old run's job
 
