@@ -56,6 +56,8 @@ links[0].page_link(
     label="Rerun with changes",
     icon=":material/edit:",
     query_params=new_run_link.rerun_query(view.spec),
+    help="New run prefilled from this run; a strategy file runs the copy this run recorded "
+    "(runs/<id>/strategy.py) unless you choose the current file there",
 )
 links[1].page_link(
     nav.COMPARE, label="Compare with others", icon=":material/compare:",
