@@ -142,7 +142,11 @@ def rerun_source(
         return RerunSource(name, label, None, str(exc), now)
     if found is None:
         return None
-    source = found.source.decode("utf-8")
+    try:
+        source = found.source.decode("utf-8")
+    except UnicodeDecodeError:
+        not_text = f"the recorded copy of {label} ({found.uri}) is not UTF-8 text"
+        return RerunSource(found.name, found.origin, None, not_text, now)
     row, problem = schema(source, found.origin)
     if row is not None and row.name != found.name:
         problem = f"the recorded copy of {label} declares NAME = {row.name!r}, not {found.name!r}"

@@ -199,7 +199,8 @@ strategy_name = st.selectbox(
 row = catalogue[strategy_name]
 pin: rerun_source.PinnedSource | None = None  # an old run's recorded copy, when chosen
 if recorded is not None and recorded.copy is None:
-    st.warning(f"{recorded.problem} {recorded.status()}", icon=":material/history:")
+    if strategy_name == recorded.name or recorded.name not in catalogue:
+        st.warning(f"{recorded.problem} {recorded.status()}", icon=":material/history:")
 elif recorded is not None and recorded.copy is not None and strategy_name == recorded.name:
     choices = ["copy", "current"] if recorded.current_sha256 else ["copy"]
     labels = {"copy": recorded.copy_label(), "current": recorded.current_label()}
