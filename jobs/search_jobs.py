@@ -17,15 +17,15 @@ still queued, running or done is not submitted again. A step that finds its roun
 fails in one line naming the command that continues the search; run by hand (no
 ``AWS_BATCH_JOB_ID``), that command resubmits the round's array and step.
 
-A budget larger than the space's valid combinations (counted when the grid has at most
-:data:`jobs.search.COUNT_LIMIT` points) is cut to that count at submit, and both figures are kept
-in ``search/search.json`` and shown by :func:`search_progress`.
+Progress (``search_progress``) is :mod:`jobs.search_progress`; the bookkeeping files are
+:mod:`jobs.search_records`. A budget larger than the space's valid combinations (counted when
+the grid has at most :data:`jobs.search.COUNT_LIMIT` points) is cut to that count at submit, and
+both figures are kept in ``search/search.json`` and shown by :func:`search_progress`.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -54,14 +54,21 @@ from engine.sweep.search_rounds import (
 )
 from engine.sweep.spec import SweepSpec
 from jobs.base import Executor, default_user
-from jobs.model import JobKind, JobRecord, JobStatus, safe_job_name
+from jobs.model import JobKind, JobRecord, safe_job_name
+from jobs.search_progress import SearchProgress, progress_line, search_progress
+from jobs.search_records import (
+    continue_command,
+    live_submission,
+    record_submission,
+    round_jobs,
+    search_key,
+    status_of,
+)
 from jobs.settings import env_var
 
 STEP_MODULE = "jobs"
 CHILD_MODULE = "engine.backtest"
 COLLECT_MODULE = "engine.sweep.collect"
-SEARCH_JSON = "search/search.json"
-_ROUND_RE = re.compile(r"search/round-(\d+)\.json$")
 # the settings a step job needs to submit the next round where this one was submitted
 STEP_SETTINGS = (
     "backend",
@@ -79,19 +86,6 @@ STEP_SETTINGS = (
     "poll_ms",
 )
 ENDPOINTS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_BATCH")
-
-
-def search_key(sweep_id: str) -> str:
-    return sweep_prefix(sweep_id) + SEARCH_JSON
-
-
-def jobs_key(sweep_id: str, r: int) -> str:
-    """``sweeps/<id>/search/jobs-<r>.json``: round ``r``'s submissions."""
-    return f"{sweep_prefix(sweep_id)}search/jobs-{int(r)}.json"
-
-
-def continue_command(uri: str, r: int) -> str:
-    return f"python -m jobs search-step {uri} --round {r}"
 
 
 @dataclass(frozen=True)
@@ -293,50 +287,13 @@ def submit_round(
             **_common(store, spec),
         )
     except (BacktestError, InfraError) as exc:
-        _record(store, spec, r, {"array": array.id, "step": None})
+        record_submission(store, spec, r, {"array": array.id, "step": None})
         raise InfraError(
             f"round {r}'s step job could not be submitted ({exc}); when its array job "
             f"{array.id} ends, continue with `{continue_command(uri, r)}`"
         ) from None
-    _record(store, spec, r, {"array": array.id, "step": step.id})
+    record_submission(store, spec, r, {"array": array.id, "step": step.id})
     return array, step
-
-
-def _record(store: Store, spec: SweepSpec, r: int, jobs: dict[str, Any]) -> None:
-    """Append one submission to ``search/jobs-<r>.json``."""
-    bucket, key = spec.base.result_bucket, jobs_key(spec.sweep_id, r)
-    entries = round_jobs(store, bucket, spec.sweep_id, r)
-    entries.append({**jobs, "submitted_at": utc_now()})
-    store.put_bytes(bucket, key, to_json_bytes({"round": r, "submissions": entries}))
-
-
-def round_jobs(store: Store, bucket: str, sweep_id: str, r: int) -> list[dict[str, Any]]:
-    """Round ``r``'s submissions, oldest first ([] before any)."""
-    key = jobs_key(sweep_id, r)
-    if not store.exists(bucket, key):
-        return []
-    data = read_json(store, bucket, key)
-    entries = data.get("submissions") if isinstance(data, dict) else None
-    return [e for e in entries or [] if isinstance(e, dict)]
-
-
-def _status(executor: Executor, job_id: Any) -> JobStatus | None:
-    if not job_id:
-        return None
-    try:
-        return executor.get(str(job_id)).status
-    except NotFoundError:
-        return None
-
-
-def live_submission(executor: Executor, entries: list[dict[str, Any]], role: str) -> str | None:
-    """The id of the latest ``role`` job ("array", "step", "collect") that has not FAILED."""
-    for entry in reversed(entries):
-        job_id = entry.get(role)
-        status = _status(executor, job_id)
-        if job_id and status is not None and status is not JobStatus.FAILED:
-            return str(job_id)
-    return None
 
 
 # --- the step --------------------------------------------------------------------------------
@@ -397,16 +354,15 @@ def run_step(
 
 
 def _resubmit(ctx: _Search, r: int, why: str) -> StepResult:
-    """Run by hand on an incomplete round: submit it again unless its jobs still run."""
-    entries = ctx.jobs(r)
-    for role in ("array", "step"):
-        running = live_submission(ctx.executor, entries, role)
-        status = _status(ctx.executor, running)
-        if running and status is not None and not status.is_terminal:
-            raise BacktestError(
-                f"round {r} of sweep {ctx.spec.sweep_id} is not complete and its {role} job "
-                f"{running} is {status.value}; wait for it (python -m jobs wait {running})"
-            )
+    """Run by hand on an incomplete round: submit it again unless its array still runs (its
+    step, still pending or running, then fails on the incomplete round and submits nothing)."""
+    running = live_submission(ctx.executor, ctx.jobs(r), "array")
+    status = status_of(ctx.executor, running)
+    if running and status is not None and not status.is_terminal:
+        raise BacktestError(
+            f"round {r} of sweep {ctx.spec.sweep_id} is not complete and its array job "
+            f"{running} is {status.value}; wait for it (python -m jobs wait {running})"
+        )
     array, step = submit_round(ctx.executor, ctx.store, ctx.spec, ctx.layout, r)
     first = why.split(";", maxsplit=1)[0]
     return StepResult(
@@ -462,7 +418,7 @@ def _collect(ctx: _Search, r: int) -> StepResult:
     )
     latest = entries[-1] if entries else {}
     done = {"array": latest.get("array"), "step": latest.get("step"), "collect": collect.id}
-    _record(store, spec, r, done)
+    record_submission(store, spec, r, done)
     record = read_json(store, bucket, spec_key(spec.sweep_id))
     if isinstance(record, dict):  # the Jobs page finds a sweep's collect in spec.json
         record["jobs"] = {
@@ -474,122 +430,6 @@ def _collect(ctx: _Search, r: int) -> StepResult:
         store.put_bytes(bucket, spec_key(spec.sweep_id), to_json_bytes(record))
     return StepResult(
         f"all {r + 1} rounds told; submitted the collect job {collect.id}", collect=collect
-    )
-
-
-# --- progress --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SearchProgress:
-    """A TPE search as its files (and, given an executor, its jobs) say now."""
-
-    sweep_id: str
-    spec_uri: str
-    budget: int  # trials the search runs (spec.json's n)
-    budget_requested: int  # what was asked for (more than budget when the space is smaller)
-    valid_combinations: int | None
-    round_size: int
-    rounds_total: int
-    rounds_asked: int
-    trials_evaluated: int  # trials whose chunk is written
-    state: str  # "running", "stopped", "collecting", "done"
-    message: str  # one line
-    continue_command: str | None = None  # set when state is "stopped"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def search_progress(
-    store: Store, bucket: str, sweep_id: str, executor: Executor | None = None
-) -> SearchProgress:
-    """Rounds asked / total, trials evaluated / budget and the state, read now.
-
-    Without ``executor`` the state comes from the files only ("running" until every round is
-    written, then "collecting", then "done"); with it, a failed round or step job of the latest
-    round makes it "stopped", with the command that continues the search."""
-    from engine.sweep.plan import chunk_indices
-    from engine.sweep.results import chunk_state
-    from engine.sweep.search_results import search_layout
-
-    doc = load_doc(store, bucket, spec_key(sweep_id))
-    layout = search_layout(doc)
-    uri = store.uri(bucket, spec_key(sweep_id))
-    info = read_json(store, bucket, search_key(sweep_id)) if store.exists(
-        bucket, search_key(sweep_id)
-    ) else {}  # fmt: skip
-    info = info if isinstance(info, dict) else {}
-    prefix = sweep_prefix(sweep_id)
-    asked = sorted(
-        int(m.group(1))
-        for o in store.list(bucket, prefix + "search/")
-        if (m := _ROUND_RE.search(o.key)) is not None
-    )
-    chunks = chunk_state(store, bucket, sweep_id, doc.n_children)
-    evaluated = sum(len(chunk_indices(i, doc.plan, doc.n_tasks)) for i in chunks.done)
-    last = asked[-1] if asked else 0
-    state, message, command = _state(store, doc, layout, (last, evaluated), executor)
-    return SearchProgress(
-        sweep_id,
-        uri,
-        layout.budget,
-        int(info.get("budget_requested") or layout.budget),
-        info.get("valid_combinations"),
-        layout.round_size,
-        layout.n_rounds,
-        len(asked),
-        evaluated,
-        state,
-        message,
-        command,
-    )
-
-
-def _state(
-    store: Store,
-    doc: Any,
-    layout: RoundLayout,
-    where: tuple[int, int],
-    executor: Executor | None,
-) -> tuple[str, str, str | None]:
-    last, evaluated = where
-    sweep_id, bucket = doc.spec.sweep_id, doc.spec.base.result_bucket
-    uri = store.uri(bucket, spec_key(sweep_id))
-    if is_collected(store, bucket, sweep_id):
-        return "done", f"collected: {evaluated} trials in {layout.n_rounds} rounds", None
-    if executor is not None:
-        entries = round_jobs(store, bucket, sweep_id, last)
-        latest = entries[-1] if entries else {}
-        for role in ("collect", "step", "array"):
-            status = _status(executor, latest.get(role))
-            if status is JobStatus.FAILED:
-                command = continue_command(uri, last)
-                if role == "collect":
-                    command = f"python -m engine.sweep.collect {uri}"
-                return (
-                    "stopped",
-                    f"round {last}'s {role} job {latest.get(role)} FAILED; continue with "
-                    f"`{command}`",
-                    command,
-                )
-    if evaluated >= layout.budget:
-        return "collecting", f"all {layout.n_rounds} rounds evaluated; collecting", None
-    return (
-        "running",
-        f"round {last + 1} of {layout.n_rounds}: {evaluated} of {layout.budget} trials evaluated",
-        None,
-    )
-
-
-def progress_line(p: SearchProgress) -> str:
-    """One line for ``python -m jobs search-status``."""
-    budget = f"{p.budget}"
-    if p.budget_requested != p.budget:
-        budget += f" (asked {p.budget_requested}; the space has only {p.valid_combinations})"
-    return (
-        f"search {p.sweep_id}: {p.state} · rounds asked {p.rounds_asked}/{p.rounds_total} · "
-        f"trials evaluated {p.trials_evaluated}/{budget} · {p.message}"
     )
 
 

@@ -87,6 +87,9 @@ def test_a_step_job_on_an_unfinished_round_fails_naming_the_command_that_continu
     with LocalExecutor(Settings(storage_root=str(root)), worker="none") as ex:
         submit_search(ex, LocalStore(root), spec)  # nothing runs: round 0 has no chunk yet
         uri = "s3://results/sweeps/s/spec.json"
+        by_hand = one_error(capsys, ["search-step", uri, "--round", "0"])  # the array is queued
+        assert "round 0 of sweep s is not complete and its array job " in by_hand
+        assert "is RUNNABLE; wait for it (python -m jobs wait " in by_hand
         monkeypatch.setenv("AWS_BATCH_JOB_ID", "job-1")  # as the step job runs it
         line = one_error(capsys, ["search-step", uri, "--round", "0"], 1)
         assert "round 0 chunk 0 of sweep s has no s3://results/sweeps/s/chunks/0.parquet" in line

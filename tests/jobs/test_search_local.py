@@ -119,8 +119,8 @@ def test_a_stopped_search_says_so_and_continues_by_hand_with_the_same_trials(
         sub = submit_search(quiet, store, search("stop", 3))
         quiet.terminate(sub.array.id, reason="lost")  # round 0's array never ran
     with LocalExecutor(settings, worker="thread") as ex:
-        stopped = wait_done(ex, root, "stop")
-        assert ex.get(sub.step.id).status is JobStatus.FAILED  # Dependent Job failed
+        stopped = wait_done(ex, root, "stop")  # stopped once the array FAILED
+        assert ex.wait(sub.step.id, timeout=600).status is JobStatus.FAILED  # Dependent Job failed
         uri = "s3://results/sweeps/stop/spec.json"
         assert stopped.state == "stopped"
         assert stopped.continue_command == f"python -m jobs search-step {uri} --round 0"

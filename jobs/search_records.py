@@ -1,0 +1,68 @@
+"""A TPE search's bookkeeping files: ``search/search.json`` (what was asked) and
+``search/jobs-<r>.json`` (round ``r``'s submissions, appended, never replaced)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from engine.errors import NotFoundError
+from engine.store.objects import Store
+from engine.store.runs import to_json_bytes, utc_now
+from engine.sweep.results import read_json, sweep_prefix
+from engine.sweep.spec import SweepSpec
+from jobs.base import Executor
+from jobs.model import JobStatus
+
+SEARCH_JSON = "search/search.json"
+ROUND_RE = re.compile(r"search/round-(\d+)\.json$")
+
+
+def search_key(sweep_id: str) -> str:
+    return sweep_prefix(sweep_id) + SEARCH_JSON
+
+
+def jobs_key(sweep_id: str, r: int) -> str:
+    """``sweeps/<id>/search/jobs-<r>.json``: round ``r``'s submissions."""
+    return f"{sweep_prefix(sweep_id)}search/jobs-{int(r)}.json"
+
+
+def continue_command(uri: str, r: int) -> str:
+    return f"python -m jobs search-step {uri} --round {r}"
+
+
+def record_submission(store: Store, spec: SweepSpec, r: int, jobs: dict[str, Any]) -> None:
+    """Append one submission to ``search/jobs-<r>.json``."""
+    bucket, key = spec.base.result_bucket, jobs_key(spec.sweep_id, r)
+    entries = round_jobs(store, bucket, spec.sweep_id, r)
+    entries.append({**jobs, "submitted_at": utc_now()})
+    store.put_bytes(bucket, key, to_json_bytes({"round": r, "submissions": entries}))
+
+
+def round_jobs(store: Store, bucket: str, sweep_id: str, r: int) -> list[dict[str, Any]]:
+    """Round ``r``'s submissions, oldest first ([] before any)."""
+    key = jobs_key(sweep_id, r)
+    if not store.exists(bucket, key):
+        return []
+    data = read_json(store, bucket, key)
+    entries = data.get("submissions") if isinstance(data, dict) else None
+    return [e for e in entries or [] if isinstance(e, dict)]
+
+
+def status_of(executor: Executor, job_id: Any) -> JobStatus | None:
+    if not job_id:
+        return None
+    try:
+        return executor.get(str(job_id)).status
+    except NotFoundError:
+        return None
+
+
+def live_submission(executor: Executor, entries: list[dict[str, Any]], role: str) -> str | None:
+    """The id of the latest ``role`` job ("array", "step", "collect") that has not FAILED."""
+    for entry in reversed(entries):
+        job_id = entry.get(role)
+        status = status_of(executor, job_id)
+        if job_id and status is not None and status is not JobStatus.FAILED:
+            return str(job_id)
+    return None
