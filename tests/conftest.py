@@ -103,6 +103,11 @@ SLOW_TESTS: frozenset[str] = frozenset(
         "tests/engine/test_cli.py::test_run_from_inside_the_engine_folder",
         "tests/hardening/test_access.py::test_local_executor_records_the_user_and_never_the_credentials",
         "tests/hardening/test_corpus_cli.py::test_corpus_file_through_a_real_subprocess",
+        "tests/engine/test_lucky_parameter.py",
+        "tests/jobs/test_wf_resume.py",
+        "tests/app/test_jobs_wf_count.py",
+        "tests/app/test_seed_strategies.py",
+        "tests/app/test_rerun_recorded.py",
     }
 )
 
