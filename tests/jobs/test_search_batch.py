@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,8 +29,9 @@ from engine.sweep.spec import SweepSpec
 from infra.config import StackConfig
 from infra.iam import job_policy
 from jobs.batch import BatchExecutor
-from jobs.factory import aws_clients
+from jobs.factory import aws_clients, make_executor, make_store
 from jobs.search_jobs import run_step, search_progress, submit_search
+from jobs.search_records import round_jobs
 from jobs.settings import Settings, load_settings
 from tests._policy_check import Account, Call, Check, allowed, authorizations, check_reference
 from tests.jobs.test_jobs_batch import aws_creds  # noqa: F401 - fixture
@@ -66,7 +70,7 @@ class Recorder:
         return [c.params for c in self.calls[since:] if c.operation == "SubmitJob"]
 
 
-def make_stack(batch: Any, iam: Any) -> None:
+def make_stack(batch: Any, iam: Any, cfg: StackConfig = CFG) -> None:
     """The queue and the three job definitions under the names `python -m infra up` gives."""
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
              "Principal": {"Service": "batch.amazonaws.com"}}]}  # fmt: skip
@@ -74,15 +78,18 @@ def make_stack(batch: Any, iam: Any) -> None:
         RoleName=f"svc-{uuid.uuid4().hex[:6]}", AssumeRolePolicyDocument=json.dumps(trust)
     )["Role"]["Arn"]
     env = batch.create_compute_environment(
-        computeEnvironmentName="search-ce", type="UNMANAGED", state="ENABLED", serviceRole=role
+        computeEnvironmentName=f"{cfg.prefix}-ce",
+        type="UNMANAGED",
+        state="ENABLED",
+        serviceRole=role,
     )["computeEnvironmentArn"]
     batch.create_job_queue(
-        jobQueueName=CFG.job_queue, state="ENABLED", priority=1,
+        jobQueueName=cfg.job_queue, state="ENABLED", priority=1,
         computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env}],
     )  # fmt: skip
     for kind in ("run", "sweep", "collect"):
         batch.register_job_definition(
-            jobDefinitionName=CFG.job_definition(kind),
+            jobDefinitionName=cfg.job_definition(kind),
             type="container",
             containerProperties={
                 "image": "backtest:latest",
@@ -131,6 +138,7 @@ def checks_of(calls: list[Call], batch: Any) -> list[Check]:
     return [check for call in calls for check in authorizations(call, account)]
 
 
+@pytest.mark.slow
 def test_a_search_on_batch_submits_rounds_steps_and_collect_the_job_role_allows(
     stack: tuple[BatchExecutor, Recorder, Any], tmp_path: Path
 ) -> None:
@@ -214,3 +222,84 @@ def test_a_search_on_batch_submits_rounds_steps_and_collect_the_job_role_allows(
     foreign = Check("batch:TagResource", job, {"aws:RequestTag/backtest:queue": "x"}, "job")
     assert not any(allowed(policy, c) for c in (run_def, other_queue, foreign))
     assert not allowed(policy, Check("batch:TerminateJob", job, {}, "job"))
+
+
+def container(command: list[str], env: dict[str, str], cwd: Path, index: int | None = None) -> str:
+    """One Batch container: the SubmitJob's command with its environment, the credentials the
+    job role gives, and AWS_BATCH_* as Batch sets them."""
+    run_env = {
+        "PATH": os.environ["PATH"], "HOME": str(cwd),
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION, "AWS_BATCH_JOB_ID": f"job-{uuid.uuid4().hex[:6]}",
+        "BACKTEST_CONFIG": str(cwd / "none.toml"), **env,
+    }  # fmt: skip
+    if index is not None:
+        run_env["AWS_BATCH_JOB_ARRAY_INDEX"] = str(index)
+    argv = [sys.executable, *command[1:]] if command[0] == "python" else command
+    done = subprocess.run(
+        argv, cwd=cwd, env=run_env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_on_s3_each_step_runs_as_its_container_with_only_the_environment_it_was_sent(
+    aws_env: str, tmp_path: Path
+) -> None:
+    """Against the moto server: S3 for the store, Batch for the jobs; every container (children
+    and steps) is a process given exactly its SubmitJob's environment."""
+    suffix = uuid.uuid4().hex[:8]
+    inp, res = f"search-in-{suffix}", f"search-res-{suffix}"
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=aws_env)
+    for bucket in (inp, res):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=inp, Key="prices.csv", Body=random_walk(300, seed=9).to_csv().encode())
+    batch = boto3.client("batch", region_name=REGION, endpoint_url=aws_env)
+    cfg = StackConfig(prefix=f"s{suffix}", account=ACCOUNT, region=REGION)
+    make_stack(batch, boto3.client("iam", region_name=REGION, endpoint_url=aws_env), cfg)
+    settings = Settings(
+        backend="aws", user="alice", job_queue=cfg.job_queue,
+        job_definition=cfg.job_definition("run"),
+        sweep_job_definition=cfg.job_definition("sweep"),
+        collect_job_definition=cfg.job_definition("collect"),
+    )  # fmt: skip
+    ex = make_executor(settings)
+    store = make_store(settings)
+    base = RunSpec(inp, "prices.csv", res, "sma_cross")
+    spec = SweepSpec("srv", base, {"fast": "2:30:1", "slow": "10:120:5"}, mode="tpe", n=8,
+                     seed=4, search={"round_size": 4}, top_n=0)  # fmt: skip
+    sub = submit_search(ex, store, spec, cost_s=0.2)  # two children of 2 trials per round
+    uri = f"s3://{res}/sweeps/srv/spec.json"
+    assert sub.spec_uri == uri
+    for r in range(2):  # round 1's jobs come from step 0's container: read them from Batch
+        (entry,) = round_jobs(store, res, "srv", r)
+        array, step = (sent(batch, entry[role]) for role in ("array", "step"))
+        assert step["command"] == ["python", "-m", "jobs", "search-step", uri, "--round", str(r)]
+        assert step["dependsOn"] == [{"jobId": entry["array"]}]
+        env = step["env"]
+        assert env["AWS_ENDPOINT_URL_S3"] == aws_env  # an endpoint override travels; no keys
+        assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & set(env)
+        assert array["command"][-2:] == ["--round", str(r)] and array["size"] == 2
+        for index in range(array["size"]):
+            container(array["command"], {**env, **array["env"]}, tmp_path, index)
+        out = container(step["command"], env, tmp_path)
+        assert out.startswith("told 4 trials" if r == 0 else "all 2 rounds told")
+    collect = sent(batch, round_jobs(store, res, "srv", 1)[-1]["collect"])
+    assert collect["command"] == ["python", "-m", "engine.sweep.collect", uri]
+    container(collect["command"], env, tmp_path)
+    progress = search_progress(store, res, "srv", ex)
+    assert (progress.state, progress.trials_evaluated, progress.rounds_asked) == ("done", 8, 2)
+    assert sorted(read_sweep(store, res, "srv").summary["combo_id"]) == list(range(8))
+
+
+def sent(batch: Any, job_id: str) -> dict[str, Any]:
+    """What Batch holds of a submitted job: command, environment, dependencies, array size."""
+    (job,) = batch.describe_jobs(jobs=[job_id])["jobs"]
+    container_ = job.get("container", {})
+    return {
+        "command": container_.get("command"),
+        "env": {e["name"]: e["value"] for e in container_.get("environment", [])},
+        "dependsOn": job.get("dependsOn", []),
+        "size": job.get("arrayProperties", {}).get("size"),
+    }

@@ -122,6 +122,7 @@ def test_help_names_every_search_flag() -> None:
     assert "--round R" in step and "s3://BUCKET/sweeps/ID/spec.json" in step
 
 
+@pytest.mark.slow
 def test_a_search_from_the_cli_to_done(
     root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

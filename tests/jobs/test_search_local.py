@@ -24,6 +24,8 @@ from jobs.model import JobStatus
 from jobs.search_jobs import SearchProgress, search_progress, submit_search
 from jobs.settings import Settings
 
+pytestmark = pytest.mark.slow  # each test runs a whole search as subprocesses (30-80 s)
+
 COST = 0.075  # s per bar and trial: 8 trials x 400 bars -> two chunks of 4 per round
 
 
