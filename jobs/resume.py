@@ -285,6 +285,11 @@ def resume_sweep(
     reason = why_not_resumable(executor, state)
     if reason:
         raise BacktestError(reason)
+    from jobs.search_records import resume_refusal  # a TPE search with rounds still to ask
+
+    reason = resume_refusal(store, bucket, sweep_id)
+    if reason:
+        raise BacktestError(reason)
     if state.walk_forward is not None and state.walk_forward.plan_error:
         raise BacktestError(f"sweep {sweep_id} cannot be resumed: {state.walk_forward.plan_error}")
     who = user or str(getattr(executor, "user", "") or default_user(""))

@@ -66,3 +66,27 @@ def live_submission(executor: Executor, entries: list[dict[str, Any]], role: str
         if job_id and status is not None and status is not JobStatus.FAILED:
             return str(job_id)
     return None
+
+
+def resume_refusal(store: Store, bucket: str, sweep_id: str) -> str | None:
+    """Why ``python -m jobs resume`` must not rerun a TPE search's missing chunks: rounds not
+    asked yet have no trials (their chunks cannot run); the search continues by its step. None
+    for any other sweep, or a search whose every round is asked (a resume reruns its chunks)."""
+    from engine.sweep.results import load_doc, spec_key
+    from engine.sweep.search_results import search_layout
+
+    doc = load_doc(store, bucket, spec_key(sweep_id))
+    if doc.spec.mode != "tpe":
+        return None
+    layout = search_layout(doc)
+    asked = {int(m.group(1)) for o in store.list(bucket, sweep_prefix(sweep_id) + "search/")
+             if (m := ROUND_RE.search(o.key)) is not None}  # fmt: skip
+    if len(asked) >= layout.n_rounds:
+        return None
+    last = max(asked, default=0)
+    uri = store.uri(bucket, spec_key(sweep_id))
+    return (
+        f"sweep {sweep_id} is a TPE search with {len(asked)} of {layout.n_rounds} rounds asked; "
+        f"a resume cannot run rounds not asked yet: continue it with "
+        f"`{continue_command(uri, last)}`"
+    )

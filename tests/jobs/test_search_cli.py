@@ -144,3 +144,22 @@ def test_a_search_from_the_cli_to_done(
     )
     spec = (root / "results" / "sweeps" / "cli" / "spec.json").read_text()
     assert '"objectives": [\n      "sharpe",\n      "max_drawdown"\n    ]' in spec
+
+
+def test_resume_of_a_search_with_rounds_to_ask_points_to_the_step(
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = RunSpec("input", "prices.csv", "results", "sma_cross")
+    spec = SweepSpec("r", base, {"fast": "2:30:1"}, mode="tpe", n=8, search={"round_size": 4})
+    with LocalExecutor(Settings(storage_root=str(root)), worker="none") as ex:
+        sub = submit_search(ex, LocalStore(root), spec)
+        ex.terminate(sub.array.id, reason="lost")  # round 0 ended without its chunk
+        jobs_before = len(ex.list())
+        line = one_error(capsys, ["resume", "r", "--bucket", "results"])
+        assert line == (
+            "error: sweep r is a TPE search with 1 of 2 rounds asked; a resume cannot run rounds "
+            "not asked yet: continue it with `python -m jobs search-step "
+            "s3://results/sweeps/r/spec.json --round 0`"
+        )
+        assert len(ex.list()) == jobs_before  # nothing submitted
+        assert not (root / "results" / "sweeps" / "r" / "resume").exists()
