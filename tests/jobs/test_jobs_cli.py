@@ -209,7 +209,7 @@ def test_the_two_clis_take_the_same_run_options() -> None:
         return {o for a in actions for o in a.option_strings if o.startswith("--")}
 
     submit = build_parser()._subparsers._group_actions[0].choices["submit"]  # type: ignore[union-attr]
-    engine_only = {"--help", "--list-strategies", "--sweep"}
+    engine_only = {"--help", "--list-strategies", "--sweep", "--round"}
     assert flags(engine_parser(with_strategies=False)) - engine_only == flags(submit) - {
         "--help",
         "--name",
