@@ -318,7 +318,7 @@ def search_rounds(ctx: AppContext, state: resume.SweepState) -> Any:
     """A TPE search's rounds and state now (jobs.search_jobs.search_progress with the
     executor, so a failed round or step says so); None for other sweeps."""
     from engine.sweep.results import read_record
-    from jobs.search_jobs import search_progress
+    from jobs.search_progress import search_progress
 
     try:
         spec = read_record(ctx.store, state.bucket, state.sweep_id)

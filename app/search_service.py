@@ -216,7 +216,7 @@ def progress_line(ctx: Any, view: Any) -> str:
     (jobs.search_jobs.search_progress with the executor); '' when it cannot be read."""
     from app.jobs_service import search_text
     from engine.errors import BacktestError
-    from jobs.search_jobs import search_progress
+    from jobs.search_progress import search_progress
 
     bucket = str((view.spec.get("base") or {}).get("result_bucket") or ctx.settings.result_bucket)
     try:

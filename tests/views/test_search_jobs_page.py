@@ -14,7 +14,7 @@ from app import jobs_service, submit_service
 from engine.spec import SimOptions
 from engine.sweep.search_spec import SearchSpec
 from engine.sweep.spec import ParamSpace
-from jobs.search_jobs import search_progress
+from jobs.search_progress import search_progress
 from tests._app_helpers import (
     RESULTS,
     TREND,
