@@ -43,6 +43,7 @@ def _submit_search(budget: int = 6, round_size: int = 2) -> str:
     return spec.sweep_id
 
 
+@pytest.mark.slow  # a whole search: seven engine/optuna processes
 def test_round_progress_is_the_search_now(app_root: Path) -> None:
     ctx = app_context()
     blocker = ctx.executor.submit_command(sleep_command(), name="blocker", kind="run")
