@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -138,6 +138,23 @@ def read_sweep(ctx: AppContext, sweep_id: str) -> SweepView:
         [c for c in summary.columns if c in METRIC_COLUMNS],
         note,
     )
+
+
+class Progress(NamedTuple):
+    """An unfinished sweep's progress read now: collected yet, chunk files present."""
+
+    finished: bool
+    chunks_done: int
+
+
+def progress_now(ctx: AppContext, sweep_id: str, n_children: int | None) -> Progress:
+    """Whether the sweep is collected and how many chunk files it has, read now (one listing;
+    the live part of Sweep results compares it with what the page drew)."""
+    bucket = ctx.settings.result_bucket
+    if sweep_results.is_collected(ctx.store, bucket, sweep_id):
+        return Progress(True, 0)
+    state = sweep_results.chunk_state(ctx.store, bucket, sweep_id, n_children)
+    return Progress(False, len(state.done))
 
 
 # -- what the page draws ----------------------------------------------------------------------

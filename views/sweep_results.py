@@ -29,6 +29,28 @@ st.title("Sweep results")
 TABS = ["Heatmap", "Parallel coordinates", "Top combinations", "Robustness"]
 
 
+LIVE_S = 3  # seconds between the checks of an unfinished sweep
+
+
+def live_progress(view: ss.SweepView) -> None:
+    """Re-check an unfinished sweep every LIVE_S seconds; redraw the page when a chunk landed,
+    the collect finished or a search's state moved, so what the page shows is the state now."""
+    tpe = view.spec.get("mode") == "tpe"
+    search_line = search_service.progress_line(loaders.get_context(), view) if tpe else ""
+
+    @st.fragment(run_every=LIVE_S)
+    def check() -> None:
+        ctx = loaders.get_context()
+        now = ss.progress_now(ctx, view.sweep_id, view.n_children)
+        moved = now.finished or now.chunks_done != view.chunks_done
+        if moved or (tpe and search_service.progress_line(ctx, view) != search_line):
+            st.rerun(scope="app")
+        st.caption(f"Live: checked {pd.Timestamp.now(tz='UTC'):%H:%M:%S} UTC; the page redraws "
+                   "when a chunk lands.")  # fmt: skip
+
+    check()
+
+
 def choose(
     label: str, options: Sequence[Any], param: str, default: Any, *, keep_default: bool = True
 ) -> Any:
@@ -120,6 +142,7 @@ if not view.finished:
     total = f"{view.n_children:,}" if view.n_children else "?"
     st.progress(view.progress, text=f"{view.chunks_done:,} of {total} chunks done")
     st.info(f"Sweep {sweep_id} is not finished yet; showing the chunks written so far.")
+    live_progress(view)
 if view.note:
     st.caption(view.note)
 for line in ss.chunk_problems(view.robustness or {}):

@@ -155,6 +155,13 @@ def test_unfinished_sweep_shows_progress(lab: Lab) -> None:
     bar = at.get("progress")[0]
     assert bar.value == 50 and "2 of 4 chunks" in bar.text
     assert _heatmap(at)  # partial rows are already charted
+    assert "Live: checked" in texts(at)  # re-checked every few seconds (e2e: test_sweep_live)
+
+
+def test_a_finished_sweep_is_not_re_checked(swept: Lab) -> None:
+    at = app_test(PAGE, sweep="sw")
+    assert not at.exception and _heatmap(at)
+    assert "Live: checked" not in texts(at) and "not finished" not in texts(at)
 
 
 @pytest.mark.parametrize(
