@@ -26,6 +26,7 @@ from app.chart_data import (
 )
 from app.context import AppContext
 from app.new_run_link import new_run_query
+from app.rerun_source import link_params
 from app.search_service import without_search_columns
 from engine.sweep import results as sweep_results
 
@@ -249,7 +250,8 @@ def new_run_query_params(
     params = dict(base.get("params") or {})
     params.update({p: _plain(row[p]) for p in view.params if p in row})
     key = (row.get("source_key") or base.get("source_key")) if with_file else None
-    return new_run_query(strategy_of(view), params, files=[str(key)] if key else ())
+    query = new_run_query(strategy_of(view), params, files=[str(key)] if key else ())
+    return {**query, **link_params(view.spec)}  # a strategy file: New run offers the sweep's copy
 
 
 def top_run_of(robustness: Mapping[str, Any] | None, row: Mapping[Any, Any]) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -403,3 +404,16 @@ def test_new_run_query_for_a_combination(lab: Lab) -> None:
         "p_slow": str(int(row["slow"])),
     }
     assert "file" not in query  # the user picks other files on New run
+
+
+def test_a_combination_of_a_strategy_file_sweep_links_the_sweeps_copy(lab: Lab) -> None:
+    key = lab.add_file()
+    lab.sweep("q", key)
+    view = ss.read_sweep(ctx_for(lab), "q")
+    spec = {**view.spec, "base": {**view.spec["base"], "strategy": "close_above_sma"}}
+    stored = dataclasses.replace(view, spec=spec)
+    row = ss.top_table(view.summary, "sharpe", 1).iloc[0].to_dict()
+    query = ss.new_run_query_params(stored, row)
+    assert query["strategy"] == "close_above_sma"
+    assert query["from_sweep"] == "q"  # New run reads sweeps/q/strategy.py, not the file now
+    assert "from_sweep" not in ss.new_run_query_params(view, row)  # a built-in: no copy
