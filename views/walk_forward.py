@@ -6,13 +6,17 @@ Thin: read inputs -> guard -> one service call -> render.
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from app import loaders
+from app import sweep_service as ss
 from app import walk_forward_service as wfs
 from views import _pages as nav
 from views._guard import page_errors
 from views._pickers import pick_sweep
+
+LIVE_S = 3  # seconds between the checks of an uncollected sweep
 
 st.title("Walk-forward")
 st.caption(
@@ -32,7 +36,19 @@ with page_errors():
 st.write(wfs.describe(view.spec))
 st.page_link(nav.SWEEP_RESULTS, label="Full-sample sweep results", query_params={"sweep": sweep_id})
 if not view.finished:
-    st.info("The sweep is still running: the walk-forward results appear once it is collected.")
+    st.info(
+        "Not collected yet: the walk-forward results appear here once the sweep's collect has "
+        "written them. Whether its jobs are running or failed (and Resume) is on the Jobs page."
+    )
+    st.page_link(nav.JOBS, label="Jobs", icon=":material/list:")
+
+    @st.fragment(run_every=LIVE_S)
+    def check() -> None:  # the page redraws itself once the collect has finished
+        if ss.progress_now(loaders.get_context(), sweep_id, None).finished:
+            st.rerun(scope="app")
+        st.caption(f"Live: checked {pd.Timestamp.now(tz='UTC'):%H:%M:%S} UTC.")
+
+    check()
     st.stop()
 
 files = view.files

@@ -44,11 +44,13 @@ def test_page_shows_windows_stitched_equity_efficiency_and_parameter_path(lab: L
     assert len(at.dataframe[1].value) == 3 and at.query_params["file"] == "b.csv"
 
 
-def test_a_plain_sweep_is_one_line_and_an_unfinished_one_says_it_is_running(lab: Lab) -> None:
+def test_a_plain_sweep_is_one_line_and_an_unfinished_one_says_it_is_not_collected(lab: Lab) -> None:
     a = lab.add_file("a.csv", n_bars=520)
     make_walk_forward_sweep(lab.root, INPUT, RESULTS, [a], sweep_id="pending", run=False)
     at = app_test(PAGE, sweep="pending")
-    assert "still running" in texts(at) and not at.dataframe
+    assert "Not collected yet" in texts(at) and not at.dataframe
+    assert "still running" not in texts(at)  # it may have failed: the Jobs page says which
+    assert "Live: checked" in texts(at)  # re-checked until the collect has written them
     lab.store.put_bytes(RESULTS, "sweeps/plain/spec.json", json.dumps({"base": {}}).encode())
     at = app_test(PAGE, sweep="plain")
     (error,) = at.error
