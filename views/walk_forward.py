@@ -44,7 +44,7 @@ if not view.finished:
 
     @st.fragment(run_every=LIVE_S)
     def check() -> None:  # the page redraws itself once the collect has finished
-        if ss.progress_now(loaders.get_context(), sweep_id, None).finished:
+        if ss.progress_now(loaders.get_context(), view.sweep_id, None).finished:
             st.rerun(scope="app")
         st.caption(f"Live: checked {pd.Timestamp.now(tz='UTC'):%H:%M:%S} UTC.")
 
