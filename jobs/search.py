@@ -276,6 +276,20 @@ def _fill(spec: SweepSpec, r: int, used: set[Key], wanted: int) -> Iterator[dict
             return
 
 
+def search_space(spec: SweepSpec) -> tuple[int | None, int]:
+    """:func:`space_stats`, refused in one line (naming the rule) when no combination is valid.
+
+    Run where the strategy's rules may run: in this process for a built-in, in the sandbox
+    (:func:`jobs.stored_sweep.check_search`) for a stored strategy file."""
+    valid, warmup = space_stats(spec)
+    if valid == 0:
+        from engine.sweep.spec import expansion_stats
+
+        expansion_stats(replace(spec, mode="grid", n=None, search=None))  # names the rule
+        raise ParamError("the search space has no valid combination")
+    return valid, warmup
+
+
 def space_stats(spec: SweepSpec, limit: int = COUNT_LIMIT) -> tuple[int | None, int]:
     """(valid combinations, largest warm-up) of a validated spec's space.
 
@@ -302,6 +316,7 @@ __all__ = [
     "ask_round",
     "distributions",
     "round_seed",
+    "search_space",
     "space_stats",
     "told_trials",
 ]

@@ -3,7 +3,8 @@
 ``python -m jobs sweep ... --mode tpe --n 200 [--round-size 32] [--objective sharpe,max_drawdown]
 [--seed 7]`` submits a budgeted search (``--mode random --n 100 --seed 7`` a random sample);
 ``python -m jobs search-step URI --round R`` is what a step job runs (and how a stopped search is
-continued by hand); ``python -m jobs search-status SWEEP_ID [--wait]`` prints its progress.
+continued by hand; ``--round -1`` asks round 0, a stored strategy file's first step);
+``python -m jobs search-status SWEEP_ID [--wait]`` prints its progress.
 """
 
 from __future__ import annotations
@@ -101,7 +102,14 @@ def add_search_commands(sub: Any) -> None:
         "run it by hand to continue a stopped search)",
     )
     p.add_argument("spec_uri", metavar="URI", help="s3://BUCKET/sweeps/ID/spec.json")
-    p.add_argument("--round", type=int, required=True, metavar="R", help="the round to tell")
+    p.add_argument(
+        "--round",
+        type=int,
+        required=True,
+        metavar="R",
+        help="the round to tell; -1 tells nothing and asks round 0 (a stored strategy file's "
+        "search: its first step job loads the pinned file and asks round 0 there)",
+    )
     p = sub.add_parser("search-status", help="a TPE search's rounds, trials and state")
     p.add_argument("sweep_id", help="the sweep's id (its folder under sweeps/)")
     p.add_argument("--bucket", help="result bucket (default: the result_bucket setting)")
@@ -124,8 +132,15 @@ def print_submission(sub: Any) -> None:
         f"submitted TPE search {sub.sweep_id}: {budget} in {layout.n_rounds} round(s) of "
         f"{layout.round_size} ({layout.chunk_size} per child) -> {sub.spec_uri}"
     )
-    print(f"round 0: {kind}, job {sub.array.id}")
-    print(f"step job {sub.step.id}: tells round 0 and submits round 1; the last step collects")
+    if sub.array is None:  # a stored strategy file: its rules run in the step job only
+        print(
+            f"first step job {sub.step.id}: loads the pinned strategy file, asks round 0 and "
+            f"submits its {kind}; each step tells a round and submits the next; the last "
+            "step collects"
+        )
+    else:
+        print(f"round 0: {kind}, job {sub.array.id}")
+        print(f"step job {sub.step.id}: tells round 0 and submits round 1; the last step collects")
     print(f"progress: python -m jobs search-status {sub.sweep_id} [--wait]")
     print(sub.sweep_id)
 

@@ -31,14 +31,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from engine.errors import BacktestError, InfraError, NotFoundError, ParamError
+from engine.errors import BacktestError, InfraError, NotFoundError, ParamError, StrategyError
 from engine.sim.strategies import STRATEGIES
 from engine.store.objects import Store
 from engine.store.runs import to_json_bytes, utc_now
 from engine.sweep.plan import ChunkPlan, plan
 from engine.sweep.results import (
     is_collected,
-    load_doc,
     parse_uri,
     read_json,
     spec_key,
@@ -57,10 +56,13 @@ from jobs.base import Executor, default_user
 from jobs.model import JobKind, JobRecord, safe_job_name
 from jobs.search_progress import SearchProgress, progress_line, search_progress
 from jobs.search_records import (
+    FIRST,
     continue_command,
+    is_stored,
     live_submission,
     record_submission,
     round_jobs,
+    search_doc,
     search_key,
     status_of,
 )
@@ -97,8 +99,8 @@ class SearchSubmission:
     layout: RoundLayout
     budget_requested: int
     valid_combinations: int | None  # None: the space is too large to count
-    array: JobRecord  # round 0's array (or plain job)
-    step: JobRecord  # round 0's step job
+    array: JobRecord | None  # round 0's array (or plain job); None: the first step asks it
+    step: JobRecord  # round 0's step job (a stored strategy's: the first step, round -1)
 
     @property
     def plan(self) -> ChunkPlan:
@@ -107,27 +109,41 @@ class SearchSubmission:
 
 def as_sweep_submission(sub: SearchSubmission) -> Any:
     """The search as :class:`jobs.sweeps.SweepSubmission`: round 0's array, its step job as
-    ``collect`` (the job that continues the search), the budget as ``n_combinations``."""
+    ``collect`` (the job that continues the search), the budget as ``n_combinations``. A
+    stored strategy's search has no array yet: ``array`` is its first step job too."""
     from jobs.sweeps import SweepSubmission
 
+    array = sub.array if sub.array is not None else sub.step
     return SweepSubmission(
-        sub.sweep_id, sub.spec_uri, sub.layout.budget, 1, sub.plan, sub.array, sub.step
+        sub.sweep_id, sub.spec_uri, sub.layout.budget, 1, sub.plan, array, sub.step
     )
 
 
 # --- submit ----------------------------------------------------------------------------------
 
 
-def check_search(spec: SweepSpec) -> SweepSpec:
-    """The validated TPE spec; ParamError for what a search does not support (one line)."""
+def check_search(store: Store, spec: SweepSpec) -> tuple[SweepSpec, int | None, int]:
+    """(the validated TPE spec, its valid combinations or None when uncounted, the largest
+    warm-up); ParamError or StrategyError in one line for what a search does not support.
+
+    A built-in is checked here; a stored strategy file in the sandbox subprocess ordinary
+    stored sweeps use (:mod:`jobs.stored_sweep`: this process never imports it), the spec
+    coming back pinned to ``strategies/<NAME>.py`` and the sha256 of the bytes checked."""
     if spec.mode != "tpe":
         raise ParamError(f"sweep {spec.sweep_id} is a {spec.mode} sweep, not a TPE search")
-    if spec.base.strategy not in STRATEGIES:
-        raise ParamError(
-            f"a TPE search runs built-in strategies only; {spec.base.strategy!r} is a stored "
-            "file (its rules run only in the engine): use a grid or random sweep"
-        )
-    return spec.validate()
+    if spec.base.strategy in STRATEGIES:
+        from jobs.search import search_space
+
+        spec = spec.validate()
+        return (spec, *search_space(spec))
+    from jobs import stored_sweep
+    from jobs.sweeps import stored_source
+
+    pinned, source = stored_source(store, spec)
+    checked = stored_sweep.check_search(pinned, source, str(pinned.base.strategy_sha256))
+    if checked.spec.base.strategy_sha256 != pinned.base.strategy_sha256:
+        raise StrategyError(f"{spec.base.strategy}.py: the checked search lost its pinned sha256")
+    return checked.spec, checked.valid, checked.warmup
 
 
 def prepare_search(store: Store, spec: SweepSpec, cost_s: float | None = None) -> tuple[
@@ -135,10 +151,9 @@ def prepare_search(store: Store, spec: SweepSpec, cost_s: float | None = None) -
 ]:  # fmt: skip
     """(spec with its budget, the round layout, search.json's record) before anything is
     written: every check of an ordinary sweep (ids, buckets, input bars for the warm-up)."""
-    from jobs.search import space_stats
     from jobs.sweeps import MAX_SWEEP_ID, check_inputs
 
-    spec = check_search(spec)
+    spec, valid, warmup = check_search(store, spec)
     if len(spec.sweep_id) > MAX_SWEEP_ID:
         raise ParamError(f"sweep id is {len(spec.sweep_id)} characters; at most {MAX_SWEEP_ID}")
     bucket = spec.base.result_bucket
@@ -146,12 +161,6 @@ def prepare_search(store: Store, spec: SweepSpec, cost_s: float | None = None) -
         raise NotFoundError(f"result bucket {bucket!r} does not exist")
     if store.list(bucket, sweep_prefix(spec.sweep_id)):
         raise ParamError(f"sweep {spec.sweep_id!r} already exists in {bucket!r}; pick a new id")
-    valid, warmup = space_stats(spec)
-    if valid == 0:
-        from engine.sweep.spec import expansion_stats
-
-        expansion_stats(replace(spec, mode="grid", n=None, search=None))  # names the rule
-        raise ParamError("the search space has no valid combination")
     requested = int(spec.n or 0)
     if valid is not None and valid < requested:
         spec = replace(spec, n=valid)  # every valid combination, each once
@@ -180,28 +189,41 @@ def prepare_search(store: Store, spec: SweepSpec, cost_s: float | None = None) -
 def submit_search(
     executor: Executor, store: Store, spec: SweepSpec, *, cost_s: float | None = None
 ) -> SearchSubmission:
-    """Write spec.json and search.json, ask and write round 0, submit its array and step."""
+    """Write spec.json and search.json, ask and write round 0, submit its array and step.
+
+    A stored strategy file's rules must not run here: its file is pinned to
+    ``sweeps/<id>/strategy.py`` (as an ordinary stored sweep's) and round 0 is asked by a first
+    step job (``search-step URI --round -1``), which then submits round 0's array and step;
+    the submission's ``array`` is then None."""
+    from engine.userstrat.pin import pin_sweep_strategy
     from jobs.search import ask_round
 
     user = spec.base.user or str(getattr(executor, "user", "") or default_user(""))
     spec, layout, info = prepare_search(store, spec, cost_s)
-    asked = ask_round(spec, 0, layout.trials(0), [])
-    if asked.exhausted:
-        raise ParamError(
-            f"the search found only {len(asked.trials)} valid combinations for its first round "
-            f"of {asked.wanted}; widen the ranges or use a grid sweep"
-        )
+    stored = spec.base.strategy not in STRATEGIES
+    if not stored:
+        asked = ask_round(spec, 0, layout.trials(0), [])
+        if asked.exhausted:
+            raise ParamError(
+                f"the search found only {len(asked.trials)} valid combinations for its first "
+                f"round of {asked.wanted}; widen the ranges or use a grid sweep"
+            )
+    spec = pin_sweep_strategy(store, spec)  # a stored file: the copy every job loads
     bucket = spec.base.result_bucket
     key = spec_key(spec.sweep_id)
     chunks = ChunkPlan(layout.n_children, layout.chunk_size)
     record = spec_record(spec, layout.budget, chunks, utc_now(), user)
     store.put_bytes(bucket, key, to_json_bytes(record))
     store.put_bytes(bucket, search_key(spec.sweep_id), to_json_bytes(info))
-    write_round(store, bucket, spec.sweep_id, 0, asked.trials)
     uri = store.uri(bucket, key)
-    array, step = submit_round(executor, store, spec, layout, 0)
+    array: JobRecord | None = None
+    if stored:
+        step = submit_step(executor, store, spec, FIRST)
+    else:
+        write_round(store, bucket, spec.sweep_id, 0, asked.trials)
+        array, step = submit_round(executor, store, spec, layout, 0)
     record["jobs"] = {
-        "array": array.id,
+        "array": None if array is None else array.id,
         "collect": None,
         "step": step.id,
         "backend": executor.backend,
@@ -277,15 +299,7 @@ def submit_round(
         **_common(store, spec),
     )
     try:
-        step = executor.submit_command(
-            [python, "-m", STEP_MODULE, "search-step", uri, "--round", str(r)],
-            name=safe_job_name(f"step-{r}-{spec.sweep_id}"),
-            kind=JobKind.COLLECT,
-            depends_on=(array.id,),
-            env=step_env(executor),
-            tags={**tags, "array-job": array.id},
-            **_common(store, spec),
-        )
+        step = _step_job(executor, store, spec, r, array.id)
     except (BacktestError, InfraError) as exc:
         record_submission(store, spec, r, {"array": array.id, "step": None})
         raise InfraError(
@@ -294,6 +308,41 @@ def submit_round(
         ) from None
     record_submission(store, spec, r, {"array": array.id, "step": step.id})
     return array, step
+
+
+def _step_job(
+    executor: Executor, store: Store, spec: SweepSpec, r: int, array_id: str | None
+) -> JobRecord:
+    """Submit ``search-step URI --round r`` (after ``array_id`` when given)."""
+    uri = store.uri(spec.base.result_bucket, spec_key(spec.sweep_id))
+    tags = {"sweep-id": spec.sweep_id, "search-round": str(r), "user": _user(executor, spec)}
+    if array_id is not None:
+        tags["array-job"] = array_id
+    return executor.submit_command(
+        [_python(executor), "-m", STEP_MODULE, "search-step", uri, "--round", str(r)],
+        name=safe_job_name(f"step-{'first' if r == FIRST else r}-{spec.sweep_id}"),
+        kind=JobKind.COLLECT,
+        depends_on=() if array_id is None else (array_id,),
+        env=step_env(executor),
+        tags=tags,
+        **_common(store, spec),
+    )
+
+
+def submit_step(executor: Executor, store: Store, spec: SweepSpec, r: int) -> JobRecord:
+    """Submit step ``r`` alone, as a job (where a strategy file may run): the first step
+    (``FIRST``) of a stored strategy's search, or a step continued by hand. Recorded in
+    ``search/jobs-<r+1>.json`` as ``ask`` (the round that step asks)."""
+    uri = store.uri(spec.base.result_bucket, spec_key(spec.sweep_id))
+    try:
+        step = _step_job(executor, store, spec, r, None)
+    except (BacktestError, InfraError) as exc:
+        raise InfraError(
+            f"the step job that asks round {r + 1} could not be submitted ({exc}); continue "
+            f"with `{continue_command(uri, r)}`"
+        ) from None
+    record_submission(store, spec, r + 1, {"ask": step.id, "after_round": r})
+    return step
 
 
 # --- the step --------------------------------------------------------------------------------
@@ -333,12 +382,27 @@ class _Search:
 def run_step(
     executor: Executor, store: Store, uri: str, r: int, *, by_hand: bool = False
 ) -> StepResult:
-    """Step ``r``: tell rounds ``0..r``, ask and submit round ``r + 1`` (or the collect)."""
+    """Step ``r``: tell rounds ``0..r``, ask and submit round ``r + 1`` (or the collect);
+    ``r = FIRST`` (-1) tells nothing and asks round 0.
+
+    A stored strategy file is loaded from its pinned copy (``sweeps/<id>/strategy.py``) before
+    its rules are applied, in a step job only: run by hand (``by_hand``, the CLI), the step
+    reads files and submits jobs but never imports the file; an ask is left to a step job."""
+    from engine.sweep.child import load_sweep_doc
     from engine.sweep.search_results import RoundIncomplete, read_trials, search_layout
 
     bucket, key = parse_uri(uri)
-    doc = load_doc(store, bucket, key)
+    record = read_json(store, bucket, key)
+    stored = is_stored(record)
+    if stored and by_hand:
+        doc = search_doc(store, bucket, key)  # read only: the file is not imported here
+    else:
+        doc = load_sweep_doc(store, bucket, key)  # a stored file: its pinned copy, registered
     ctx = _Search(executor, store, doc.spec, search_layout(doc))
+    if r < FIRST:
+        raise ParamError(f"--round must be {FIRST} (ask round 0) or a round >= 0, got {r}")
+    if r == FIRST:
+        return _ask_by_job(ctx, r) if stored and by_hand else _next_round(ctx, r, None)
     ctx.layout.trials(r)  # ParamError for a round outside the search
     read_round(store, bucket, doc.spec.sweep_id, r)  # NotFoundError: round r was never asked
     try:
@@ -350,7 +414,28 @@ def run_step(
         return _resubmit(ctx, r, str(exc))
     if r + 1 >= ctx.layout.n_rounds:
         return _collect(ctx, r)
+    if stored and by_hand:
+        return _ask_by_job(ctx, r)
     return _next_round(ctx, r, trials)
+
+
+def _ask_by_job(ctx: _Search, r: int) -> StepResult:
+    """By hand on a stored strategy's search: round ``r + 1`` is asked by a step job (its
+    rules run there), unless it was submitted already."""
+    nxt = r + 1
+    live = live_submission(ctx.executor, ctx.jobs(nxt), "array")
+    if live is not None:
+        return StepResult(f"round {nxt} was submitted already (array job {live}); nothing to do")
+    asking = live_submission(ctx.executor, ctx.jobs(nxt), "ask")
+    status = status_of(ctx.executor, asking)
+    if asking and status is not None and not status.is_terminal:
+        return StepResult(f"round {nxt} is being asked by step job {asking} ({status.value})")
+    step = submit_step(ctx.executor, ctx.store, ctx.spec, r)
+    return StepResult(
+        f"submitted step job {step.id}: it loads the pinned strategy file, asks round {nxt} "
+        "and submits it (this process never imports strategy files)",
+        step=step,
+    )
 
 
 def _resubmit(ctx: _Search, r: int, why: str) -> StepResult:
@@ -383,7 +468,8 @@ def _next_round(ctx: _Search, r: int, trials: Any) -> StepResult:
     if ctx.store.exists(ctx.bucket, round_key(spec.sweep_id, nxt)):
         asked_trials = read_round(ctx.store, ctx.bucket, spec.sweep_id, nxt)  # asked once, kept
     else:
-        asked = ask_round(spec, nxt, layout.trials(nxt), told_trials(spec, trials))
+        history = [] if trials is None else told_trials(spec, trials)
+        asked = ask_round(spec, nxt, layout.trials(nxt), history)
         if asked.exhausted:
             done = layout.trials(nxt).start
             raise InfraError(
@@ -394,8 +480,9 @@ def _next_round(ctx: _Search, r: int, trials: Any) -> StepResult:
         asked_trials = asked.trials
     write_round(ctx.store, ctx.bucket, spec.sweep_id, nxt, asked_trials)
     array, step = submit_round(ctx.executor, ctx.store, spec, layout, nxt)
+    told = "told nothing yet" if trials is None else f"told {len(trials)} trials of rounds 0..{r}"
     return StepResult(
-        f"told {len(trials)} trials of rounds 0..{r}; asked round {nxt} "
+        f"{told}; asked round {nxt} "
         f"(trials {asked_trials[0].number}..{asked_trials[-1].number}): array job {array.id}, "
         f"step job {step.id}",
         array,

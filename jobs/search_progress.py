@@ -8,11 +8,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.store.objects import Store
-from engine.sweep.results import is_collected, load_doc, read_json, spec_key, sweep_prefix
+from engine.sweep.results import is_collected, read_json, spec_key, sweep_prefix
 from engine.sweep.search_rounds import RoundLayout
 from jobs.base import Executor
 from jobs.model import JobStatus
-from jobs.search_records import ROUND_RE, continue_command, round_jobs, search_key, status_of
+from jobs.search_records import (
+    FIRST,
+    ROUND_RE,
+    continue_command,
+    round_jobs,
+    search_doc,
+    search_key,
+    status_of,
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +56,7 @@ def search_progress(
     from engine.sweep.results import chunk_state
     from engine.sweep.search_results import search_layout
 
-    doc = load_doc(store, bucket, spec_key(sweep_id))
+    doc = search_doc(store, bucket, spec_key(sweep_id))  # never imports a strategy file
     layout = search_layout(doc)
     uri = store.uri(bucket, spec_key(sweep_id))
     info = read_json(store, bucket, search_key(sweep_id)) if store.exists(
@@ -63,7 +71,7 @@ def search_progress(
     )
     chunks = chunk_state(store, bucket, sweep_id, doc.n_children)
     evaluated = sum(len(chunk_indices(i, doc.plan, doc.n_tasks)) for i in chunks.done)
-    last = asked[-1] if asked else 0
+    last = asked[-1] if asked else FIRST  # none asked yet: a stored strategy's first step
     state, message, command = _state(store, doc, layout, (last, evaluated), executor)
     return SearchProgress(
         sweep_id,
@@ -90,31 +98,50 @@ def _state(
 ) -> tuple[str, str, str | None]:
     last, evaluated = where
     sweep_id, bucket = doc.spec.sweep_id, doc.spec.base.result_bucket
-    uri = store.uri(bucket, spec_key(sweep_id))
     if is_collected(store, bucket, sweep_id):
         return "done", f"collected: {evaluated} trials in {layout.n_rounds} rounds", None
     if executor is not None:
-        entries = round_jobs(store, bucket, sweep_id, last)
-        latest = entries[-1] if entries else {}
-        for role in ("collect", "step", "array"):
-            status = status_of(executor, latest.get(role))
-            if status is JobStatus.FAILED:
-                command = continue_command(uri, last)
-                if role == "collect":
-                    command = f"python -m engine.sweep.collect {uri}"
-                return (
-                    "stopped",
-                    f"round {last}'s {role} job {latest.get(role)} FAILED; continue with "
-                    f"`{command}`",
-                    command,
-                )
+        stopped = _stopped(executor, store, doc, last)
+        if stopped is not None:
+            return stopped
     if evaluated >= layout.budget:
         return "collecting", f"all {layout.n_rounds} rounds evaluated; collecting", None
+    if last == FIRST:
+        return (
+            "running",
+            f"asking round 1 of {layout.n_rounds} (its step job loads the strategy file): "
+            f"0 of {layout.budget} trials evaluated",
+            None,
+        )
     return (
         "running",
         f"round {last + 1} of {layout.n_rounds}: {evaluated} of {layout.budget} trials evaluated",
         None,
     )
+
+
+def _stopped(
+    executor: Executor, store: Store, doc: Any, last: int
+) -> tuple[str, str, str | None] | None:
+    """("stopped", why, the command that continues) when a job of the latest round FAILED."""
+    sweep_id, bucket = doc.spec.sweep_id, doc.spec.base.result_bucket
+    uri = store.uri(bucket, spec_key(sweep_id))
+    entries = round_jobs(store, bucket, sweep_id, max(last, 0))
+    latest = entries[-1] if entries else {}
+    for role in ("collect", "step", "array", "ask"):
+        job = latest.get(role)
+        if status_of(executor, job) is not JobStatus.FAILED:
+            continue
+        if role == "ask":  # the step that was to ask this round (after round last - 1)
+            command = continue_command(uri, int(latest.get("after_round", last - 1)))
+            what = f"the step job {job} that asks round {max(last, 0)}"
+        else:
+            command = continue_command(uri, last)
+            what = f"round {last}'s {role} job {job}"
+        if role == "collect":
+            command = f"python -m engine.sweep.collect {uri}"
+        return "stopped", f"{what} FAILED; continue with `{command}`", command
+    return None
 
 
 def progress_line(p: SearchProgress) -> str:

@@ -5,8 +5,9 @@ sweep's combinations depend on its CONSTRAINTS, which are code. :func:`check` se
 spec and the file's exact source to ``python -m jobs.stored_sweep`` on stdin (time and
 address-space limits, no credentials in its environment, an empty working folder); the child
 loads the file as a sweep child does, then runs the very calls the children and the collect
-run (``SweepSpec.validate``, ``expansion_stats``, ``count_and_warmup``), so the count shown
-at submit is the count that runs. It answers one JSON line: the validated spec, (candidates,
+run (``SweepSpec.validate``, ``expansion_stats``, ``count_and_warmup``; for a TPE search
+:func:`jobs.search.search_space`, :func:`check_search`), so the count shown at submit is the
+count that runs. It answers one JSON line: the validated spec, (candidates,
 valid, dropped) and the largest warm-up, or the one-line error of the user's file or of the
 spec.
 """
@@ -46,15 +47,49 @@ PROBE = sandbox.Sandbox(
 )
 
 
-def check(spec: SweepSpec, source: str, sha256: str) -> CheckedSweep:
-    """Validate and count ``spec`` with the strategy file ``source`` loaded in a subprocess;
-    ParamError or StrategyError (one line) when the spec or the file is refused."""
+@dataclass(frozen=True)
+class CheckedSearch:
+    """A stored strategy's TPE search as the engine sees it: the validated spec, its valid
+    combinations (None: too many to count, :data:`jobs.search.COUNT_LIMIT`) and warm-up."""
+
+    spec: SweepSpec
+    valid: int | None
+    warmup: int
+
+
+def _ask(spec: SweepSpec, source: str, sha256: str, *, search: bool) -> dict[str, Any]:
     name = spec.base.strategy
-    request = {"spec": spec.to_dict(), "source": source, "sha256": sha256, "name": name}
+    request: dict[str, Any] = {
+        "spec": spec.to_dict(),
+        "source": source,
+        "sha256": sha256,
+        "name": name,
+    }
+    if search:
+        request["search"] = True
     answer = sandbox.ask(PROBE, name, request)
     if "error" in answer:
         kind = StrategyError if answer.get("kind") == "strategy" else ParamError
         raise kind(str(answer["error"]))
+    return answer
+
+
+def check_search(spec: SweepSpec, source: str, sha256: str) -> CheckedSearch:
+    """A TPE search's :func:`jobs.search.search_space` with ``source`` loaded in the same
+    subprocess as :func:`check` (the submitting process never imports the file)."""
+    answer = _ask(spec, source, sha256, search=True)
+    valid = answer["valid"]
+    return CheckedSearch(
+        SweepSpec.from_dict(answer["spec"]),
+        None if valid is None else int(valid),
+        int(answer["warmup"]),
+    )
+
+
+def check(spec: SweepSpec, source: str, sha256: str) -> CheckedSweep:
+    """Validate and count ``spec`` with the strategy file ``source`` loaded in a subprocess;
+    ParamError or StrategyError (one line) when the spec or the file is refused."""
+    answer = _ask(spec, source, sha256, search=False)
     candidates, valid, dropped = (int(n) for n in answer["stats"])
     return CheckedSweep(
         SweepSpec.from_dict(answer["spec"]),
@@ -79,6 +114,11 @@ def _answer(data: dict[str, Any]) -> dict[str, Any]:
     register_file_strategy(strategy)  # this process only: it exits after answering
     try:
         spec = SweepSpec.from_dict(data["spec"]).validate()
+        if data.get("search"):  # a TPE search: valid combinations (None: uncounted), warm-up
+            from jobs.search import search_space
+
+            valid, warmup = search_space(spec)
+            return {"spec": spec.to_dict(), "valid": valid, "warmup": warmup}
         stats = expansion_stats(spec)
         _, warmup = count_and_warmup(spec)
     except ProjectError:
