@@ -5,7 +5,7 @@ from __future__ import annotations
 NAME = "sma_pair_file"
 
 # two windows and a rule (fast < slow), plain numpy: long while SMA(fast) > SMA(slow)
-SMA_PAIR = '''import numpy as np
+SMA_PAIR = """import numpy as np
 
 NAME = "sma_pair_file"
 DESCRIPTION = "Long while SMA(close, fast) > SMA(close, slow)."
@@ -30,10 +30,10 @@ def signal(bars, p):
     ready = ~np.isnan(slow)
     out[ready] = np.where(fast[ready] > slow[ready], 1.0, 0.0)
     return out
-'''
+"""
 
 # the same schema, a stricter rule: rounds asked with it would differ
 EDITED = SMA_PAIR.replace(
     'CONSTRAINTS = [("fast < slow", lambda p: p["fast"] < p["slow"])]',
-    'CONSTRAINTS = [("fast < slow", lambda p: p["fast"] + 40 <= p["slow"])]',
-)
+    'CONSTRAINTS = [("fast + 40 <= slow", lambda p: p["fast"] + 40 <= p["slow"])]',
+).replace('"default": 20,', '"default": 60,')
