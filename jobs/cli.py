@@ -40,7 +40,20 @@ DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse would exit 2 with usage; keep one line
-        raise BacktestError(f"{message} (see python -m jobs {self.prog.split()[-1]} --help)")
+        raise BacktestError(f"{message} (see {self.prog} --help)")
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        """As argparse, but an unknown option names the subcommand's help, not the top one's
+        (argparse reports it from the top parser: "see python -m jobs --help" helps nobody)."""
+        ns, extras = self.parse_known_args(args, namespace)
+        if extras:
+            named = (getattr(ns, "command", None), getattr(ns, "strategy_command", None))
+            words = [w for w in named if w]
+            raise BacktestError(
+                f"unrecognized arguments: {' '.join(extras)} "
+                f"(see {' '.join([self.prog, *words])} --help)"
+            )
+        return ns
 
 
 # -- argument helpers --------------------------------------------------------------------------

@@ -246,3 +246,23 @@ def test_every_subcommand_has_working_help(
     assert out.startswith("usage: python -m jobs " + command)
     if command in ("submit", "sweep"):
         assert "commission rate per fill (0.001 = 0.1%)" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "help_of"),
+    [
+        (["strategy", "add", "x.py", "--bucket", "b"], "python -m jobs strategy add --help"),
+        (["submit", "a", "b.csv", "c", "--bogus"], "python -m jobs submit --help"),
+        (["submit"], "python -m jobs submit --help"),
+        (["nope"], "python -m jobs --help"),
+    ],
+)
+def test_a_usage_error_names_the_help_of_its_own_command(
+    argv: list[str], help_of: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from jobs.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and len(err.splitlines()) == 1
+    assert err.endswith(f"(see {help_of})")  # not "python -m jobs jobs --help"
