@@ -331,8 +331,8 @@ def _step_job(
 
 def submit_step(executor: Executor, store: Store, spec: SweepSpec, r: int) -> JobRecord:
     """Submit step ``r`` alone, as a job (where a strategy file may run): the first step
-    (``FIRST``) of a stored strategy's search, or a step continued by hand. Recorded in
-    ``search/jobs-<r+1>.json`` as ``ask`` (the round that step asks)."""
+    (``FIRST``) of a stored strategy's search, recorded in ``search/jobs-0.json`` as ``ask``,
+    or step ``r`` continued by hand, recorded in ``search/jobs-<r>.json`` as ``step``."""
     uri = store.uri(spec.base.result_bucket, spec_key(spec.sweep_id))
     try:
         step = _step_job(executor, store, spec, r, None)
@@ -341,7 +341,8 @@ def submit_step(executor: Executor, store: Store, spec: SweepSpec, r: int) -> Jo
             f"the step job that asks round {r + 1} could not be submitted ({exc}); continue "
             f"with `{continue_command(uri, r)}`"
         ) from None
-    record_submission(store, spec, r + 1, {"ask": step.id, "after_round": r})
+    role = "ask" if r == FIRST else "step"
+    record_submission(store, spec, max(r, 0), {role: step.id, "by_hand": r != FIRST})
     return step
 
 
@@ -426,7 +427,8 @@ def _ask_by_job(ctx: _Search, r: int) -> StepResult:
     live = live_submission(ctx.executor, ctx.jobs(nxt), "array")
     if live is not None:
         return StepResult(f"round {nxt} was submitted already (array job {live}); nothing to do")
-    asking = live_submission(ctx.executor, ctx.jobs(nxt), "ask")
+    role = "ask" if r == FIRST else "step"
+    asking = live_submission(ctx.executor, ctx.jobs(max(r, 0)), role)
     status = status_of(ctx.executor, asking)
     if asking and status is not None and not status.is_terminal:
         return StepResult(f"round {nxt} is being asked by step job {asking} ({status.value})")
@@ -480,6 +482,8 @@ def _next_round(ctx: _Search, r: int, trials: Any) -> StepResult:
         asked_trials = asked.trials
     write_round(ctx.store, ctx.bucket, spec.sweep_id, nxt, asked_trials)
     array, step = submit_round(ctx.executor, ctx.store, spec, layout, nxt)
+    if nxt == 0:  # asked by the first step: spec.json names round 0's jobs as a submit does
+        _record_jobs(ctx, {"array": array.id, "step": step.id})
     told = "told nothing yet" if trials is None else f"told {len(trials)} trials of rounds 0..{r}"
     return StepResult(
         f"{told}; asked round {nxt} "
@@ -506,18 +510,21 @@ def _collect(ctx: _Search, r: int) -> StepResult:
     latest = entries[-1] if entries else {}
     done = {"array": latest.get("array"), "step": latest.get("step"), "collect": collect.id}
     record_submission(store, spec, r, done)
-    record = read_json(store, bucket, spec_key(spec.sweep_id))
-    if isinstance(record, dict):  # the Jobs page finds a sweep's collect in spec.json
-        record["jobs"] = {
-            **dict(record.get("jobs") or {}),
-            "array": latest.get("array"),
-            "collect": collect.id,
-            "backend": ctx.executor.backend,
-        }
-        store.put_bytes(bucket, spec_key(spec.sweep_id), to_json_bytes(record))
+    # the Jobs page finds a sweep's collect in spec.json
+    _record_jobs(ctx, {"array": latest.get("array"), "collect": collect.id})
     return StepResult(
         f"all {r + 1} rounds told; submitted the collect job {collect.id}", collect=collect
     )
+
+
+def _record_jobs(ctx: _Search, jobs: dict[str, Any]) -> None:
+    """Update spec.json's ``jobs`` with ``jobs`` (and the backend)."""
+    key = spec_key(ctx.spec.sweep_id)
+    record = read_json(ctx.store, ctx.bucket, key)
+    if isinstance(record, dict):
+        merged = {**dict(record.get("jobs") or {}), **jobs, "backend": ctx.executor.backend}
+        record["jobs"] = merged
+        ctx.store.put_bytes(ctx.bucket, key, to_json_bytes(record))
 
 
 __all__ = [

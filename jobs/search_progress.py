@@ -132,9 +132,9 @@ def _stopped(
         job = latest.get(role)
         if status_of(executor, job) is not JobStatus.FAILED:
             continue
-        if role == "ask":  # the step that was to ask this round (after round last - 1)
-            command = continue_command(uri, int(latest.get("after_round", last - 1)))
-            what = f"the step job {job} that asks round {max(last, 0)}"
+        if role == "ask":  # a stored strategy's first step, which asks round 0
+            command = continue_command(uri, FIRST)
+            what = f"the step job {job} that asks round 0"
         else:
             command = continue_command(uri, last)
             what = f"round {last}'s {role} job {job}"

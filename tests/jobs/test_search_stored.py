@@ -79,7 +79,7 @@ def test_the_submit_counts_in_the_sandbox_pins_the_file_and_leaves_round_0_to_a_
     assert list(jobs[0].command[-4:]) == ["search-step", URI.format("s1"), "--round", "-1"]
     assert not jobs[0].depends_on
     jobs0 = json.loads((folder / "search" / "jobs-0.json").read_text())["submissions"]
-    assert [(e["ask"], e["after_round"]) for e in jobs0] == [(sub.step.id, -1)]
+    assert [(e["ask"], e["by_hand"]) for e in jobs0] == [(sub.step.id, False)]
     progress = search_progress(store, "results", "s1")
     assert (progress.state, progress.rounds_asked, progress.trials_evaluated) == ("running", 0, 0)
     assert progress.message == (

@@ -14,6 +14,7 @@ import pytest
 
 from engine.api import run_backtest
 from engine.data import load_prices
+from engine.sim.strategies import FILE_STRATEGIES
 from engine.sim.synthetic import random_walk
 from engine.spec import RunSpec
 from engine.store.objects import LocalStore
@@ -22,7 +23,7 @@ from engine.sweep.spec import SweepSpec
 from engine.userstrat import load_strategy_file
 from engine.userstrat.library import put_strategy
 from jobs.local import LocalExecutor
-from jobs.search_jobs import SearchProgress, search_progress, submit_search
+from jobs.search_jobs import SearchProgress, run_step, search_progress, submit_search
 from jobs.settings import Settings
 from tests._search_stored_files import EDITED, NAME, SMA_PAIR
 
@@ -80,6 +81,9 @@ def test_a_stored_search_reproduces_keeps_its_rule_and_runs_its_pinned_copy(
     put_strategy(store, "input", EDITED, user="dana@example.com", overwrite=True)
     with LocalExecutor(settings, worker="thread") as ex:
         ends = [wait_end(ex, root, s.sweep_id) for s in subs]
+        by_hand = run_step(ex, store, subs[0].spec_uri, 0, by_hand=True)  # reads, imports nothing
+        assert by_hand.message.startswith("round 1 was submitted already (array job ")
+    assert NAME not in FILE_STRATEGIES  # this process never loaded the file
     valid = sum(1 for f in range(2, 31) for s in range(10, 121, 5) if f < s)
     for progress in ends:
         assert progress == SearchProgress(
@@ -105,8 +109,10 @@ def test_a_stored_search_reproduces_keeps_its_rule_and_runs_its_pinned_copy(
         single = run_backtest(prices, strategy, t["params"]).metrics
         assert row["n_trades"] == single["n_trades"]
     assert store.get_bytes("results", "sweeps/a/strategy.py") == SMA_PAIR.encode()
+    recorded = json.loads((root / "results/sweeps/a/spec.json").read_text())["jobs"]
     jobs0 = json.loads((root / "results/sweeps/a/search/jobs-0.json").read_text())["submissions"]
     assert [sorted(e) for e in jobs0] == [
-        ["after_round", "ask", "submitted_at"],
+        ["ask", "by_hand", "submitted_at"],
         ["array", "step", "submitted_at"],
     ]
+    assert recorded["array"] is not None and recorded["collect"] is not None
