@@ -5,7 +5,8 @@ the search's estimate (rounds x array size) and read-back.
 Every value is typed text checked in the same script run that would submit it (app.form_checks),
 so what is shown is what is submitted; a bad value shows its one line under the field and is
 added to the reasons Submit is disabled. What a TPE search cannot do (several files,
-walk-forward, a stored strategy file) is said beside the kind before submit.
+walk-forward) is said beside the kind before submit; a stored strategy file is counted with its
+rules in the sandbox subprocess, as at submit.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import streamlit as st
 
-from app import form_checks, submit_service
+from app import form_checks, loaders, submit_service
 from app import search_service as search
 from engine.errors import ParamError
 from engine.sim.strategies import Param
@@ -38,7 +39,7 @@ def _kind_label(kind: str) -> str:
     return KINDS[kind]
 
 
-def sweep_kind(checked: Checker, problems: list[str], files: Sequence[str], stored: bool) -> dict:
+def sweep_kind(checked: Checker, problems: list[str], files: Sequence[str]) -> dict:
     """The kind selectbox and its fields; returns the SweepChoice keywords (mode, n, seed,
     search). ``checked(check, *args)`` shows a ParamError under the field and disables Submit."""
     ss = st.session_state
@@ -58,7 +59,7 @@ def sweep_kind(checked: Checker, problems: list[str], files: Sequence[str], stor
             sample["seed"] = checked(form_checks.check_value, SEED, raw)
     elif mode == TPE:
         sample.update(search_fields(checked, problems, cols))
-        for line in conflicts(files, stored):
+        for line in conflicts(files):
             problems.append(line)
             st.error(line, icon=":material/error:")
     return sample
@@ -137,7 +138,7 @@ def search_fields(checked: Checker, problems: list[str], cols: Sequence[Any]) ->
     return {"n": budget, "seed": seed, "search": spec}
 
 
-def conflicts(files: Sequence[str], stored: bool) -> list[str]:
+def conflicts(files: Sequence[str]) -> list[str]:
     """What a TPE search cannot be combined with, one actionable line each."""
     out = []
     if len(files) > 1:
@@ -150,21 +151,18 @@ def conflicts(files: Sequence[str], stored: bool) -> list[str]:
             "a TPE search cannot be walk-forward: turn off walk-forward optimisation below, "
             "or use a grid or random sweep"
         )
-    if stored:
-        out.append(
-            "a TPE search runs built-in strategies only (a stored file's rules run only in the "
-            "engine): use a grid or random sweep"
-        )
     return out
 
 
 @st.cache_data(show_spinner="Counting the search space's valid combinations...", max_entries=32)
 def _valid(spec_key: str, _sweep: Any) -> int | None:
     """The space's valid combinations (None above jobs.search.COUNT_LIMIT grid points), cached
-    per content: the count the submit makes before it cuts a larger budget."""
-    from jobs.search import space_stats
+    per content: the submit's own count (jobs.search_jobs.check_search: a stored strategy
+    file's rules in the sandbox subprocess, never in this process) before it cuts a larger
+    budget."""
+    from jobs.search_jobs import check_search
 
-    return space_stats(_sweep)[0]
+    return check_search(loaders.get_context().store, _sweep)[1]
 
 
 def estimate(sweep: Any, bars: Sequence[int], pricing: Any) -> search.SearchEstimate:

@@ -272,7 +272,7 @@ with st.expander("Costs and simulation", icon=":material/tune:"):
 
 sample: dict[str, Any] = {}
 if mode == "Sweep":  # grid, random (n, seed) or a TPE search (views/_search_form.py)
-    sample = search_form.sweep_kind(checked, problems, files, row.stored)
+    sample = search_form.sweep_kind(checked, problems, files)
 
 wf_choice = wff.walk_forward_options(problems) if mode == "Sweep" else wff.WalkForwardChoice()
 

@@ -227,6 +227,33 @@ def test_new_run_sweeps_a_stored_strategy_pinned_to_the_bytes_counted(app_root: 
     assert loaded == [] and not any(SHA[:16] in key for key in sys.modules)
 
 
+def test_new_run_tpe_search_of_a_stored_strategy_counts_with_its_rule_and_pins_it(
+    app_root: Path,
+) -> None:
+    strategy_service.save(app_context(), GOOD, user="alice")
+    app_context().executor.submit_command(sleep_command(), name="blocker", kind="run")
+    at = app_test(
+        "views/new_run.py", file=TREND, strategy=NAME, space=json.dumps({"window": "2:20:3"})
+    )
+    at.selectbox(key="nr_sweep_kind").set_value("tpe").run()
+    at.text_input(key="nr_search_budget").input("50").run()
+    assert not at.exception and not at.error, texts(at, ("error",))
+    # 7 values, the file's rule (window above 3) drops window=2: counted in the sandbox
+    assert "asked 50; the space has only 6 valid combinations" in texts(at, ("warning",))
+    submit = at.button(key="nr_submit")
+    assert not submit.disabled and submit.label == "Submit TPE search of 6 trials (1 round)"
+    submit.click().run()
+    assert not at.exception and "Submitted sweep" in texts(at, ("success",))
+    (sweep_dir,) = (app_root / "backtest-results" / "sweeps").iterdir()
+    record = json.loads((sweep_dir / "spec.json").read_bytes())
+    assert record["mode"] == "tpe" and record["n"] == 6  # what was shown is what runs
+    assert (sweep_dir / "strategy.py").read_bytes() == GOOD.encode()  # pinned once
+    assert record["base"]["strategy_sha256"] == SHA
+    assert not (sweep_dir / "search" / "round-0.json").exists()  # asked by the first step job
+    loaded = [m for m in list(sys.modules.values()) if getattr(m, "__backtest_sha256__", "") == SHA]
+    assert loaded == [] and not any(SHA[:16] in key for key in sys.modules)
+
+
 def test_new_run_sweep_of_a_stored_strategy_with_no_valid_combination_is_refused(
     app_root: Path,
 ) -> None:
