@@ -11,6 +11,12 @@ Flow (one sweep id; the layout is :mod:`engine.sweep.search_rounds`):
    optuna, asks round ``r + 1``, writes its file and submits its array and step ``r + 1``; the
    last step submits the ordinary collect ``python -m engine.sweep.collect URI``.
 
+A stored strategy file's rules never run in the submitting process: :func:`submit_search` counts
+its space in the stored-sweep sandbox (:mod:`jobs.stored_sweep`), pins it to
+``sweeps/<id>/strategy.py`` and submits only a first step job ``search-step URI --round -1``,
+which loads the pinned copy (``engine.sweep.child.load_sweep_doc``), asks round 0 and submits
+round 0's array and step. By hand, a stored file's step that must ask submits a step job.
+
 Every submission is recorded in ``search/jobs-<r>.json`` (a list: a round continued by hand adds
 one), so a rerun step is idempotent: a round file is written once and a round whose jobs are
 still queued, running or done is not submitted again. A step that finds its round incomplete
@@ -25,9 +31,7 @@ both figures are kept in ``search/search.json`` and shown by :func:`search_progr
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -54,6 +58,7 @@ from engine.sweep.search_rounds import (
 from engine.sweep.spec import SweepSpec
 from jobs.base import Executor, default_user
 from jobs.model import JobKind, JobRecord, safe_job_name
+from jobs.search_env import step_env
 from jobs.search_progress import SearchProgress, progress_line, search_progress
 from jobs.search_records import (
     FIRST,
@@ -66,28 +71,10 @@ from jobs.search_records import (
     search_key,
     status_of,
 )
-from jobs.settings import env_var
 
 STEP_MODULE = "jobs"
 CHILD_MODULE = "engine.backtest"
 COLLECT_MODULE = "engine.sweep.collect"
-# the settings a step job needs to submit the next round where this one was submitted
-STEP_SETTINGS = (
-    "backend",
-    "region",
-    "storage",
-    "input_bucket",
-    "result_bucket",
-    "job_queue",
-    "job_definition",
-    "sweep_job_definition",
-    "collect_job_definition",
-    "job_timeout",
-    "attempts",
-    "log_group",
-    "poll_ms",
-)
-ENDPOINTS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_BATCH")
 
 
 @dataclass(frozen=True)
@@ -241,28 +228,6 @@ def submit_search(
 
 
 # --- the jobs of a round ---------------------------------------------------------------------
-
-
-def step_env(executor: Executor, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment a step job needs to submit the next round like this one: the executor's
-    settings (``BACKTEST_*``; the local jobs folder and storage root) and any endpoint override."""
-    env_in = os.environ if environ is None else environ
-    settings = getattr(executor, "settings", None)
-    out: dict[str, str] = {}
-    if settings is not None:
-        for name in STEP_SETTINGS:
-            out[env_var(name)] = str(getattr(settings, name))
-        user = str(getattr(executor, "user", "") or settings.user)
-        if user:
-            out[env_var("user")] = user
-        if executor.backend == "local":
-            from jobs.local import jobs_dir_for
-
-            out[env_var("jobs_dir")] = str(jobs_dir_for(settings))
-            if settings.storage_root:
-                out[env_var("storage_root")] = str(settings.storage_root)
-    out.update({k: env_in[k] for k in ENDPOINTS if env_in.get(k)})
-    return out
 
 
 def _common(store: Store, spec: SweepSpec) -> dict[str, Any]:
