@@ -40,6 +40,7 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("BACKTEST_STORAGE_ROOT", str(root))
     monkeypatch.setenv("BACKTEST_WORKER_IDLE", "2")  # a worker a step spawns exits when idle
     monkeypatch.delenv("AWS_BATCH_JOB_ID", raising=False)
+    monkeypatch.delitem(FILE_STRATEGIES, NAME, raising=False)  # a test's own load elsewhere
     put_strategy(LocalStore(root), "input", SMA_PAIR, user="dana@example.com")
     return root
 

@@ -22,6 +22,7 @@ from engine.sweep.results import read_sweep
 from engine.sweep.spec import SweepSpec
 from engine.userstrat import load_strategy_file
 from engine.userstrat.library import put_strategy
+from jobs.cli import main as jobs_main
 from jobs.local import LocalExecutor
 from jobs.search_jobs import SearchProgress, run_step, search_progress, submit_search
 from jobs.settings import Settings
@@ -116,3 +117,30 @@ def test_a_stored_search_reproduces_keeps_its_rule_and_runs_its_pinned_copy(
         ["array", "step", "submitted_at"],
     ]
     assert recorded["array"] is not None and recorded["collect"] is not None
+
+
+def test_a_stored_search_from_the_cli_to_done(
+    root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI submits the first step only and starts the detached local worker, which runs
+    every step, round and collect (and exits two idle seconds after the collect)."""
+    monkeypatch.setenv("BACKTEST_STORAGE_ROOT", str(root))
+    monkeypatch.delitem(FILE_STRATEGIES, NAME, raising=False)  # another test's own load
+    argv = ["sweep", "input", "prices.csv", "results", "--strategy", NAME,
+            "--range", "fast=2:30:1", "--range", "slow=10:120:5", "--mode", "tpe",
+            "--n", "12", "--round-size", "6", "--seed", "5", "--sweep-id", "cli"]  # fmt: skip
+    assert jobs_main(argv) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[0].startswith("submitted TPE search cli: budget 12 trials in 2 round(s) of 6")
+    assert out[1].startswith("first step job ")
+    assert ": loads the pinned strategy file, asks round 0 and submits its " in out[1]
+    assert out[1].endswith("; each step tells a round and submits the next; the last step collects")
+    assert out[-1] == "cli" and NAME not in FILE_STRATEGIES
+    status = ["search-status", "cli", "--bucket", "results", "--wait", "--timeout", "600"]
+    assert jobs_main(status) == 0
+    assert capsys.readouterr().out.strip() == (
+        "search cli: done · rounds asked 2/2 · trials evaluated 12/12 · collected: 12 trials in "
+        "2 rounds"
+    )
+    trials = [t["params"] for r in rounds(root, "cli") for t in r]
+    assert len(trials) == 12 and all(p["fast"] < p["slow"] for p in trials)
