@@ -138,3 +138,25 @@ def test_tpe_moves_towards_better_values(objective: str) -> None:
         rounds.append(np.mean([score(t.params) for t in asked.trials]))
         history += [Told(t.number, t.params, (sign * score(t.params),)) for t in asked.trials]
     assert np.mean(rounds[-2:]) > rounds[0]
+
+
+def test_asks_that_cannot_run_push_the_sampler_away_instead_of_repeating() -> None:
+    # Two objectives after 1,000 told trials: TPE concentrates on the front, whose points are
+    # evaluated already. Told FAILED, such asks were ignored and proposed again (~1,900 wasted
+    # asks for a round of 100, then the seeded fill); told infeasible, the sampler moves on.
+    spec = tpe({"fast": "2:100:1", "slow": "10:400:2"}, n=5000, seed=1, round_size=100,
+               objectives=["sharpe", "max_drawdown"])  # fmt: skip
+    rng = np.random.default_rng(7)
+    history: list[Told] = []
+    seen: set[tuple[int, int]] = set()
+    while len(history) < 1000:
+        fast, slow = int(rng.integers(2, 101)), int(rng.integers(5, 201)) * 2
+        if fast < slow and (fast, slow) not in seen:
+            seen.add((fast, slow))
+            values = (float(rng.normal()), float(rng.normal()))
+            history.append(Told(len(history), {"fast": fast, "slow": slow}, values))
+    asked = ask_round(spec, 10, range(1000, 1100), history)
+    assert len(asked.trials) == 100 and asked.filled == 0  # every trial chosen by TPE
+    assert asked.repeats + asked.rejected < 100
+    keys = {(t.params["fast"], t.params["slow"]) for t in asked.trials}
+    assert len(keys) == 100 and not keys & seen  # nothing spent twice
