@@ -35,6 +35,7 @@ GROUPS: dict[str, str] = {
     "browser": "bench.browser_bench",
     "load": "bench.load_bench",
     "strategy": "bench.strategy_bench",
+    "search": "bench.search_bench",
 }
 
 
