@@ -33,7 +33,6 @@ from engine.sweep import wf_jobs
 from engine.sweep.plan import chunk_indices
 from engine.sweep.results import (
     chunk_state,
-    doc_from_record,
     is_collected,
     read_json,
     read_record,
@@ -44,6 +43,7 @@ from engine.sweep.results import (
 )
 from jobs.base import Executor, default_user
 from jobs.model import JobKind, JobRecord, JobStatus, safe_job_name
+from jobs.search_records import search_doc
 
 RESUME_MODULE = "engine.sweep.resume_child"
 COLLECT_MODULE = "engine.sweep.collect"
@@ -122,7 +122,9 @@ def read_state(store: Store, bucket: str, sweep_id: str) -> SweepState:
         raw = read_record(store, bucket, sweep_id)
     except NotFoundError:
         raise NotFoundError(f"no sweep {sweep_id!r} in bucket {bucket!r}") from None
-    doc = doc_from_record(raw, store.uri(bucket, spec_key(sweep_id)))
+    # a strategy file's spec is read without its schema: this process never imports the file
+    # (the resume children validate against the pinned copy, as the first children did)
+    doc = search_doc(store, bucket, spec_key(sweep_id))
     chunks = chunk_state(store, bucket, sweep_id, doc.n_children)
     wf = None if doc.spec.walk_forward is None else _wf_chunks(store, bucket, sweep_id)
     collected = is_collected(store, bucket, sweep_id)

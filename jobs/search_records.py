@@ -48,7 +48,8 @@ def is_stored(record: Any) -> bool:
 
 
 def search_doc(store: Store, bucket: str, key: str) -> SweepDoc:
-    """spec.json of a search as a process that must not run strategy code reads it: a
+    """spec.json of a sweep (a search or not; jobs resume and search status read it) as a
+    process that must not run strategy code reads it: a
     built-in's validated (``load_doc``); a strategy file's parsed without its schema (the
     submit validated it in the sandbox; the engine's jobs validate it against the pinned copy)
     with spec.json's plan numbers and search settings checked."""

@@ -1,6 +1,7 @@
 """`python -m jobs sweep --strategy <stored file>` end to end on the local backend: the submit
 counts with the file's rules in a subprocess (never importing it), pins the file to
-sweeps/<id>/strategy.py, and every child and the collect run that copy."""
+sweeps/<id>/strategy.py, and every child and the collect run that copy; `jobs resume` of such a
+sweep reruns its lost chunk on that copy without importing the file."""
 
 from __future__ import annotations
 
@@ -166,3 +167,31 @@ def test_a_file_replaced_after_it_was_counted_is_refused_at_submit(
     with pytest.raises(StrategyError, match="changed since the sweep was checked"):
         prepare(store, counted)
     assert not (root / "results" / "sweeps").exists()  # nothing pinned, nothing written
+
+
+def test_a_stored_strategy_sweep_resumes_its_lost_chunk_on_the_pinned_copy(
+    env: dict[str, str], root: Path, tmp_path: Path
+) -> None:
+    add(tmp_path, env, GOOD)
+    out = cli("sweep", "input", "prices.csv", "results", "--strategy", NAME,
+              "--range", "window=2:20:3", "--children", "3", "--no-holdout",
+              "--sweep-id", "stored-resume", env=env)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert cli("wait", out.stdout.split()[-1], "--timeout", "240", env=env).returncode == 0
+    store = LocalStore(root)
+    whole = read_sweep(store, "results", "stored-resume").summary.sort_values("window")
+    prefix = "sweeps/stored-resume/"
+    for name in ("_SUCCESS", "summary.parquet", "robustness.json", "chunks/1.parquet"):
+        store.delete("results", prefix + name)  # chunk 1 lost before the collect
+
+    resumed = cli("resume", "stored-resume", env=env)
+    assert resumed.returncode == 0, resumed.stderr  # was: "unknown strategy ..."
+    first, collect_id = resumed.stdout.strip().splitlines()
+    assert first.startswith("resumed sweep stored-resume: 1 missing chunk(s) (1) as job ")
+    assert cli("wait", collect_id, "--timeout", "240", env=env).returncode == 0
+    again = read_sweep(store, "results", "stored-resume")
+    assert again.finished
+    assert again.summary.sort_values("window")["total_return"].tolist() == (
+        whole["total_return"].tolist()
+    )
+    assert not any(NAME in m for m in sys.modules)  # this process never loaded the file
