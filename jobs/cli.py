@@ -235,7 +235,8 @@ def cmd_sweep(executor: Executor, ns: argparse.Namespace, settings: Settings) ->
     if spec.mode == "tpe":
         from jobs.search_jobs import submit_search
 
-        print_submission(submit_search(executor, make_store(settings), spec))
+        submitted = submit_search(executor, make_store(settings), spec)
+        print_submission(submitted, settings.result_bucket)
         return 0
     sub = submit_sweep_jobs(executor, make_store(settings), spec, n_children=ns.children)
     kind = f"array of {sub.plan.n_children}" if sub.plan.is_array else "one plain job"

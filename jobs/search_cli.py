@@ -118,8 +118,9 @@ def add_search_commands(sub: Any) -> None:
     p.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
 
 
-def print_submission(sub: Any) -> None:
-    """What ``jobs sweep --mode tpe`` prints; the sweep id last."""
+def print_submission(sub: Any, result_bucket: str) -> None:
+    """What ``jobs sweep --mode tpe`` prints; the sweep id last. ``result_bucket``: the
+    setting; a search written elsewhere gets ``--bucket`` in its status command."""
     layout = sub.layout
     budget = f"budget {layout.budget} trials"
     if sub.budget_requested != layout.budget:
@@ -129,7 +130,8 @@ def print_submission(sub: Any) -> None:
         )
     kind = f"array of {layout.children(0)}" if layout.children(0) > 1 else "one plain job"
     print(
-        f"submitted TPE search {sub.sweep_id}: {budget} in {layout.n_rounds} round(s) of "
+        f"submitted TPE search {sub.sweep_id}: {budget} in "
+        f"{layout.n_rounds} round{'' if layout.n_rounds == 1 else 's'} of "
         f"{layout.round_size} ({layout.chunk_size} per child) -> {sub.spec_uri}"
     )
     if sub.array is None:  # a stored strategy file: its rules run in the step job only
@@ -141,7 +143,9 @@ def print_submission(sub: Any) -> None:
     else:
         print(f"round 0: {kind}, job {sub.array.id}")
         print(f"step job {sub.step.id}: tells round 0 and submits round 1; the last step collects")
-    print(f"progress: python -m jobs search-status {sub.sweep_id} [--wait]")
+    bucket = sub.spec_uri[len("s3://") :].split("/", 1)[0]
+    where = "" if bucket == result_bucket else f" --bucket {bucket}"
+    print(f"progress: python -m jobs search-status {sub.sweep_id}{where} [--wait]")
     print(sub.sweep_id)
 
 

@@ -108,6 +108,7 @@ SLOW_TESTS: frozenset[str] = frozenset(
         "tests/app/test_jobs_wf_count.py",
         "tests/app/test_seed_strategies.py",
         "tests/app/test_rerun_recorded.py",
+        "tests/jobs/test_stored_strategy_sweep.py::test_a_stored_strategy_sweep_resumes_its_lost_chunk_on_the_pinned_copy",
     }
 )
 

@@ -133,8 +133,10 @@ def test_a_search_from_the_cli_to_done(
             "--objective", "sharpe,max_drawdown", "--sweep-id", "cli"]  # fmt: skip
     assert jobs_main(argv) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    assert out[0].startswith("submitted TPE search cli: budget 12 trials in 2 round(s) of 6")
+    assert out[0].startswith("submitted TPE search cli: budget 12 trials in 2 rounds of 6")
     assert out[-1] == "cli"
+    # the results are not in the result_bucket setting: the printed command names their bucket
+    assert "progress: python -m jobs search-status cli --bucket results [--wait]" in out
     status = ["search-status", "cli", "--bucket", "results", "--wait", "--timeout", "600"]
     assert jobs_main(status) == 0
     line = capsys.readouterr().out.strip()

@@ -131,7 +131,7 @@ def test_a_stored_search_from_the_cli_to_done(
             "--n", "12", "--round-size", "6", "--seed", "5", "--sweep-id", "cli"]  # fmt: skip
     assert jobs_main(argv) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    assert out[0].startswith("submitted TPE search cli: budget 12 trials in 2 round(s) of 6")
+    assert out[0].startswith("submitted TPE search cli: budget 12 trials in 2 rounds of 6")
     assert out[1].startswith("first step job ")
     assert ": loads the pinned strategy file, asks round 0 and submits its " in out[1]
     assert out[1].endswith("; each step tells a round and submits the next; the last step collects")
