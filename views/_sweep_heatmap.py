@@ -10,7 +10,7 @@ reaches the browser is at most 100 x 100 cells (500 points for a line) whatever 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import streamlit as st
@@ -152,6 +152,12 @@ def cell_links(view: ss.SweepView, cells: Cells, cell: dict[str, Any]) -> None:
     combo = view.summary.iloc[row].to_dict()
     label = ss.combo_label(combo, view.params)
     st.markdown(f"**Selected cell {where}**: best combination {label}")
+    combo_links(view, combo, label)
+
+
+def combo_links(view: ss.SweepView, combo: Mapping[Any, Any], label: str) -> None:
+    """A combination's full run when collect re-ran it (top N), and New run prefilled with its
+    strategy, parameters and file (a heatmap cell's, a search's trial)."""
     run = ss.top_run_of(view.robustness, combo)
     if run is not None:
         st.page_link(nav.RUN_RESULTS, label=f"Open its full run {run}",

@@ -17,6 +17,7 @@ from app import search_service as search
 from app import sweep_service as ss
 from app.new_run_link import rerun_query
 from views import _pages as nav
+from views._sweep_heatmap import combo_links
 
 Chooser = Callable[..., Any]
 
@@ -104,10 +105,4 @@ def trial_links(view: ss.SweepView, row: Mapping[Any, Any], what: str) -> None:
     combo = {**row, "combo_id": trial}
     label = ss.combo_label(combo, view.params)
     st.markdown(f"**{what} trial {trial}** (round {int(row[search.ROUND])}): {label}")
-    run = ss.top_run_of(view.robustness, combo)
-    if run is not None:
-        st.page_link(nav.RUN_RESULTS, label=f"Open its full run {run}",
-                     icon=":material/monitoring:", query_params={"run": run})  # fmt: skip
-    st.page_link(nav.NEW_RUN, label=f"Run {label} again (New run, prefilled)",
-                 icon=":material/play_arrow:",
-                 query_params=ss.new_run_query_params(view, combo, with_file=True))  # fmt: skip
+    combo_links(view, combo, label)
