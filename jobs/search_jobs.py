@@ -35,7 +35,7 @@ import sys
 from dataclasses import dataclass, replace
 from typing import Any
 
-from engine.errors import BacktestError, InfraError, NotFoundError, ParamError, StrategyError
+from engine.errors import BacktestError, InfraError, ParamError, StrategyError
 from engine.sim.strategies import STRATEGIES
 from engine.store.objects import Store
 from engine.store.runs import to_json_bytes, utc_now
@@ -138,16 +138,10 @@ def prepare_search(store: Store, spec: SweepSpec, cost_s: float | None = None) -
 ]:  # fmt: skip
     """(spec with its budget, the round layout, search.json's record) before anything is
     written: every check of an ordinary sweep (ids, buckets, input bars for the warm-up)."""
-    from jobs.sweeps import MAX_SWEEP_ID, check_inputs
+    from jobs.sweeps import check_inputs, check_new_sweep
 
     spec, valid, warmup = check_search(store, spec)
-    if len(spec.sweep_id) > MAX_SWEEP_ID:
-        raise ParamError(f"sweep id is {len(spec.sweep_id)} characters; at most {MAX_SWEEP_ID}")
-    bucket = spec.base.result_bucket
-    if not store.bucket_exists(bucket):
-        raise NotFoundError(f"result bucket {bucket!r} does not exist")
-    if store.list(bucket, sweep_prefix(spec.sweep_id)):
-        raise ParamError(f"sweep {spec.sweep_id!r} already exists in {bucket!r}; pick a new id")
+    check_new_sweep(store, spec)
     requested = int(spec.n or 0)
     if valid is not None and valid < requested:
         spec = replace(spec, n=valid)  # every valid combination, each once

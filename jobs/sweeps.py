@@ -232,6 +232,18 @@ def check_sweep(store: Store, spec: SweepSpec) -> CheckedSweep:
     return checked
 
 
+def check_new_sweep(store: Store, spec: SweepSpec) -> None:
+    """ParamError / NotFoundError in one line unless ``spec`` can be written as a new sweep: an
+    id short enough for its top-N run ids, an existing result bucket, no sweep of that id."""
+    if len(spec.sweep_id) > MAX_SWEEP_ID:
+        raise ParamError(f"sweep id is {len(spec.sweep_id)} characters; at most {MAX_SWEEP_ID}")
+    bucket = spec.base.result_bucket
+    if not store.bucket_exists(bucket):
+        raise NotFoundError(f"result bucket {bucket!r} does not exist")
+    if store.list(bucket, sweep_prefix(spec.sweep_id)):
+        raise ParamError(f"sweep {spec.sweep_id!r} already exists in {bucket!r}; pick a new id")
+
+
 def prepare(
     store: Store,
     spec: SweepSpec,
@@ -257,13 +269,7 @@ def prepare_with_warmup(
     stored = spec.base.strategy not in STRATEGIES
     checked = check_sweep(store, spec) if stored else None
     spec = checked.spec if checked is not None else spec.validate()
-    if len(spec.sweep_id) > MAX_SWEEP_ID:
-        raise ParamError(f"sweep id is {len(spec.sweep_id)} characters; at most {MAX_SWEEP_ID}")
-    bucket = spec.base.result_bucket
-    if not store.bucket_exists(bucket):
-        raise NotFoundError(f"result bucket {bucket!r} does not exist")
-    if store.list(bucket, sweep_prefix(spec.sweep_id)):
-        raise ParamError(f"sweep {spec.sweep_id!r} already exists in {bucket!r}; pick a new id")
+    check_new_sweep(store, spec)
     if checked is not None:
         n_combinations, warmup = checked.stats.valid, checked.warmup
     else:
