@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from app.cli_hints import python_command
 from app.context import AppContext
 from app.strategy_service import SHA_SHORT, StrategyRow, form_strategy, stored_row, validate
 from engine.errors import ParamError, ProjectError
@@ -63,8 +64,8 @@ class RerunSource:
         where = f"strategies/{self.name}.py"
         if self.current_sha256 is None and self.copy is None:
             return (
-                f"{where} is no longer stored either: add it again (python -m jobs strategy "
-                "add FILE, or the Strategies page), or rerun a run that kept its copy."
+                f"{where} is no longer stored either: add it again ({python_command()} -m jobs "
+                "strategy add FILE, or the Strategies page), or rerun a run that kept its copy."
             )
         if self.current_sha256 is None:
             return f"{where} is no longer stored; only the recorded copy can run."

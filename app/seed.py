@@ -24,7 +24,7 @@ from engine.store.objects import Store
 from jobs.settings import settings_with_sources
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "strategies"
-SEED_USER = "make run (seeded example)"
+SEED_USER = "seeded example"  # who added it: the seeding of a fresh store
 
 SAMPLES = {
     "samples/trend_up_daily.csv": (2520, 13),
@@ -86,12 +86,14 @@ def _seed_one(store: Store, bucket: str, path: Path, user: str) -> SeededStrateg
         return SeededStrategy(path, "refused", f"not seeded {path.name}: {exc}")
     if old.sha256 == sha:
         return SeededStrategy(path, "same", f"strategies/{old.name}.py is already stored")
+    from app.cli_hints import python_command  # cli_hints reads this module's samples
+
     return SeededStrategy(
         path,
         "kept",
         f"kept strategies/{old.name}.py (sha256 {old.sha256[:12]}, by {old.added_by or '-'}): "
-        f"it differs from {path.name}; to replace it: python -m jobs strategy add {path} "
-        "--overwrite",
+        f"it differs from {path.name}; to replace it: {python_command()} -m jobs strategy add "
+        f"{path} --overwrite",
     )
 
 

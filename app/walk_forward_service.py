@@ -100,9 +100,10 @@ def read_walk_forward(ctx: AppContext, sweep_id: str) -> WalkForwardView:
         spec_uri = ctx.store.uri(bucket, sweep_results.spec_key(sweep_id))
         raise NotFoundError(
             f"sweep {sweep_id} finished without its walk-forward results (collected by the "
-            f"plain collect); resume it (Resume on the Jobs page, or python -m jobs resume "
-            f"{sweep_id}) to rerun what is missing and collect them, or run the walk-forward "
-            f"collect on it: {python_command()} -m engine.sweep.wf_jobs collect {spec_uri}"
+            f"plain collect); resume it (Resume on the Jobs page, or {python_command()} -m jobs "
+            f"resume {sweep_id}) to rerun what is missing and collect them, or run the "
+            f"walk-forward collect on it: {python_command()} -m engine.sweep.wf_jobs collect "
+            f"{spec_uri}"
         ) from None
     return view
 

@@ -35,7 +35,7 @@ def test_examples_are_added_once_and_a_second_seed_writes_nothing(tmp_path: Path
     assert [i.name for i in stored] == names
     for info in stored:  # the exact bytes of the example, with the seed recorded as who
         assert info.source.encode() == (EXAMPLES / f"{info.name}.py").read_bytes()
-        assert info.added_by == "make run (seeded example)"
+        assert info.added_by == "seeded example"
     assert len(store.list(BUCKET, HISTORY_PREFIX)) == len(names)
 
     before = _objects(tmp_path)
